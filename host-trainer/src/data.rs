@@ -1,0 +1,392 @@
+//! Loading FER-2013 from Kaggle's folder layout or from the original `fer2013.csv`.
+//!
+//! Every image becomes a 48x48 8-bit gray [`Sample`]; images of another size or colour are
+//! converted (and counted). Errors name the file, line or folder and what was expected.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use edge_runtime::labels::{Emotion, CLASS_COUNT};
+
+/// Side of the square input image, in pixels.
+pub const SIDE: usize = 48;
+/// Pixels per image.
+pub const PIXELS: usize = SIDE * SIDE;
+
+/// One labelled 48x48 gray face.
+#[derive(Clone)]
+pub struct Sample {
+    /// Where it came from, relative to the data root: `train/happy/Training_1.jpg`, or
+    /// `fer2013.csv:123` (line number) for the CSV.
+    pub id: String,
+    pub label: Emotion,
+    pub pixels: Box<[u8; PIXELS]>,
+}
+
+impl fmt::Debug for Sample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sample({}, {})", self.id, self.label.name())
+    }
+}
+
+/// How the loader treats images it cannot decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadImages {
+    /// Stop with an error naming the file.
+    Fail,
+    /// Skip it and count it.
+    Skip,
+}
+
+/// The merged data set, with what the loader had to do to it.
+#[derive(Debug, Default)]
+pub struct Dataset {
+    pub samples: Vec<Sample>,
+    /// Images that were not 48x48 8-bit gray and were converted.
+    pub converted: usize,
+    /// Images skipped because they could not be read (only with [`BadImages::Skip`]).
+    pub skipped: Vec<String>,
+    /// `folders` or `csv`.
+    pub source: String,
+}
+
+impl Dataset {
+    /// Number of samples per class, in [`Emotion::ALL`] order.
+    pub fn class_counts(&self) -> [usize; CLASS_COUNT] {
+        let mut counts = [0; CLASS_COUNT];
+        for s in &self.samples {
+            counts[s.label.index()] += 1;
+        }
+        counts
+    }
+}
+
+/// Loads FER-2013 from `path`: a folder with `train/` and `test/` (Kaggle layout, merged as the
+/// paper does), a folder of class folders, a folder holding `fer2013.csv`, or the CSV file itself.
+///
+/// # Errors
+/// A missing path, an unknown class folder, an empty class, an unreadable image (with
+/// [`BadImages::Fail`]) or a malformed CSV row, each named.
+pub fn load(path: &Path, bad: BadImages) -> Result<Dataset> {
+    if !path.exists() {
+        bail!(
+            "data path {} does not exist; pass --data with FER-2013 in Kaggle's folder layout \
+             (train/ and test/ with one folder per class) or the original fer2013.csv",
+            path.display()
+        );
+    }
+    if path.is_file() {
+        return load_csv(path);
+    }
+    let csv = path.join("fer2013.csv");
+    let has_splits = path.join("train").is_dir() || path.join("test").is_dir();
+    if !has_splits && csv.is_file() {
+        return load_csv(&csv);
+    }
+    load_folders(path, bad)
+}
+
+/// The folder layout: `root/{train,test}/<class>/*.{jpg,png}` or `root/<class>/*`.
+fn load_folders(root: &Path, bad: BadImages) -> Result<Dataset> {
+    let mut split_dirs: Vec<PathBuf> = ["train", "test"]
+        .iter()
+        .map(|s| root.join(s))
+        .filter(|p| p.is_dir())
+        .collect();
+    if split_dirs.is_empty() {
+        // Maybe the class folders sit directly in root.
+        split_dirs.push(root.to_path_buf());
+    }
+    let mut files: Vec<(PathBuf, Emotion)> = Vec::new();
+    for dir in &split_dirs {
+        let mut per_class = BTreeMap::new();
+        for entry in read_dir_sorted(dir)? {
+            if !entry.is_dir() {
+                continue;
+            }
+            let name = entry.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let Some(emotion) = Emotion::from_folder_name(&name) else {
+                bail!(
+                    "unknown class folder {}: expected one of {} (Kaggle also spells them \
+                     disgusted, fearful, surprised)",
+                    entry.display(),
+                    Emotion::ALL.map(|e| e.name()).join(", ")
+                );
+            };
+            let images: Vec<PathBuf> = read_dir_sorted(&entry)?
+                .into_iter()
+                .filter(|p| p.is_file() && is_image_name(p))
+                .collect();
+            if images.is_empty() {
+                bail!(
+                    "class folder {} holds no images (expected .jpg, .jpeg or .png files)",
+                    entry.display()
+                );
+            }
+            *per_class.entry(emotion).or_insert(0usize) += images.len();
+            files.extend(images.into_iter().map(|p| (p, emotion)));
+        }
+        if per_class.is_empty() {
+            bail!(
+                "{} has no class folders: expected folders named {} (and train/ and test/ \
+                 above them in Kaggle's layout), or a fer2013.csv",
+                dir.display(),
+                Emotion::ALL.map(|e| e.name()).join(", ")
+            );
+        }
+    }
+    // Every class must be present in the merged set: an empty class cannot be split or learned.
+    for e in Emotion::ALL {
+        if !files.iter().any(|(_, l)| *l == e) {
+            bail!(
+                "class '{}' has no images under {} (expected a folder named {} or {})",
+                e.name(),
+                root.display(),
+                e.name(),
+                e.alternate_name()
+            );
+        }
+    }
+
+    let decoded = decode_all(root, &files);
+    let mut data = Dataset {
+        source: "folders".into(),
+        ..Dataset::default()
+    };
+    for ((path, label), result) in files.iter().zip(decoded) {
+        let id = relative_id(root, path);
+        match result {
+            Ok((pixels, converted)) => {
+                data.converted += usize::from(converted);
+                data.samples.push(Sample {
+                    id,
+                    label: *label,
+                    pixels,
+                });
+            }
+            Err(e) if bad == BadImages::Skip => data.skipped.push(format!("{id}: {e:#}")),
+            Err(e) => {
+                return Err(e.context(format!(
+                    "cannot read image {} (pass --skip-bad to skip unreadable images)",
+                    path.display()
+                )))
+            }
+        }
+    }
+    Ok(data)
+}
+
+/// Decodes every file, on all cores (decoding is the slow part of loading).
+fn decode_all(
+    _root: &Path,
+    files: &[(PathBuf, Emotion)],
+) -> Vec<Result<(Box<[u8; PIXELS]>, bool)>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = files.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(p, _)| decode_file(p)).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| -> Vec<_> { h.join().unwrap_or_default() })
+            .collect()
+    })
+}
+
+/// Reads one image file as 48x48 gray; the flag says whether it had to be converted.
+pub fn decode_file(path: &Path) -> Result<(Box<[u8; PIXELS]>, bool)> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let img = image::load_from_memory(&bytes)
+        .with_context(|| format!("{} is not a readable image", path.display()))?;
+    Ok(to_gray48(img))
+}
+
+/// Converts any image to 48x48 8-bit gray (Lanczos resize of the whole image); the flag says
+/// whether anything had to change.
+pub fn to_gray48(img: image::DynamicImage) -> (Box<[u8; PIXELS]>, bool) {
+    let already = img.width() as usize == SIDE
+        && img.height() as usize == SIDE
+        && matches!(img, image::DynamicImage::ImageLuma8(_));
+    let gray = img.into_luma8();
+    let gray = if gray.width() as usize == SIDE && gray.height() as usize == SIDE {
+        gray
+    } else {
+        image::imageops::resize(
+            &gray,
+            SIDE as u32,
+            SIDE as u32,
+            image::imageops::FilterType::Lanczos3,
+        )
+    };
+    let mut pixels = Box::new([0u8; PIXELS]);
+    pixels.copy_from_slice(gray.as_raw());
+    (pixels, !already)
+}
+
+/// The original Kaggle CSV: `emotion,pixels,Usage`, emotion 0..6 in Kaggle's order, pixels as
+/// 2304 space-separated values. Rows with Usage `PrivateTest` are held out like the folder layout
+/// holds them out (see the data README); `Training` and `PublicTest` are merged.
+fn load_csv(path: &Path) -> Result<Dataset> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read CSV file {}", path.display()))?;
+    let name = path
+        .file_name()
+        .map_or_else(|| "csv".into(), |n| n.to_string_lossy().to_string());
+    let mut lines = text.lines().enumerate();
+    let Some((_, header)) = lines.next() else {
+        bail!("{} is empty: expected the header emotion,pixels,Usage", path.display());
+    };
+    let columns: Vec<&str> = header.trim().split(',').map(str::trim).collect();
+    let col = |want: &str| columns.iter().position(|c| c.eq_ignore_ascii_case(want));
+    let (Some(ce), Some(cp)) = (col("emotion"), col("pixels")) else {
+        bail!(
+            "{} line 1: header is '{}', expected columns emotion,pixels,Usage",
+            path.display(),
+            header.trim()
+        );
+    };
+    let cu = col("usage");
+    let mut data = Dataset {
+        source: "csv".into(),
+        ..Dataset::default()
+    };
+    for (i, line) in lines {
+        let lineno = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.trim().split(',').map(str::trim).collect();
+        if fields.len() != columns.len() {
+            bail!(
+                "{}:{lineno}: expected {} comma-separated fields ({}), found {}",
+                path.display(),
+                columns.len(),
+                columns.join(","),
+                fields.len()
+            );
+        }
+        if let Some(cu) = cu {
+            match fields[cu] {
+                "Training" | "PublicTest" => {}
+                "PrivateTest" => continue,
+                other => bail!(
+                    "{}:{lineno}: Usage is '{other}', expected Training, PublicTest or PrivateTest",
+                    path.display()
+                ),
+            }
+        }
+        let label = fields[ce]
+            .parse::<u8>()
+            .ok()
+            .and_then(Emotion::from_csv_code)
+            .with_context(|| {
+                format!(
+                    "{}:{lineno}: emotion is '{}', expected an integer 0-6",
+                    path.display(),
+                    fields[ce]
+                )
+            })?;
+        let mut pixels = Box::new([0u8; PIXELS]);
+        let mut n = 0;
+        for value in fields[cp].split_ascii_whitespace() {
+            let v: u8 = value.parse().with_context(|| {
+                format!(
+                    "{}:{lineno}: pixel {} is '{value}', expected an integer 0-255",
+                    path.display(),
+                    n + 1
+                )
+            })?;
+            if n < PIXELS {
+                pixels[n] = v;
+            }
+            n += 1;
+        }
+        if n != PIXELS {
+            bail!(
+                "{}:{lineno}: {n} pixel values, expected {PIXELS} (48x48)",
+                path.display()
+            );
+        }
+        data.samples.push(Sample {
+            id: format!("{name}:{lineno}"),
+            label,
+            pixels,
+        });
+    }
+    for e in Emotion::ALL {
+        if !data.samples.iter().any(|s| s.label == e) {
+            bail!("{}: class '{}' has no rows", path.display(), e.name());
+        }
+    }
+    Ok(data)
+}
+
+fn read_dir_sorted(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in
+        fs::read_dir(dir).with_context(|| format!("cannot list folder {}", dir.display()))?
+    {
+        let entry = entry.with_context(|| format!("cannot list folder {}", dir.display()))?;
+        out.push(entry.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn is_image_name(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+}
+
+/// `root/train/happy/x.jpg` → `train/happy/x.jpg`, with `/` on every platform.
+fn relative_id(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Loads the files a split manifest names (relative ids) from `root`, as [`Sample`]s.
+///
+/// # Errors
+/// A file that is missing or unreadable, or a CSV line that is not in the CSV.
+pub fn load_ids(root: &Path, ids: &[(String, Emotion)]) -> Result<Vec<Sample>> {
+    let mut csv_rows: Option<BTreeMap<String, Sample>> = None;
+    let mut out = Vec::with_capacity(ids.len());
+    for (id, label) in ids {
+        if let Some((file, _line)) = id.rsplit_once(':').filter(|(f, _)| f.ends_with(".csv")) {
+            if csv_rows.is_none() {
+                let csv_path = if root.is_file() {
+                    root.to_path_buf()
+                } else {
+                    root.join(file)
+                };
+                let data = load_csv(&csv_path)?;
+                csv_rows = Some(data.samples.into_iter().map(|s| (s.id.clone(), s)).collect());
+            }
+            let s = csv_rows
+                .as_ref()
+                .and_then(|rows| rows.get(id))
+                .with_context(|| format!("manifest row {id} is not in the CSV"))?;
+            out.push(s.clone());
+        } else {
+            let path = root.join(id);
+            let (pixels, _) =
+                decode_file(&path).with_context(|| format!("manifest file {id}"))?;
+            out.push(Sample {
+                id: id.clone(),
+                label: *label,
+                pixels,
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,125 @@
+//! The paper's CNN (Zaidi et al. 2024, FER-2013): five blocks of
+//! Conv3x3 'same' + ReLU → BatchNorm → MaxPool 2x2 → Dropout 0.25 with 32, 64, 128, 128, 256
+//! filters, then Flatten → Dropout → Dropout → Dense 512 ReLU → Dense 512 ReLU → Dense 7.
+//!
+//! The last layer outputs logits; the paper's softmax is applied by the loss during training and
+//! by the exported ONNX graph for inference.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::tensor::{Device, Tensor};
+
+use crate::data::SIDE;
+use edge_runtime::labels::CLASS_COUNT;
+
+/// Output channels of the five convolution blocks.
+pub const FILTERS: [usize; 5] = [32, 64, 128, 128, 256];
+/// Width of the two hidden dense layers.
+pub const HIDDEN: usize = 512;
+
+/// Dropout rates. The paper gives 0.25 after each block; it does not give the rate of the two
+/// Dropouts after Flatten, which we also set to 0.25 (the value the PyTorch reference run used).
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+pub struct DropoutRates {
+    pub block: f64,
+    pub head: f64,
+}
+
+impl Default for DropoutRates {
+    fn default() -> Self {
+        DropoutRates {
+            block: 0.25,
+            head: 0.25,
+        }
+    }
+}
+
+/// One Conv3x3 'same' + ReLU → BatchNorm → MaxPool 2x2 → Dropout block.
+#[derive(Module, Debug)]
+pub struct Block {
+    pub conv: Conv2d,
+    pub norm: BatchNorm,
+    pub pool: MaxPool2d,
+    pub dropout: Dropout,
+    pub relu: Relu,
+}
+
+impl Block {
+    fn new(cin: usize, cout: usize, dropout: f64, device: &Device) -> Self {
+        Block {
+            conv: Conv2dConfig::new([cin, cout], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .init(device),
+            norm: BatchNormConfig::new(cout).init(device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            dropout: DropoutConfig::new(dropout).init(),
+            relu: Relu::new(),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.relu.forward(self.conv.forward(x));
+        let x = self.norm.forward(x);
+        let x = self.pool.forward(x);
+        self.dropout.forward(x)
+    }
+}
+
+/// The whole network.
+#[derive(Module, Debug)]
+pub struct Net {
+    pub blocks: Vec<Block>,
+    pub head_dropout1: Dropout,
+    pub head_dropout2: Dropout,
+    pub fc1: Linear,
+    pub fc2: Linear,
+    pub out: Linear,
+    pub relu: Relu,
+}
+
+/// Spatial side after the five 2x2 pools: 48 → 24 → 12 → 6 → 3 → 1.
+pub const fn final_side() -> usize {
+    let mut s = SIDE;
+    let mut i = 0;
+    while i < FILTERS.len() {
+        s /= 2;
+        i += 1;
+    }
+    s
+}
+
+impl Net {
+    pub fn new(device: &Device, dropout: DropoutRates) -> Self {
+        let mut blocks = Vec::new();
+        let mut cin = 1;
+        for &cout in &FILTERS {
+            blocks.push(Block::new(cin, cout, dropout.block, device));
+            cin = cout;
+        }
+        let flat = cin * final_side() * final_side();
+        Net {
+            blocks,
+            head_dropout1: DropoutConfig::new(dropout.head).init(),
+            head_dropout2: DropoutConfig::new(dropout.head).init(),
+            fc1: LinearConfig::new(flat, HIDDEN).init(device),
+            fc2: LinearConfig::new(HIDDEN, HIDDEN).init(device),
+            out: LinearConfig::new(HIDDEN, CLASS_COUNT).init(device),
+            relu: Relu::new(),
+        }
+    }
+
+    /// `[N, 1, 48, 48]` images (pixel/255) → `[N, 7]` logits.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = images;
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let x = x.flatten::<2>(1, 3);
+        let x = self.head_dropout2.forward(self.head_dropout1.forward(x));
+        let x = self.relu.forward(self.fc1.forward(x));
+        let x = self.relu.forward(self.fc2.forward(x));
+        self.out.forward(x)
+    }
+}

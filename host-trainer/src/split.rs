@@ -1,0 +1,128 @@
+//! The deterministic, stratified 70/20/10 split and its manifest.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use edge_runtime::labels::{Emotion, CLASS_COUNT};
+use serde::{Deserialize, Serialize};
+
+use crate::data::Sample;
+use crate::rng::Rng;
+
+/// The three parts of the merged data set.
+#[derive(Debug, Default)]
+pub struct Split {
+    pub train: Vec<Sample>,
+    pub validation: Vec<Sample>,
+    pub test: Vec<Sample>,
+}
+
+/// Fractions of each class that go to train and validation; the rest is the test split.
+pub const TRAIN_FRACTION: f64 = 0.7;
+pub const VALIDATION_FRACTION: f64 = 0.2;
+
+/// Splits each class separately (stratified): the class's samples, sorted by id, are shuffled with
+/// `seed`, then the first 70% (rounded) go to train, the next 20% (rounded) to validation, the rest
+/// to test. The result depends only on the ids, labels and seed, not on file-system order.
+pub fn stratified(mut samples: Vec<Sample>, seed: u64) -> Split {
+    samples.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut by_class: Vec<Vec<Sample>> = vec![Vec::new(); CLASS_COUNT];
+    for s in samples {
+        by_class[s.label.index()].push(s);
+    }
+    let mut split = Split::default();
+    for (class, mut items) in by_class.into_iter().enumerate() {
+        Rng::derive(seed, &[class as u64]).shuffle(&mut items);
+        let n = items.len();
+        let n_train = (n as f64 * TRAIN_FRACTION).round() as usize;
+        let n_val = ((n as f64 * VALIDATION_FRACTION).round() as usize).min(n - n_train);
+        let mut rest = items.split_off(n_train);
+        let test = rest.split_off(n_val);
+        split.train.extend(items);
+        split.validation.extend(rest);
+        split.test.extend(test);
+    }
+    split
+}
+
+/// One file of a split, by its id relative to the data root.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Entry {
+    pub file: String,
+    pub label: String,
+}
+
+/// What a split manifest (`split.json`) holds: enough to rebuild exactly the same three parts.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Manifest {
+    pub seed: u64,
+    pub source: String,
+    pub fractions: [f64; 3],
+    pub labels: Vec<String>,
+    pub train: Vec<Entry>,
+    pub validation: Vec<Entry>,
+    pub test: Vec<Entry>,
+}
+
+impl Manifest {
+    pub fn new(split: &Split, seed: u64, source: &str) -> Self {
+        let entries = |v: &[Sample]| {
+            v.iter()
+                .map(|s| Entry {
+                    file: s.id.clone(),
+                    label: s.label.name().into(),
+                })
+                .collect()
+        };
+        Manifest {
+            seed,
+            source: source.into(),
+            fractions: [
+                TRAIN_FRACTION,
+                VALIDATION_FRACTION,
+                1.0 - TRAIN_FRACTION - VALIDATION_FRACTION,
+            ],
+            labels: Emotion::ALL.iter().map(|e| e.name().into()).collect(),
+            train: entries(&split.train),
+            validation: entries(&split.validation),
+            test: entries(&split.test),
+        }
+    }
+
+    /// Reads a manifest and checks its labels.
+    ///
+    /// # Errors
+    /// Unreadable file, bad JSON, or an unknown label (named with its file entry).
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read split manifest {}", path.display()))?;
+        let m: Manifest = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid split manifest", path.display()))?;
+        for e in m.train.iter().chain(&m.validation).chain(&m.test) {
+            if Emotion::from_folder_name(&e.label).is_none() {
+                bail!(
+                    "{}: entry {} has label '{}', expected one of {}",
+                    path.display(),
+                    e.file,
+                    e.label,
+                    Emotion::ALL.map(|e| e.name()).join(", ")
+                );
+            }
+        }
+        Ok(m)
+    }
+
+    /// The `(id, label)` pairs of one part: "train", "validation" or "test".
+    pub fn part(&self, name: &str) -> Result<Vec<(String, Emotion)>> {
+        let entries = match name {
+            "train" => &self.train,
+            "validation" => &self.validation,
+            "test" => &self.test,
+            other => bail!("unknown split '{other}', expected train, validation or test"),
+        };
+        Ok(entries
+            .iter()
+            .filter_map(|e| Emotion::from_folder_name(&e.label).map(|l| (e.file.clone(), l)))
+            .collect())
+    }
+}

@@ -1,0 +1,392 @@
+//! The training loop: batches, Adam steps, validation, early stopping, checkpoints and resume.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::augment::{push_augmented, push_plain};
+use crate::data::{Sample, SIDE};
+use crate::fsutil::{read_json, write_json};
+use crate::model::Net;
+use crate::recipe::{Monitor, Recipe};
+use crate::rng::Rng;
+
+/// Metrics of one finished epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochStats {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub learning_rate: f64,
+    pub seconds: f64,
+}
+
+/// Everything besides the weights that a resumed run needs. Saved as `state.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TrainState {
+    pub recipe: Recipe,
+    /// Epochs fully done (0-based index of the epoch in progress).
+    pub epoch: usize,
+    /// Batches of that epoch already done (non-zero only after an interruption).
+    pub batch: usize,
+    /// Running sums of the epoch in progress: loss·n, correct, n.
+    pub partial: (f64, usize, usize),
+    pub history: Vec<EpochStats>,
+    pub best_epoch: Option<usize>,
+    pub best_value: Option<f64>,
+    pub stopped_early: bool,
+    pub finished: bool,
+    pub train_seconds: f64,
+    /// Number of training images, to refuse resuming on different data.
+    pub train_len: usize,
+}
+
+/// Where a run keeps its checkpoint.
+pub struct Checkpoint {
+    pub dir: PathBuf,
+}
+
+impl Checkpoint {
+    pub fn new(dir: &Path) -> Self {
+        Checkpoint {
+            dir: dir.to_path_buf(),
+        }
+    }
+    fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    fn model(&self) -> PathBuf {
+        self.dir.join("model.bpk")
+    }
+    fn optim(&self) -> PathBuf {
+        self.dir.join("optimizer.bpk")
+    }
+    /// The best weights so far (by the recipe's monitor).
+    pub fn best(&self) -> PathBuf {
+        self.dir.join("best.bpk")
+    }
+    pub fn exists(&self) -> bool {
+        self.state().is_file()
+    }
+
+    /// Saves weights, optimizer state and training state. Each file is replaced atomically; the
+    /// state file goes last, so a crash in between leaves the previous consistent checkpoint
+    /// description pointing at weights at most one save newer.
+    fn save(&self, model: &Net, optim: &ModuleOptimizer, state: &TrainState) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .with_context(|| format!("cannot create checkpoint folder {}", self.dir.display()))?;
+        model
+            .clone()
+            .save_file(self.model())
+            .with_context(|| format!("cannot write {}", self.model().display()))?;
+        optim
+            .to_record()
+            .save(self.optim())
+            .with_context(|| format!("cannot write {}", self.optim().display()))?;
+        write_json(&self.state(), state)
+    }
+
+    fn load(&self, device: &Device, recipe: &Recipe) -> Result<(Net, ModuleOptimizer, TrainState)> {
+        let state: TrainState = read_json(&self.state())?;
+        let model = Net::new(device, recipe.dropout)
+            .try_load_file(self.model())
+            .with_context(|| format!("cannot load checkpoint weights {}", self.model().display()))?;
+        let record = OptimizerRecord::load(self.optim())
+            .with_context(|| format!("cannot load optimizer state {}", self.optim().display()))?;
+        let optim = AdamConfig::new().init().load_record(record);
+        Ok((model, optim, state))
+    }
+}
+
+/// How a call to [`train`] ended.
+pub enum Outcome {
+    /// All epochs ran, or early stopping ended the run; the model holds the best weights.
+    Finished(Box<Net>, TrainState),
+    /// Ctrl-C: the checkpoint is saved; `--resume` continues.
+    Interrupted(TrainState),
+}
+
+/// Options that do not change the result.
+pub struct RunOptions {
+    /// Save a mid-epoch checkpoint every this many batches (besides the one after every epoch).
+    pub checkpoint_every: usize,
+    pub resume: bool,
+    pub progress: bool,
+    /// Set by the Ctrl-C handler.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Trains `recipe` on `train`, validating on `validation` after each epoch, checkpointing into
+/// `ckpt`. With `opts.resume` it continues from the checkpoint.
+///
+/// # Errors
+/// Unwritable checkpoint, or a checkpoint that does not match the recipe or data.
+pub fn train(
+    recipe: &Recipe,
+    train: &[Sample],
+    validation: &[Sample],
+    device: &Device,
+    ckpt: &Checkpoint,
+    opts: &RunOptions,
+) -> Result<Outcome> {
+    if train.is_empty() || validation.is_empty() {
+        bail!("the training and validation splits must not be empty");
+    }
+    let ad = device.clone().autodiff();
+    device.seed(recipe.seed);
+    let (mut model, mut optim, mut state) = if opts.resume && ckpt.exists() {
+        let (m, o, s) = ckpt.load(&ad, recipe)?;
+        if s.train_len != train.len() || s.recipe.seed != recipe.seed {
+            bail!(
+                "checkpoint in {} was made with {} training images and seed {}, this run has {} and \
+                 seed {}: point --out elsewhere or drop --resume",
+                ckpt.dir.display(),
+                s.train_len,
+                s.recipe.seed,
+                train.len(),
+                recipe.seed
+            );
+        }
+        eprintln!(
+            "resuming from {}: epoch {} of {}, batch {}",
+            ckpt.dir.display(),
+            s.epoch + 1,
+            s.recipe.epochs,
+            s.batch
+        );
+        (m, o, s)
+    } else {
+        if opts.resume {
+            eprintln!("no checkpoint in {}: starting a new run", ckpt.dir.display());
+        }
+        let state = TrainState {
+            recipe: recipe.clone(),
+            epoch: 0,
+            batch: 0,
+            partial: (0.0, 0, 0),
+            history: Vec::new(),
+            best_epoch: None,
+            best_value: None,
+            stopped_early: false,
+            finished: false,
+            train_seconds: 0.0,
+            train_len: train.len(),
+        };
+        (Net::new(&ad, recipe.dropout), AdamConfig::new().init(), state)
+    };
+    // The resumed run keeps its recipe (a longer --epochs extends it).
+    state.recipe.epochs = recipe.epochs;
+    let recipe = state.recipe.clone();
+    if state.finished {
+        let best = load_best(ckpt, device, &recipe)?;
+        return Ok(Outcome::Finished(Box::new(best), state));
+    }
+
+    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+    let batches = train.len().div_ceil(recipe.batch_size);
+    while state.epoch < recipe.epochs {
+        let epoch = state.epoch;
+        let started = Instant::now();
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        Rng::derive(recipe.seed, &[1, epoch as u64]).shuffle(&mut order);
+        let bar = progress_bar(opts.progress, batches as u64, &format!("epoch {}/{}", epoch + 1, recipe.epochs));
+        bar.set_position(state.batch as u64);
+        let (mut loss_sum, mut correct, mut seen) = state.partial;
+        let mut lr = recipe.lr_at(epoch as f64);
+        for b in state.batch..batches {
+            let idx = &order[b * recipe.batch_size..((b + 1) * recipe.batch_size).min(train.len())];
+            let mut rng = Rng::derive(recipe.seed, &[2, epoch as u64, b as u64]);
+            let (images, targets) = make_batch(train, idx, &recipe, Some(&mut rng), &ad);
+            let logits = model.forward(images);
+            let loss = loss_fn.forward(logits.clone(), targets.clone());
+            let pred = logits.argmax(1).flatten::<1>(0, 1);
+            let hits: i64 = pred.equal(targets).int().sum().into_scalar();
+            let loss_value: f64 = loss.clone().into_scalar();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            lr = recipe.lr_at(epoch as f64 + b as f64 / batches as f64);
+            model = optim.step(lr, model, grads);
+
+            loss_sum += loss_value * idx.len() as f64;
+            correct += hits as usize;
+            seen += idx.len();
+            bar.set_message(format!(
+                "loss {:.4} acc {:.2}% lr {:.2e}",
+                loss_sum / seen as f64,
+                100.0 * correct as f64 / seen as f64,
+                lr
+            ));
+            bar.inc(1);
+
+            let interrupted = opts.stop.load(Ordering::SeqCst);
+            let periodic = opts.checkpoint_every > 0 && (b + 1) % opts.checkpoint_every == 0;
+            if (interrupted || periodic) && b + 1 < batches {
+                state.batch = b + 1;
+                state.partial = (loss_sum, correct, seen);
+                state.train_seconds += started.elapsed().as_secs_f64();
+                ckpt.save(&model, &optim, &state)?;
+                state.train_seconds -= started.elapsed().as_secs_f64();
+                if interrupted {
+                    bar.abandon_with_message("interrupted");
+                    return Ok(Outcome::Interrupted(state));
+                }
+            }
+        }
+        bar.finish_and_clear();
+
+        let (val_loss, val_accuracy, _) = evaluate(&model.valid(), validation, device, opts.progress);
+        let seconds = started.elapsed().as_secs_f64();
+        let stats = EpochStats {
+            epoch: epoch + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            val_loss,
+            val_accuracy,
+            learning_rate: lr,
+            seconds,
+        };
+        eprintln!(
+            "epoch {:>2}/{}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.0} s",
+            stats.epoch,
+            recipe.epochs,
+            stats.train_loss,
+            100.0 * stats.train_accuracy,
+            val_loss,
+            100.0 * val_accuracy,
+            seconds
+        );
+        let value = match recipe.monitor {
+            Monitor::ValLoss => val_loss,
+            Monitor::ValAccuracy => val_accuracy,
+        };
+        let improved = match (state.best_value, recipe.monitor) {
+            (None, _) => true,
+            (Some(best), Monitor::ValLoss) => value < best,
+            (Some(best), Monitor::ValAccuracy) => value > best,
+        };
+        state.history.push(stats);
+        state.epoch += 1;
+        state.batch = 0;
+        state.partial = (0.0, 0, 0);
+        state.train_seconds += seconds;
+        if improved {
+            std::fs::create_dir_all(&ckpt.dir).with_context(|| {
+                format!("cannot create checkpoint folder {}", ckpt.dir.display())
+            })?;
+            state.best_value = Some(value);
+            state.best_epoch = Some(epoch + 1);
+            model
+                .clone()
+                .save_file(ckpt.best())
+                .with_context(|| format!("cannot write {}", ckpt.best().display()))?;
+        }
+        let since_best = state.epoch - state.best_epoch.unwrap_or(0);
+        if since_best >= recipe.patience && state.epoch < recipe.epochs {
+            eprintln!(
+                "early stopping: no better {:?} for {} epochs; restoring epoch {}",
+                recipe.monitor,
+                since_best,
+                state.best_epoch.unwrap_or(0)
+            );
+            state.stopped_early = true;
+            state.finished = true;
+        }
+        if state.epoch >= recipe.epochs {
+            state.finished = true;
+        }
+        ckpt.save(&model, &optim, &state)?;
+        if state.finished {
+            break;
+        }
+        if opts.stop.load(Ordering::SeqCst) {
+            return Ok(Outcome::Interrupted(state));
+        }
+    }
+    let best = load_best(ckpt, device, &recipe)?;
+    Ok(Outcome::Finished(Box::new(best), state))
+}
+
+fn load_best(ckpt: &Checkpoint, device: &Device, recipe: &Recipe) -> Result<Net> {
+    Net::new(device, recipe.dropout)
+        .try_load_file(ckpt.best())
+        .with_context(|| format!("cannot load best weights {}", ckpt.best().display()))
+}
+
+fn progress_bar(show: bool, len: u64, prefix: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar
+}
+
+/// Builds the `[n, 1, 48, 48]` input (x/255, augmented when `rng` is given) and the targets.
+pub fn make_batch(
+    samples: &[Sample],
+    idx: &[usize],
+    recipe: &Recipe,
+    rng: Option<&mut Rng>,
+    device: &Device,
+) -> (Tensor<4>, Tensor<1, Int>) {
+    let mut pixels = Vec::with_capacity(idx.len() * SIDE * SIDE);
+    match rng {
+        Some(rng) if recipe.flip || recipe.max_shift > 0 => {
+            for &i in idx {
+                push_augmented(&samples[i].pixels, recipe.flip, recipe.max_shift, rng, &mut pixels);
+            }
+        }
+        _ => {
+            for &i in idx {
+                push_plain(&samples[i].pixels, &mut pixels);
+            }
+        }
+    }
+    let labels: Vec<i64> = idx.iter().map(|&i| samples[i].label.index() as i64).collect();
+    let images = Tensor::<4>::from_data(TensorData::new(pixels, [idx.len(), 1, SIDE, SIDE]), device);
+    let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), device);
+    (images, targets)
+}
+
+/// Batch size for evaluation (no gradients, so larger batches are cheap).
+pub const EVAL_BATCH: usize = 200;
+
+/// Mean cross-entropy, accuracy, and the softmax scores of every sample (row-major `[n, 7]`).
+pub fn evaluate(model: &Net, samples: &[Sample], device: &Device, progress: bool) -> (f64, f64, Vec<f32>) {
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let recipe = Recipe::paper();
+    let bar = progress_bar(progress, samples.len().div_ceil(EVAL_BATCH) as u64, "evaluate");
+    let (mut loss_sum, mut correct) = (0.0, 0usize);
+    let mut scores = Vec::with_capacity(samples.len() * edge_runtime::labels::CLASS_COUNT);
+    let all: Vec<usize> = (0..samples.len()).collect();
+    for idx in all.chunks(EVAL_BATCH) {
+        let (images, targets) = make_batch(samples, idx, &recipe, None, device);
+        let logits = model.forward(images);
+        let loss: f64 = loss_fn.forward(logits.clone(), targets.clone()).into_scalar();
+        let hits: i64 = logits.clone().argmax(1).flatten::<1>(0, 1).equal(targets).int().sum().into_scalar();
+        loss_sum += loss * idx.len() as f64;
+        correct += hits as usize;
+        let probs = burn::tensor::activation::softmax(logits, 1);
+        scores.extend(probs.into_data().try_into_vec::<f32>().unwrap_or_default());
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let n = samples.len().max(1) as f64;
+    (loss_sum / n, correct as f64 / n, scores)
+}
