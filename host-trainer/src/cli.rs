@@ -33,6 +33,8 @@ pub enum Command {
     /// Evaluate a trained model on the test split of its manifest; write the report, plots and
     /// the float ONNX next to it.
     Report(ReportArgs),
+    /// Quantize a trained model to int8 (edge-runtime's model file) and export its QDQ ONNX.
+    Quantize(ReportArgs),
     /// Time a training step (batch 40) and batch-1 inference; print images/s.
     Bench(BenchArgs),
 }
@@ -118,6 +120,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Report(args)) => {
             let data_dir = data_path(&args.data)?;
             crate::report::run(&data_dir, &args.out, &model_name(&args.preset), &args.split, !args.quiet)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Quantize(args)) => {
+            let data_dir = data_path(&args.data)?;
+            crate::export_int8::run(&data_dir, &args.out, &model_name(&args.preset))?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Bench(args)) => {
@@ -271,6 +278,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
                 record.display()
             );
             crate::report::run(&data_dir, &args.out, &name, "test", !args.quiet)?;
+            crate::export_int8::run(&data_dir, &args.out, &name)?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -110,6 +110,36 @@ impl Net {
         }
     }
 
+    /// Trainable parameters, as Keras counts them: every float parameter except BatchNorm's
+    /// running mean and variance (statistics, not learned by gradient).
+    pub fn trainable_params(&self) -> usize {
+        let running: usize = self
+            .blocks
+            .iter()
+            .map(|b| b.norm.running_mean.value().shape().num_elements() + b.norm.running_var.value().shape().num_elements())
+            .sum();
+        self.num_params() - running
+    }
+
+    /// The output of every quantized layer, for calibration: each block's output (after the pool)
+    /// as `[N, C, H, W]` flattened to `[N, C·H·W]`, then fc1 and fc2 after ReLU, then the logits.
+    pub fn forward_trace(&self, images: Tensor<4>) -> Vec<Tensor<2>> {
+        let mut out = Vec::new();
+        let mut x = images;
+        for block in &self.blocks {
+            x = block.forward(x);
+            out.push(x.clone().flatten::<2>(1, 3));
+        }
+        let x = x.flatten::<2>(1, 3);
+        let x = self.head_dropout2.forward(self.head_dropout1.forward(x));
+        let x = self.relu.forward(self.fc1.forward(x));
+        out.push(x.clone());
+        let x = self.relu.forward(self.fc2.forward(x));
+        out.push(x.clone());
+        out.push(self.out.forward(x));
+        out
+    }
+
     /// `[N, 1, 48, 48]` images (pixel/255) → `[N, 7]` logits.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;

@@ -3,7 +3,7 @@
 //! `labels` = the class names in output order. Messages are the subset of `onnx.proto` we write,
 //! with the field numbers of the ONNX specification, encoded with prost.
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::nn::{BatchNorm, Linear};
 use burn::nn::conv::Conv2d;
@@ -339,4 +339,174 @@ pub fn build(net: &Net, doc: &str) -> Result<ModelProto> {
 /// The serialized ONNX file of `net`.
 pub fn to_bytes(net: &Net, doc: &str) -> Result<Vec<u8>> {
     Ok(build(net, doc)?.encode_to_vec())
+}
+
+/// `TensorProto.DataType` INT8 and INT32.
+pub const INT8: i32 = 3;
+pub const INT32: i32 = 6;
+
+impl Builder {
+    fn raw(&mut self, name: &str, dims: &[usize], data_type: i32, raw_data: Vec<u8>) {
+        self.inits.push(TensorProto {
+            dims: dims.iter().map(|&d| d as i64).collect(),
+            data_type,
+            name: name.into(),
+            raw_data,
+        });
+    }
+
+    fn floats(&mut self, name: &str, dims: &[usize], v: &[f32]) {
+        self.raw(name, dims, FLOAT, v.iter().flat_map(|x| x.to_le_bytes()).collect());
+    }
+
+    /// `QuantizeLinear(x)` to int8 with per-tensor scale and zero point.
+    fn quantize(&mut self, x: &str, out: &str, q: edge_runtime::format::QParams) {
+        let (s, z) = (format!("{out}.scale"), format!("{out}.zero"));
+        self.floats(&s, &[], &[q.scale]);
+        self.raw(&z, &[], INT8, vec![q.zero as u8]);
+        self.node("QuantizeLinear", &[x, &s, &z], out, vec![]);
+    }
+
+    /// `DequantizeLinear(x)` with per-tensor parameters.
+    fn dequantize(&mut self, x: &str, out: &str, q: edge_runtime::format::QParams) {
+        let (s, z) = (format!("{out}.scale"), format!("{out}.zero"));
+        self.floats(&s, &[], &[q.scale]);
+        self.raw(&z, &[], INT8, vec![q.zero as u8]);
+        self.node("DequantizeLinear", &[x, &s, &z], out, vec![]);
+    }
+
+    /// An int8 (or int32) initializer dequantized per channel along `axis`.
+    fn dq_param(&mut self, name: &str, dims: &[usize], int32: Option<&[i32]>, int8: Option<&[i8]>, scales: &[f32], axis: i64) {
+        let q = format!("{name}.q");
+        let (raw, ty, zero_ty, zero_bytes): (Vec<u8>, i32, i32, usize) = match (int32, int8) {
+            (Some(v), _) => (v.iter().flat_map(|x| x.to_le_bytes()).collect(), INT32, INT32, 4),
+            (None, Some(v)) => (v.iter().map(|&x| x as u8).collect(), INT8, INT8, 1),
+            (None, None) => (Vec::new(), INT8, INT8, 1),
+        };
+        self.raw(&q, dims, ty, raw);
+        let (s, z) = (format!("{name}.scale"), format!("{name}.zero"));
+        self.floats(&s, &[scales.len()], scales);
+        self.raw(&z, &[scales.len()], zero_ty, vec![0u8; zero_bytes * scales.len()]);
+        self.node("DequantizeLinear", &[&q, &s, &z], name, vec![int("axis", axis)]);
+    }
+}
+
+/// The QDQ ONNX of the int8 model: the float graph with every activation passed through
+/// `QuantizeLinear`/`DequantizeLinear` at its int8 parameters and every weight and bias stored as
+/// int8/int32 with per-channel `DequantizeLinear`. A float runtime running it simulates the int8
+/// model; the int8 output of every layer (`block1.q` … `logits.q`) is a graph output, so the
+/// runtime can be compared layer by layer.
+///
+/// # Errors
+/// A parameter that cannot be read.
+pub fn build_qdq(net: &Net, layers: &[crate::quantize::QuantLayer]) -> Result<ModelProto> {
+    let net = net.valid();
+    let mut g = Builder::default();
+    let mut outputs = Vec::new();
+    let first = layers.first().context("no layers")?;
+    g.quantize("input", "input.q", first.desc.input);
+    g.dequantize("input.q", "input.dq", first.desc.input);
+    let mut x = "input.dq".to_string();
+    let blocks = net.blocks.len();
+    for (i, (block, ql)) in net.blocks.iter().zip(layers).enumerate() {
+        let n = i + 1;
+        let (cin, cout) = (usize::from(ql.desc.in_c), usize::from(ql.desc.out_c));
+        // Ours [out][ky][kx][in] → ONNX [out][in][ky][kx].
+        let mut w = vec![0i8; ql.weights.len()];
+        for o in 0..cout {
+            for c in 0..cin {
+                for k in 0..9 {
+                    w[(o * cin + c) * 9 + k] = ql.weights[(o * 9 + k) * cin + c];
+                }
+            }
+        }
+        let wn = format!("block{n}.w");
+        g.dq_param(&wn, &[cout, cin, 3, 3], None, Some(&w), &ql.weight_scales, 0);
+        let bias_scales: Vec<f32> = ql.weight_scales.iter().map(|s| s * ql.desc.input.scale).collect();
+        let bn = format!("block{n}.b");
+        g.dq_param(&bn, &[cout], Some(&ql.bias), None, &bias_scales, 0);
+        let conv = format!("block{n}.conv");
+        g.node(
+            "Conv",
+            &[&x, &wn, &bn],
+            &conv,
+            vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1]), ints("strides", &[1, 1])],
+        );
+        let relu = format!("block{n}.relu");
+        g.node("Relu", &[&conv], &relu, vec![]);
+        let norm = format!("block{n}.norm");
+        g.batch_norm(&relu, &norm, &block.norm)?;
+        let pool = format!("block{n}.pool");
+        g.node("MaxPool", &[&norm], &pool, vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])]);
+        let q = format!("block{n}.q");
+        g.quantize(&pool, &q, ql.desc.output);
+        outputs.push((q.clone(), vec![batch_dim(), fixed(cout), fixed(usize::from(ql.desc.in_h) / 2), fixed(usize::from(ql.desc.in_w) / 2)]));
+        let dq = format!("block{n}.dq");
+        g.dequantize(&q, &dq, ql.desc.output);
+        x = dq;
+    }
+    g.node("Flatten", &[&x], "flatten", vec![int("axis", 1)]);
+    x = "flatten".into();
+    for (j, (ql, name)) in layers[blocks..].iter().zip(["fc1", "fc2", "logits"]).enumerate() {
+        let (d_in, d_out) = (usize::from(ql.desc.in_c), usize::from(ql.desc.out_c));
+        if j == 0 && layers[blocks - 1].desc.out_shape().0 != 1 {
+            bail!("QDQ export assumes the last block's output is 1x1 (flatten order)");
+        }
+        // Ours [out][in] → Gemm B [in][out].
+        let mut w = vec![0i8; ql.weights.len()];
+        for o in 0..d_out {
+            for k in 0..d_in {
+                w[k * d_out + o] = ql.weights[o * d_in + k];
+            }
+        }
+        let wn = format!("{name}.w");
+        g.dq_param(&wn, &[d_in, d_out], None, Some(&w), &ql.weight_scales, 1);
+        let bias_scales: Vec<f32> = ql.weight_scales.iter().map(|s| s * ql.desc.input.scale).collect();
+        let bn = format!("{name}.b");
+        g.dq_param(&bn, &[d_out], Some(&ql.bias), None, &bias_scales, 0);
+        let gemm = format!("{name}.gemm");
+        g.node("Gemm", &[&x, &wn, &bn], &gemm, vec![int("transB", 0)]);
+        let pre_q = if ql.desc.relu {
+            let r = format!("{name}.relu");
+            g.node("Relu", &[&gemm], &r, vec![]);
+            r
+        } else {
+            gemm
+        };
+        let q = format!("{name}.q");
+        g.quantize(&pre_q, &q, ql.desc.output);
+        outputs.push((q.clone(), vec![batch_dim(), fixed(d_out)]));
+        let dq = format!("{name}.dq");
+        g.dequantize(&q, &dq, ql.desc.output);
+        x = dq;
+    }
+    let output = outputs
+        .iter()
+        .map(|(name, dims)| {
+            let mut v = value_info(name, dims);
+            if let Some(TypeProto { tensor_type: Some(t) }) = v.r#type.as_mut() {
+                t.elem_type = INT8;
+            }
+            v
+        })
+        .collect();
+    let graph = GraphProto {
+        node: g.nodes,
+        name: "fer2013_cnn_qdq".into(),
+        initializer: g.inits,
+        input: vec![value_info("input", &[batch_dim(), fixed(1), fixed(SIDE), fixed(SIDE)])],
+        output,
+    };
+    Ok(ModelProto {
+        ir_version: IR_VERSION,
+        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        producer_name: "host-trainer".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        doc_string: "QDQ simulation of the int8 FER-2013 model; outputs are each layer's int8 activations".into(),
+        graph: Some(graph),
+        metadata_props: vec![StringStringEntryProto {
+            key: "labels".into(),
+            value: Emotion::ALL.map(|e| e.name()).join(","),
+        }],
+    })
 }

@@ -1,0 +1,21 @@
+//! Layer kernels. Each is the plain reference: written to be read and checked, tested against
+//! an even simpler unfused formulation. Faster variants will live beside them, tested against them.
+
+pub mod conv;
+pub mod dense;
+
+/// Reads int32 value `i` of a little-endian blob.
+#[inline]
+pub(crate) fn i32_at(bytes: &[u8], i: usize) -> i32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&bytes[4 * i..4 * i + 4]);
+    i32::from_le_bytes(b)
+}
+
+/// Reads output stage `i` of a stage blob.
+#[inline]
+pub(crate) fn stage_at(bytes: &[u8], i: usize) -> crate::requant::Stage {
+    let mut b = [0u8; crate::requant::STAGE_BYTES];
+    b.copy_from_slice(&bytes[i * crate::requant::STAGE_BYTES..][..crate::requant::STAGE_BYTES]);
+    crate::requant::Stage::from_le_bytes(&b)
+}

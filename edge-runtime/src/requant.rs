@@ -1,0 +1,90 @@
+//! The integer output stage: from an int32 accumulator to an int8 activation.
+//!
+//! Each output channel has a [`Stage`]: `q = clamp((acc · m + b) >> n, -128, 127)` with `m` an
+//! int32 multiplier, `b` an int64 offset and `n` a right shift, evaluated exactly in 64 bits.
+//! The stage stands for `q = round(M · acc + B)` with real `M = m / 2^n` and `B = b / 2^n - 1/2`:
+//! the offset `b` already holds the rounding constant `2^(n-1)`, so the shift implements
+//! **round half up** (ties toward +∞), a single rounding — TFLite's "single rounding" rule.
+//!
+//! For a Conv → ReLU → BatchNorm block, `M = γ'·s_in·s_w / s_out` (γ' = γ/√(σ²+ε)) and
+//! `B = β'/s_out + z_out` (β' = β − μγ'), applied to `max(acc, 0)`: the ReLU acts on the
+//! accumulator, before BatchNorm, exactly as in the float model. A negative γ' gives a negative
+//! `m`, which is fine: the ReLU has already been applied, and max pooling afterwards works on
+//! the final int8 values, whose order is that of the real values.
+
+/// Bytes of one serialized [`Stage`]: m (i32), n (u32), b (i64), little-endian.
+pub const STAGE_BYTES: usize = 16;
+
+/// One output channel's requantization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stage {
+    pub m: i32,
+    pub n: u32,
+    pub b: i64,
+}
+
+impl Stage {
+    /// Applies the stage to an accumulator (already passed through ReLU if the layer has one).
+    #[inline]
+    pub fn apply(&self, acc: i32) -> i8 {
+        let v = (i64::from(acc) * i64::from(self.m) + self.b) >> self.n;
+        v.clamp(-128, 127) as i8
+    }
+
+    /// Reads a stage from its 16 little-endian bytes.
+    #[inline]
+    pub fn from_le_bytes(bytes: &[u8; STAGE_BYTES]) -> Stage {
+        let [m0, m1, m2, m3, n0, n1, n2, n3, b0, b1, b2, b3, b4, b5, b6, b7] = *bytes;
+        Stage {
+            m: i32::from_le_bytes([m0, m1, m2, m3]),
+            n: u32::from_le_bytes([n0, n1, n2, n3]),
+            b: i64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
+        }
+    }
+
+    /// The 16 little-endian bytes of the stage.
+    pub fn to_le_bytes(&self) -> [u8; STAGE_BYTES] {
+        let mut out = [0u8; STAGE_BYTES];
+        out[..4].copy_from_slice(&self.m.to_le_bytes());
+        out[4..8].copy_from_slice(&self.n.to_le_bytes());
+        out[8..].copy_from_slice(&self.b.to_le_bytes());
+        out
+    }
+
+    /// Whether `|acc · m| + |b|` stays below 2^63 for every `|acc| <= max_acc` and the shift is
+    /// in `1..=62`: the conditions under which [`Stage::apply`] is exact.
+    pub fn is_safe_for(&self, max_acc: u64) -> bool {
+        if !(1..=62).contains(&self.n) {
+            return false;
+        }
+        let prod = u128::from(max_acc) * u128::from(self.m.unsigned_abs());
+        prod + u128::from(self.b.unsigned_abs()) < (1u128 << 63)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_half_up_and_saturates() {
+        // M = 0.5, B = 0: q = round_half_up(acc / 2).
+        let s = Stage { m: 1 << 30, n: 31, b: 1 << 30 };
+        assert_eq!(s.apply(3), 2); // 1.5 -> 2
+        assert_eq!(s.apply(-3), -1); // -1.5 -> -1 (half up)
+        assert_eq!(s.apply(4), 2);
+        assert_eq!(s.apply(1000), 127);
+        assert_eq!(s.apply(-1000), -128);
+        let bytes = s.to_le_bytes();
+        assert_eq!(Stage::from_le_bytes(&bytes), s);
+    }
+
+    #[test]
+    fn negative_multiplier_flips_order() {
+        let s = Stage { m: -(1 << 30), n: 30, b: 1 << 29 };
+        assert_eq!(s.apply(0), 0);
+        assert_eq!(s.apply(5), -5);
+        assert!(s.is_safe_for(1 << 31));
+        assert!(!Stage { n: 0, ..s }.is_safe_for(1));
+    }
+}

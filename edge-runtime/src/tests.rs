@@ -1,0 +1,269 @@
+//! Tests of the kernels against an unfused reference, and of the model file validator.
+
+use proptest::prelude::*;
+use std::vec::Vec;
+
+use crate::format::{Blob, Builder, Kind, LayerDesc, LayerParams, QParams};
+use crate::kernels::{conv, dense};
+use crate::requant::Stage;
+use crate::{Error, Model};
+
+/// The simplest possible formulation: zero-padded float-free convolution into a full-resolution
+/// int32 map, ReLU, then the stage, then a separate max pool.
+fn naive_conv(input: &[i8], w: &[i8], bias: &[i32], stages: &[Stage], s: &conv::ConvShape) -> Vec<i8> {
+    let (h, wd) = (s.h as isize, s.w as isize);
+    let mut full = vec![0i8; s.h * s.w * s.cout];
+    for y in 0..h {
+        for x in 0..wd {
+            for co in 0..s.cout {
+                let mut acc = i64::from(bias[co]);
+                for ky in -1..=1isize {
+                    for kx in -1..=1isize {
+                        for ci in 0..s.cin {
+                            let (iy, ix) = (y + ky, x + kx);
+                            let v = if iy < 0 || ix < 0 || iy >= h || ix >= wd {
+                                0 // real zero
+                            } else {
+                                i64::from(input[((iy * wd + ix) as usize) * s.cin + ci]) - i64::from(s.input_zero)
+                            };
+                            let wi = ((co * 3 + (ky + 1) as usize) * 3 + (kx + 1) as usize) * s.cin + ci;
+                            acc += v * i64::from(w[wi]);
+                        }
+                    }
+                }
+                if s.relu {
+                    acc = acc.max(0);
+                }
+                let st = stages[co];
+                let q = ((i128::from(acc) * i128::from(st.m) + i128::from(st.b)) >> st.n).clamp(-128, 127);
+                full[((y * wd + x) as usize) * s.cout + co] = q as i8;
+            }
+        }
+    }
+    if !s.pool {
+        return full;
+    }
+    let (oh, ow) = (s.h / 2, s.w / 2);
+    let mut out = vec![0i8; oh * ow * s.cout];
+    for y in 0..oh {
+        for x in 0..ow {
+            for c in 0..s.cout {
+                let at = |yy: usize, xx: usize| full[(yy * s.w + xx) * s.cout + c];
+                out[(y * ow + x) * s.cout + c] =
+                    at(2 * y, 2 * x).max(at(2 * y, 2 * x + 1)).max(at(2 * y + 1, 2 * x)).max(at(2 * y + 1, 2 * x + 1));
+            }
+        }
+    }
+    out
+}
+
+fn stage_strategy() -> impl Strategy<Value = Stage> {
+    // |M| between 2^-12 and 2^-4, either sign (negative BatchNorm scales), offsets of ±100 LSB.
+    (any::<bool>(), 1u32 << 30..(1u32 << 31) - 1, 4u32..12, -100i64..100).prop_map(|(neg, m, e, off)| {
+        let n = 31 + e;
+        let m = if neg { -(m as i64) } else { m as i64 } as i32;
+        Stage { m, n, b: (off << n) + (1i64 << (n - 1)) }
+    })
+}
+
+fn bytes_i8(v: &[i8]) -> Vec<u8> {
+    v.iter().map(|&x| x as u8).collect()
+}
+fn bytes_i32(v: &[i32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+fn bytes_stage(v: &[Stage]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn conv_matches_unfused_reference(
+        h in 2usize..10, w in 2usize..10, cin in 1usize..5, cout in 1usize..5,
+        zero in -128i32..128, relu in any::<bool>(), pool in any::<bool>(), seed in any::<u64>(),
+        stages in proptest::collection::vec(stage_strategy(), 4),
+    ) {
+        let mut r = seed;
+        let mut next = || { r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (r >> 33) as i64 };
+        let input: Vec<i8> = (0..h * w * cin).map(|_| (next() % 256 - 128) as i8).collect();
+        let weights: Vec<i8> = (0..cout * 9 * cin).map(|_| (next() % 255 - 127) as i8).collect();
+        let bias: Vec<i32> = (0..cout).map(|_| (next() % 20001 - 10000) as i32).collect();
+        let stages = &stages[..cout];
+        let s = conv::ConvShape { h, w, cin, cout, input_zero: zero, relu, pool };
+        let step = if pool { 2 } else { 1 };
+        let mut out = vec![0i8; (h / step) * (w / step) * cout];
+        conv::conv3x3(&input, &bytes_i8(&weights), &bytes_i32(&bias), &bytes_stage(stages), &s, &mut out);
+        prop_assert_eq!(out, naive_conv(&input, &weights, &bias, stages, &s));
+    }
+
+    #[test]
+    fn dense_matches_reference(
+        n in 1usize..64, outs in 1usize..8, zero in -128i32..128, relu in any::<bool>(),
+        input in proptest::collection::vec(any::<i8>(), 64),
+        weights in proptest::collection::vec(-127i8..=127, 64 * 8),
+        bias in proptest::collection::vec(-5000i32..5000, 8),
+        stages in proptest::collection::vec(stage_strategy(), 8),
+    ) {
+        let input = &input[..n];
+        let weights = &weights[..n * outs];
+        let mut out = vec![0i8; outs];
+        dense::dense(input, &bytes_i8(weights), &bytes_i32(&bias), &bytes_stage(&stages), zero, relu, &mut out);
+        for o in 0..outs {
+            let mut acc = i64::from(bias[o]);
+            for i in 0..n {
+                acc += (i64::from(input[i]) - i64::from(zero)) * i64::from(weights[o * n + i]);
+            }
+            if relu { acc = acc.max(0); }
+            let st = stages[o];
+            let q = ((i128::from(acc) * i128::from(st.m) + i128::from(st.b)) >> st.n).clamp(-128, 127);
+            prop_assert_eq!(out[o], q as i8);
+        }
+    }
+}
+
+/// A small valid model: 48x48x1 → conv(2, pool) ×4 → 3x3x2 → dense 7.
+pub(crate) fn tiny_model() -> Vec<u8> {
+    let stage = Stage { m: 1 << 30, n: 38, b: 1 << 37 };
+    let q = QParams { scale: 0.05, zero: -3 };
+    let mut b = Builder::default();
+    let mut side = 48u16;
+    let mut cin = 1u16;
+    for i in 0..4 {
+        let desc = LayerDesc {
+            kind: Kind::Conv3x3,
+            in_h: side,
+            in_w: side,
+            in_c: cin,
+            out_c: 2,
+            relu: true,
+            pool: true,
+            input: if i == 0 { QParams { scale: 1.0 / 255.0, zero: -128 } } else { q },
+            output: q,
+            weights: Blob { offset: 0, len: 0 },
+            bias: Blob { offset: 0, len: 0 },
+            stages: Blob { offset: 0, len: 0 },
+        };
+        let w: Vec<i8> = (0..2 * 9 * cin as usize).map(|k| ((k * 37 % 200) as i32 - 100) as i8).collect();
+        b.push(desc, &LayerParams { weights: &w, bias: &[100, -50], stages: &[stage, Stage { m: -(1 << 30), ..stage }] });
+        side /= 2;
+        cin = 2;
+    }
+    let desc = LayerDesc {
+        kind: Kind::Dense,
+        in_h: 1,
+        in_w: 1,
+        in_c: 3 * 3 * 2,
+        out_c: 7,
+        relu: false,
+        pool: false,
+        input: q,
+        output: QParams { scale: 0.1, zero: 0 },
+        weights: Blob { offset: 0, len: 0 },
+        bias: Blob { offset: 0, len: 0 },
+        stages: Blob { offset: 0, len: 0 },
+    };
+    let w: Vec<i8> = (0..7 * 18).map(|k| ((k * 53 % 250) as i32 - 125) as i8).collect();
+    b.push(desc, &LayerParams { weights: &w, bias: &[0, 1, 2, 3, 4, 5, 6], stages: &[stage; 7] });
+    b.finish().expect("valid tiny model")
+}
+
+#[test]
+fn tiny_model_runs_and_reports_its_arena() {
+    let bytes = tiny_model();
+    let m = Model::from_bytes(&bytes).expect("valid");
+    assert_eq!(m.layers().len(), 5);
+    // Largest layer: 48*48*1 in + 24*24*2 out.
+    assert_eq!(m.arena_size(), 2304 + 1152);
+    let mut arena = vec![0i8; m.arena_size()];
+    let face: Vec<u8> = (0..2304).map(|i| (i * 7 % 256) as u8).collect();
+    let a = m.run(&face, &mut arena).expect("runs");
+    let b = m.run(&face, &mut vec![0i8; 100_000]).expect("runs with a bigger arena");
+    assert_eq!(a, b);
+    assert_eq!(m.run(&face[..100], &mut arena), Err(Error::InputSize { expected: 2304, got: 100 }));
+    assert_eq!(
+        m.run(&face, &mut arena[..10]),
+        Err(Error::ArenaTooSmall { needed: 3456, got: 10 })
+    );
+}
+
+fn with_crc(mut bytes: Vec<u8>) -> Vec<u8> {
+    let crc = crate::crc32::crc32(&bytes[crate::format::PREAMBLE..]);
+    bytes[16..20].copy_from_slice(&crc.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn damaged_files_get_specific_errors() {
+    let good = tiny_model();
+    let err = |b: &[u8]| Model::from_bytes(b).expect_err("must be rejected");
+    assert!(matches!(err(&good[..10]), Error::Truncated { .. }));
+    assert!(matches!(err(&good[..good.len() - 1]), Error::Truncated { .. }));
+    let mut longer = good.clone();
+    longer.push(0);
+    assert_eq!(err(&longer), Error::TrailingBytes { extra: 1 });
+    let mut magic = good.clone();
+    magic[0] = b'X';
+    assert_eq!(err(&magic), Error::BadMagic);
+    let mut version = good.clone();
+    version[4] = 9;
+    assert_eq!(err(&version), Error::UnsupportedVersion { found: 9, supported: 1 });
+    let mut flipped = good.clone();
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1;
+    assert!(matches!(err(&flipped), Error::ChecksumMismatch { .. }));
+    // A consistent checksum over a garbled table: the table is rejected, not trusted.
+    let mut table = good.clone();
+    for b in &mut table[20..40] {
+        *b = 0xFF;
+    }
+    assert!(matches!(err(&with_crc(table)), Error::BadHeader | Error::BadIo | Error::BadLayer { .. } | Error::LayerCount { .. }));
+}
+
+#[test]
+fn inconsistent_tables_are_rejected() {
+    let good = tiny_model();
+    let m = Model::from_bytes(&good).expect("valid");
+    let data = &good[good.len() - m.weight_bytes()..];
+    let check = |f: &dyn Fn(&mut crate::format::Header)| {
+        let mut h = m.header.clone();
+        f(&mut h);
+        crate::format::encode(&h, data).expect_err("must be rejected")
+    };
+    assert_eq!(check(&|h| h.layers[1].in_c = 3), Error::ShapeMismatch { layer: 1 });
+    assert_eq!(check(&|h| h.layers[2].weights.offset = 1_000_000), Error::BadBlob { layer: 2 });
+    assert_eq!(check(&|h| h.layers[0].in_h = 47), Error::BadIo);
+    assert_eq!(check(&|h| h.layers[4].out_c = 6), Error::BadIo);
+    assert_eq!(check(&|h| h.layers[0].input.zero = 0), Error::BadIo);
+    assert_eq!(check(&|h| h.layers.clear()), Error::LayerCount { count: 0 });
+    assert_eq!(check(&|h| h.layers[3].input.zero = 5), Error::ShapeMismatch { layer: 3 });
+}
+
+#[test]
+fn unsafe_requantization_is_rejected() {
+    let mut b = Builder::default();
+    let desc = |kind, in_c, out_c, pool| LayerDesc {
+        kind,
+        in_h: if kind == Kind::Dense { 1 } else { 48 },
+        in_w: if kind == Kind::Dense { 1 } else { 48 },
+        in_c,
+        out_c,
+        relu: false,
+        pool,
+        input: QParams { scale: 1.0, zero: -128 },
+        output: QParams { scale: 1.0, zero: -128 },
+        weights: Blob { offset: 0, len: 0 },
+        bias: Blob { offset: 0, len: 0 },
+        stages: Blob { offset: 0, len: 0 },
+    };
+    let bad = Stage { m: i32::MAX, n: 0, b: 0 };
+    b.push(desc(Kind::Conv3x3, 1, 1, true), &LayerParams { weights: &[1; 9], bias: &[0], stages: &[bad] });
+    b.push(desc(Kind::Dense, 576, 7, false), &LayerParams { weights: &[1; 576 * 7], bias: &[0; 7], stages: &[Stage { m: 1, n: 1, b: 0 }; 7] });
+    assert_eq!(b.finish().expect_err("shift 0"), Error::BadRequant { layer: 0, channel: 0 });
+
+    let mut b = Builder::default();
+    b.push(desc(Kind::Conv3x3, 1, 1, true), &LayerParams { weights: &[1; 9], bias: &[i32::MAX], stages: &[Stage { m: 1, n: 1, b: 0 }] });
+    b.push(desc(Kind::Dense, 576, 7, false), &LayerParams { weights: &[1; 576 * 7], bias: &[0; 7], stages: &[Stage { m: 1, n: 1, b: 0 }; 7] });
+    assert_eq!(b.finish().expect_err("overflow"), Error::AccumulatorOverflow { layer: 0, channel: 0 });
+}

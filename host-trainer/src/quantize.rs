@@ -1,0 +1,260 @@
+//! Post-training int8 quantization of the trained float model into edge-runtime's model file.
+//!
+//! Scheme (DESIGN.md, TFLite-compatible): weights int8 symmetric per output channel
+//! (`s_w[c] = max|w_c| / 127`); activations int8 asymmetric per tensor from calibration ranges;
+//! bias int32 at scale `s_in · s_w[c]`; one output stage per channel (see
+//! `edge_runtime::requant`) that applies ReLU on the accumulator, then BatchNorm and the output
+//! scale in one fixed-point multiply, so BatchNorm-after-ReLU (and negative BatchNorm scales) are
+//! exact. The input is `q = p − 128` with scale 1/255.
+
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use edge_runtime::format::{Blob, Builder, Kind, LayerDesc, LayerParams, QParams};
+use edge_runtime::requant::Stage;
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Sample, SIDE};
+use crate::model::Net;
+use crate::recipe::Recipe;
+use crate::training::make_batch;
+
+/// How an activation range is chosen from calibration values.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum RangeMethod {
+    /// The smallest and largest value seen.
+    MinMax,
+    /// The given lower and upper percentiles (e.g. 0.01 and 99.99), clipping rare outliers.
+    Percentile { low: f64, high: f64 },
+}
+
+/// Scale and zero point for a real range (always widened to contain 0, so 0 is exact).
+pub fn qparams_for(min: f32, max: f32) -> QParams {
+    let (min, max) = (min.min(0.0), max.max(0.0));
+    let scale = ((max - min) / 255.0).max(1e-8);
+    let zero = (-128.0 - min / scale).round().clamp(-128.0, 127.0) as i8;
+    QParams { scale, zero }
+}
+
+/// Per-tensor ranges of the 8 quantized layer outputs over the calibration images.
+pub fn calibrate(net: &Net, images: &[Sample], method: RangeMethod, device: &Device) -> Vec<QParams> {
+    let mut values: Vec<Vec<f32>> = Vec::new();
+    let idx: Vec<usize> = (0..images.len()).collect();
+    for chunk in idx.chunks(100) {
+        let (x, _) = make_batch(images, chunk, &Recipe::paper(), None, device);
+        for (i, t) in net.forward_trace(x).into_iter().enumerate() {
+            let v: Vec<f32> = t.into_data().try_into_vec().unwrap_or_default();
+            if values.len() <= i {
+                values.push(Vec::new());
+            }
+            values[i].extend(v);
+        }
+    }
+    values
+        .into_iter()
+        .map(|mut v| {
+            let (lo, hi) = match method {
+                RangeMethod::MinMax => v.iter().fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x))),
+                RangeMethod::Percentile { low, high } => {
+                    let n = v.len();
+                    let rank = |p: f64| ((p / 100.0) * (n - 1) as f64).round() as usize;
+                    let lo = *v.select_nth_unstable_by(rank(low), f32::total_cmp).1;
+                    let hi = *v.select_nth_unstable_by(rank(high), f32::total_cmp).1;
+                    (lo, hi)
+                }
+            };
+            qparams_for(lo, hi)
+        })
+        .collect()
+}
+
+/// `M` as an output stage with offset `B`: `m = round(M·2^n)` with `|m|` in `[2^30, 2^31)`.
+pub fn stage_for(multiplier: f64, offset: f64) -> Stage {
+    let mut n: i32 = if multiplier == 0.0 {
+        31
+    } else {
+        30 - multiplier.abs().log2().floor() as i32
+    };
+    n = n.clamp(1, 62);
+    let mut m = (multiplier * 2f64.powi(n)).round();
+    if m.abs() >= 2f64.powi(31) {
+        n -= 1;
+        m = (multiplier * 2f64.powi(n)).round();
+    }
+    let b = (offset * 2f64.powi(n)).round() as i64 + (1i64 << (n - 1));
+    Stage { m: m as i32, n: n as u32, b }
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .try_into_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("model parameter is not f32: {e:?}"))
+}
+
+/// Symmetric per-channel quantization of `w` (rows = output channels of `fan_in` values).
+fn quantize_rows(w: &[f32], fan_in: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut q = Vec::with_capacity(w.len());
+    let mut scales = Vec::new();
+    for row in w.chunks(fan_in) {
+        let max = row.iter().fold(0f32, |a, &x| a.max(x.abs()));
+        let s = if max > 0.0 { max / 127.0 } else { 1.0 };
+        scales.push(s);
+        q.extend(row.iter().map(|&x| (x / s).round().clamp(-127.0, 127.0) as i8));
+    }
+    (q, scales)
+}
+
+/// The integer parameters of one layer, also needed for the QDQ ONNX export.
+#[derive(Clone, Debug)]
+pub struct QuantLayer {
+    pub desc: LayerDesc,
+    /// Our layout: conv `[out][ky][kx][in]`, dense `[out][in]` with `in` in HWC order.
+    pub weights: Vec<i8>,
+    pub weight_scales: Vec<f32>,
+    pub bias: Vec<i32>,
+    pub stages: Vec<Stage>,
+}
+
+/// The quantized model: its layers and the file edge-runtime reads.
+pub struct Quantized {
+    pub layers: Vec<QuantLayer>,
+    pub file: Vec<u8>,
+}
+
+const EMPTY: Blob = Blob { offset: 0, len: 0 };
+
+/// Quantizes `net` with the activation parameters `acts` (one per layer output, from
+/// [`calibrate`]).
+///
+/// # Errors
+/// A parameter that cannot be read, or a model edge-runtime rejects (named by its error).
+pub fn quantize(net: &Net, acts: &[QParams]) -> Result<Quantized> {
+    let net = net.valid();
+    if acts.len() != net.blocks.len() + 3 {
+        bail!("expected {} activation ranges, got {}", net.blocks.len() + 3, acts.len());
+    }
+    let mut layers = Vec::new();
+    let mut input = QParams { scale: 1.0 / 255.0, zero: edge_runtime::format::INPUT_ZERO };
+    let mut side = SIDE;
+    for (i, block) in net.blocks.iter().enumerate() {
+        let [cout, cin, kh, kw] = block.conv.weight.val().dims();
+        if (kh, kw) != (3, 3) {
+            bail!("block {i}: kernel {kh}x{kw}, expected 3x3");
+        }
+        let w = to_vec(block.conv.weight.val())?;
+        // burn/ONNX [out][in][ky][kx] → ours [out][ky][kx][in].
+        let mut ours = vec![0f32; w.len()];
+        for o in 0..cout {
+            for c in 0..cin {
+                for k in 0..9 {
+                    ours[(o * 9 + k) * cin + c] = w[(o * cin + c) * 9 + k];
+                }
+            }
+        }
+        let (wq, ws) = quantize_rows(&ours, 9 * cin);
+        let b = to_vec(block.conv.bias.as_ref().context("conv bias")?.val())?;
+        let gamma = to_vec(block.norm.gamma.val())?;
+        let beta = to_vec(block.norm.beta.val())?;
+        let mean = to_vec(block.norm.running_mean.value())?;
+        let var = to_vec(block.norm.running_var.value())?;
+        let out = acts[i];
+        let mut bias = Vec::new();
+        let mut stages = Vec::new();
+        for c in 0..cout {
+            let acc_scale = f64::from(input.scale) * f64::from(ws[c]);
+            bias.push((f64::from(b[c]) / acc_scale).round() as i32);
+            let g = f64::from(gamma[c]) / (f64::from(var[c]) + block.norm.epsilon).sqrt();
+            let shift = f64::from(beta[c]) - f64::from(mean[c]) * g;
+            let s_out = f64::from(out.scale);
+            stages.push(stage_for(g * acc_scale / s_out, shift / s_out + f64::from(out.zero)));
+        }
+        let desc = LayerDesc {
+            kind: Kind::Conv3x3,
+            in_h: side as u16,
+            in_w: side as u16,
+            in_c: cin as u16,
+            out_c: cout as u16,
+            relu: true,
+            pool: true,
+            input,
+            output: out,
+            weights: EMPTY,
+            bias: EMPTY,
+            stages: EMPTY,
+        };
+        layers.push(QuantLayer { desc, weights: wq, weight_scales: ws, bias, stages });
+        input = out;
+        side /= 2;
+    }
+    let last_c = usize::from(layers.last().map_or(1, |l| l.desc.out_c));
+    let dense = [(&net.fc1, true), (&net.fc2, true), (&net.out, false)];
+    for (j, (fc, relu)) in dense.into_iter().enumerate() {
+        let [d_in, d_out] = fc.weight.val().dims();
+        let w = to_vec(fc.weight.val())?; // [in][out]
+        let mut ours = vec![0f32; w.len()];
+        for o in 0..d_out {
+            for k in 0..d_in {
+                // The first dense layer reads the last block's output: burn flattens CHW, we
+                // store HWC; permute its input index (identity when the map is 1x1).
+                let src = if j == 0 {
+                    let (c, hw) = (k % last_c, k / last_c);
+                    c * (side * side) + hw
+                } else {
+                    k
+                };
+                ours[o * d_in + k] = w[src * d_out + o];
+            }
+        }
+        let (wq, ws) = quantize_rows(&ours, d_in);
+        let b = to_vec(fc.bias.as_ref().context("dense bias")?.val())?;
+        let out = acts[net.blocks.len() + j];
+        let mut bias = Vec::new();
+        let mut stages = Vec::new();
+        for o in 0..d_out {
+            let acc_scale = f64::from(input.scale) * f64::from(ws[o]);
+            bias.push((f64::from(b[o]) / acc_scale).round() as i32);
+            stages.push(stage_for(acc_scale / f64::from(out.scale), f64::from(out.zero)));
+        }
+        let desc = LayerDesc {
+            kind: Kind::Dense,
+            in_h: 1,
+            in_w: 1,
+            in_c: d_in as u16,
+            out_c: d_out as u16,
+            relu,
+            pool: false,
+            input,
+            output: out,
+            weights: EMPTY,
+            bias: EMPTY,
+            stages: EMPTY,
+        };
+        layers.push(QuantLayer { desc, weights: wq, weight_scales: ws, bias, stages });
+        input = out;
+    }
+    let mut builder = Builder::default();
+    for l in &layers {
+        builder.push(l.desc, &LayerParams { weights: &l.weights, bias: &l.bias, stages: &l.stages });
+    }
+    let file = builder.finish().map_err(|e| anyhow::anyhow!("edge-runtime rejects the quantized model: {e}"))?;
+    Ok(Quantized { layers, file })
+}
+
+/// Accuracy of the int8 model file on `samples` (run by edge-runtime).
+///
+/// # Errors
+/// A model file edge-runtime rejects.
+pub fn int8_predictions(file: &[u8], samples: &[Sample]) -> Result<Vec<usize>> {
+    let model = edge_runtime::Model::from_bytes(file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut arena = vec![0i8; model.arena_size()];
+    samples
+        .iter()
+        .map(|s| {
+            model
+                .run(&s.pixels[..], &mut arena)
+                .map(|l| l.argmax().index())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", s.id))
+        })
+        .collect()
+}

@@ -1,0 +1,102 @@
+//! Every bad input gets an error that names the file, line or folder and what was expected.
+
+mod common;
+
+use common::*;
+use host_trainer::data::{self, BadImages};
+
+fn err(path: &std::path::Path) -> String {
+    format!("{:#}", data::load(path, BadImages::Fail).expect_err("must fail"))
+}
+
+#[test]
+fn missing_folder() {
+    let dir = temp();
+    let e = err(&dir.path().join("nope"));
+    assert!(e.contains("does not exist") && e.contains("nope"), "{e}");
+}
+
+#[test]
+fn unknown_class_folder_lists_the_expected_names() {
+    let dir = temp();
+    copy_layout(dir.path(), "train", &first_images("train", 1), false, false);
+    std::fs::create_dir_all(dir.path().join("train/contempt")).expect("mkdir");
+    let e = err(dir.path());
+    assert!(e.contains("contempt"), "{e}");
+    assert!(e.contains("angry, disgust, fear, happy, neutral, sad, surprise"), "{e}");
+}
+
+#[test]
+fn empty_class_folder_and_missing_class() {
+    let dir = temp();
+    let files = first_images("train", 1);
+    copy_layout(dir.path(), "train", &files, false, false);
+    let sad = dir.path().join("train/sad");
+    for f in std::fs::read_dir(&sad).expect("list") {
+        std::fs::remove_file(f.expect("entry").path()).expect("rm");
+    }
+    let e = err(dir.path());
+    assert!(e.contains("train/sad") && e.contains("no images"), "{e}");
+    std::fs::remove_dir(&sad).expect("rmdir");
+    let e = err(dir.path());
+    assert!(e.contains("class 'sad' has no images"), "{e}");
+}
+
+#[test]
+fn corrupt_image_is_named_and_skip_bad_counts_it() {
+    let dir = temp();
+    copy_layout(dir.path(), "train", &first_images("train", 2), false, false);
+    let bad = dir.path().join("train/fear/broken.jpg");
+    std::fs::write(&bad, b"\xff\xd8\xff\xe0 this is not a jpeg").expect("write");
+    let e = err(dir.path());
+    assert!(e.contains("broken.jpg") && e.contains("--skip-bad"), "{e}");
+    let ds = data::load(dir.path(), BadImages::Skip).expect("skips");
+    assert_eq!(ds.skipped.len(), 1);
+    assert!(ds.skipped[0].contains("train/fear/broken.jpg"), "{:?}", ds.skipped);
+    assert_eq!(ds.samples.len(), 14);
+}
+
+fn csv_err(text: &str) -> String {
+    let dir = temp();
+    let path = dir.path().join("fer2013.csv");
+    std::fs::write(&path, text).expect("write");
+    err(&path)
+}
+
+#[test]
+fn malformed_csv_rows_name_the_line() {
+    let px = vec!["7"; 2304].join(" ");
+    let good = format!("0,{px},Training\n");
+    let e = csv_err("");
+    assert!(e.contains("is empty") && e.contains("emotion,pixels,Usage"), "{e}");
+    let e = csv_err("emotion,Usage\n");
+    assert!(e.contains("line 1") && e.contains("expected columns"), "{e}");
+    let e = csv_err("foo,bar,baz\n");
+    assert!(e.contains("line 1") && e.contains("expected columns"), "{e}");
+    let e = csv_err(&format!("emotion,pixels,Usage\n{good}9,{px},Training\n"));
+    assert!(e.contains(":3:") && e.contains("emotion is '9'"), "{e}");
+    let e = csv_err(&format!("emotion,pixels,Usage\n{good}1,1 2 3,Training\n"));
+    assert!(e.contains(":3:") && e.contains("3 pixel values, expected 2304"), "{e}");
+    let e = csv_err(&format!("emotion,pixels,Usage\n1,{} 300,Training\n", vec!["1"; 2303].join(" ")));
+    assert!(e.contains(":2:") && e.contains("pixel 2304 is '300'"), "{e}");
+    let e = csv_err(&format!("emotion,pixels,Usage\n{good}1,{px}\n"));
+    assert!(e.contains(":3:") && e.contains("expected 3 comma-separated fields"), "{e}");
+    let e = csv_err(&format!("emotion,pixels,Usage\n0,{px},Validation\n"));
+    assert!(e.contains(":2:") && e.contains("Usage is 'Validation'"), "{e}");
+    let e = csv_err(&format!("emotion,pixels,Usage\n{good}"));
+    assert!(e.contains("class 'disgust' has no rows"), "{e}");
+}
+
+#[test]
+fn cli_without_data_explains_how_to_get_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+        .env_remove("FER2013_DIR")
+        .args(["train", "--out"])
+        .arg(temp().path())
+        .output()
+        .expect("run host-trainer");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--data") && stderr.contains("Kaggle"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
