@@ -125,7 +125,10 @@ impl LayerDesc {
     pub fn macs(&self) -> usize {
         match self.kind {
             Kind::Conv3x3 => {
-                usize::from(self.in_h) * usize::from(self.in_w) * self.fan_in() * usize::from(self.out_c)
+                usize::from(self.in_h)
+                    * usize::from(self.in_w)
+                    * self.fan_in()
+                    * usize::from(self.out_c)
             }
             Kind::Dense => self.fan_in() * usize::from(self.out_c),
         }
@@ -166,24 +169,35 @@ impl<'a> Model<'a> {
     /// The first problem found, as a specific [`Error`].
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
         if bytes.len() < PREAMBLE {
-            return Err(Error::Truncated { needed: PREAMBLE, got: bytes.len() });
+            return Err(Error::Truncated {
+                needed: PREAMBLE,
+                got: bytes.len(),
+            });
         }
         if bytes[..4] != MAGIC {
             return Err(Error::BadMagic);
         }
         let version = u16::from_le_bytes([bytes[4], bytes[5]]);
         if version != VERSION {
-            return Err(Error::UnsupportedVersion { found: version, supported: VERSION });
+            return Err(Error::UnsupportedVersion {
+                found: version,
+                supported: VERSION,
+            });
         }
         let header_len = read_u32(bytes, 8) as usize;
         let data_len = read_u32(bytes, 12) as usize;
         let start = data_start(header_len.min(u32::MAX as usize));
         let needed = start.saturating_add(data_len);
         if bytes.len() < needed {
-            return Err(Error::Truncated { needed, got: bytes.len() });
+            return Err(Error::Truncated {
+                needed,
+                got: bytes.len(),
+            });
         }
         if bytes.len() > needed {
-            return Err(Error::TrailingBytes { extra: bytes.len() - needed });
+            return Err(Error::TrailingBytes {
+                extra: bytes.len() - needed,
+            });
         }
         let stored = read_u32(bytes, 16);
         let computed = crc32(&bytes[PREAMBLE..]);
@@ -194,7 +208,11 @@ impl<'a> Model<'a> {
             .map_err(|_| Error::BadHeader)?;
         let data = &bytes[start..];
         let arena = validate(&header, data)?;
-        Ok(Model { header, data, arena })
+        Ok(Model {
+            header,
+            data,
+            arena,
+        })
     }
 
     /// The layer table.
@@ -224,7 +242,10 @@ impl<'a> Model<'a> {
 }
 
 fn blob_ok(data: &[u8], b: Blob, len: usize) -> bool {
-    b.len as usize == len && (b.offset as usize).checked_add(len).is_some_and(|end| end <= data.len())
+    b.len as usize == len
+        && (b.offset as usize)
+            .checked_add(len)
+            .is_some_and(|end| end <= data.len())
 }
 
 /// Checks the whole table against the data; returns the arena size.
@@ -264,7 +285,13 @@ fn validate(header: &Header, data: &[u8]) -> Result<usize, Error> {
         if let Some(p) = prev {
             let (h, w, c) = p.out_shape();
             let chained = match l.kind {
-                Kind::Conv3x3 => (usize::from(l.in_h), usize::from(l.in_w), usize::from(l.in_c)) == (h, w, c),
+                Kind::Conv3x3 => {
+                    (
+                        usize::from(l.in_h),
+                        usize::from(l.in_w),
+                        usize::from(l.in_c),
+                    ) == (h, w, c)
+                }
                 Kind::Dense => l.in_len() == h * w * c,
             };
             if !chained || l.input.zero != p.output.zero {
@@ -292,12 +319,18 @@ fn validate(header: &Header, data: &[u8]) -> Result<usize, Error> {
             let bias = i32::from_le_bytes(b4);
             let max_acc = sum_abs * max_dx + u64::from(bias.unsigned_abs());
             if max_acc > i32::MAX as u64 {
-                return Err(Error::AccumulatorOverflow { layer: li, channel: ch });
+                return Err(Error::AccumulatorOverflow {
+                    layer: li,
+                    channel: ch,
+                });
             }
             let mut s = [0u8; STAGE_BYTES];
             s.copy_from_slice(&stages[c * STAGE_BYTES..][..STAGE_BYTES]);
             if !Stage::from_le_bytes(&s).is_safe_for(max_acc) {
-                return Err(Error::BadRequant { layer: li, channel: ch });
+                return Err(Error::BadRequant {
+                    layer: li,
+                    channel: ch,
+                });
             }
         }
         arena = arena.max(l.in_len() + l.out_len());
@@ -347,12 +380,15 @@ pub struct LayerParams<'p> {
 #[cfg(any(test, feature = "std"))]
 impl Builder {
     fn blob(&mut self, bytes: &[u8]) -> Blob {
-        while self.data.len() % 4 != 0 {
+        while !self.data.len().is_multiple_of(4) {
             self.data.push(0);
         }
         let offset = self.data.len() as u32;
         self.data.extend_from_slice(bytes);
-        Blob { offset, len: bytes.len() as u32 }
+        Blob {
+            offset,
+            len: bytes.len() as u32,
+        }
     }
 
     /// Appends a layer; `desc`'s blobs are filled in from `params`.

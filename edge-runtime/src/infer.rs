@@ -53,10 +53,16 @@ impl Model<'_> {
         mut observe: impl FnMut(usize, &LayerDesc, &[i8]),
     ) -> Result<Logits, Error> {
         if pixels.len() != INPUT_PIXELS {
-            return Err(Error::InputSize { expected: INPUT_PIXELS, got: pixels.len() });
+            return Err(Error::InputSize {
+                expected: INPUT_PIXELS,
+                got: pixels.len(),
+            });
         }
         if arena.len() < self.arena {
-            return Err(Error::ArenaTooSmall { needed: self.arena, got: arena.len() });
+            return Err(Error::ArenaTooSmall {
+                needed: self.arena,
+                got: arena.len(),
+            });
         }
         let arena = &mut arena[..self.arena];
         // The input of layer i sits at the front of the arena when i is even and at the back when
@@ -75,7 +81,8 @@ impl Model<'_> {
                 let (front, back) = arena.split_at_mut(out_len);
                 (&back[back.len() - in_len..], front)
             };
-            let (weights, bias, stages) = (self.blob(l.weights), self.blob(l.bias), self.blob(l.stages));
+            let (weights, bias, stages) =
+                (self.blob(l.weights), self.blob(l.bias), self.blob(l.stages));
             match l.kind {
                 Kind::Conv3x3 => {
                     let shape = conv::ConvShape {
@@ -89,9 +96,15 @@ impl Model<'_> {
                     };
                     conv::conv3x3(input, weights, bias, stages, &shape, output);
                 }
-                Kind::Dense => {
-                    dense::dense(input, weights, bias, stages, i32::from(l.input.zero), l.relu, output)
-                }
+                Kind::Dense => dense::dense(
+                    input,
+                    weights,
+                    bias,
+                    stages,
+                    i32::from(l.input.zero),
+                    l.relu,
+                    output,
+                ),
             }
             observe(i, l, output);
             if i + 1 == self.layers().len() {

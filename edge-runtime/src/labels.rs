@@ -100,7 +100,10 @@ mod tests {
             assert_eq!(Emotion::from_folder_name(e.name()), Some(e));
             assert_eq!(Emotion::from_folder_name(e.alternate_name()), Some(e));
         }
-        assert_eq!(Emotion::from_folder_name("Surprised"), Some(Emotion::Surprise));
+        assert_eq!(
+            Emotion::from_folder_name("Surprised"),
+            Some(Emotion::Surprise)
+        );
         assert_eq!(Emotion::from_folder_name("contempt"), None);
         assert_eq!(Emotion::from_index(7), None);
     }

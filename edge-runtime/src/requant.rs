@@ -69,7 +69,11 @@ mod tests {
     #[test]
     fn rounds_half_up_and_saturates() {
         // M = 0.5, B = 0: q = round_half_up(acc / 2).
-        let s = Stage { m: 1 << 30, n: 31, b: 1 << 30 };
+        let s = Stage {
+            m: 1 << 30,
+            n: 31,
+            b: 1 << 30,
+        };
         assert_eq!(s.apply(3), 2); // 1.5 -> 2
         assert_eq!(s.apply(-3), -1); // -1.5 -> -1 (half up)
         assert_eq!(s.apply(4), 2);
@@ -81,7 +85,11 @@ mod tests {
 
     #[test]
     fn negative_multiplier_flips_order() {
-        let s = Stage { m: -(1 << 30), n: 30, b: 1 << 29 };
+        let s = Stage {
+            m: -(1 << 30),
+            n: 30,
+            b: 1 << 29,
+        };
         assert_eq!(s.apply(0), 0);
         assert_eq!(s.apply(5), -5);
         assert!(s.is_safe_for(1 << 31));

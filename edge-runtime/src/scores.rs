@@ -31,7 +31,13 @@ mod tests {
     #[test]
     fn sums_to_one_and_keeps_order() {
         let l = Logits([10, -5, 0, 40, 3, 3, -128]);
-        let s = softmax(&l, QParams { scale: 0.1, zero: 0 });
+        let s = softmax(
+            &l,
+            QParams {
+                scale: 0.1,
+                zero: 0,
+            },
+        );
         assert!((s.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         assert!(s[3] > s[0] && s[0] > s[4] && s[4] == s[5]);
     }

@@ -10,7 +10,13 @@ use crate::{Error, Model};
 
 /// The simplest possible formulation: zero-padded float-free convolution into a full-resolution
 /// int32 map, ReLU, then the stage, then a separate max pool.
-fn naive_conv(input: &[i8], w: &[i8], bias: &[i32], stages: &[Stage], s: &conv::ConvShape) -> Vec<i8> {
+fn naive_conv(
+    input: &[i8],
+    w: &[i8],
+    bias: &[i32],
+    stages: &[Stage],
+    s: &conv::ConvShape,
+) -> Vec<i8> {
     let (h, wd) = (s.h as isize, s.w as isize);
     let mut full = vec![0i8; s.h * s.w * s.cout];
     for y in 0..h {
@@ -24,9 +30,11 @@ fn naive_conv(input: &[i8], w: &[i8], bias: &[i32], stages: &[Stage], s: &conv::
                             let v = if iy < 0 || ix < 0 || iy >= h || ix >= wd {
                                 0 // real zero
                             } else {
-                                i64::from(input[((iy * wd + ix) as usize) * s.cin + ci]) - i64::from(s.input_zero)
+                                i64::from(input[((iy * wd + ix) as usize) * s.cin + ci])
+                                    - i64::from(s.input_zero)
                             };
-                            let wi = ((co * 3 + (ky + 1) as usize) * 3 + (kx + 1) as usize) * s.cin + ci;
+                            let wi =
+                                ((co * 3 + (ky + 1) as usize) * 3 + (kx + 1) as usize) * s.cin + ci;
                             acc += v * i64::from(w[wi]);
                         }
                     }
@@ -35,7 +43,8 @@ fn naive_conv(input: &[i8], w: &[i8], bias: &[i32], stages: &[Stage], s: &conv::
                     acc = acc.max(0);
                 }
                 let st = stages[co];
-                let q = ((i128::from(acc) * i128::from(st.m) + i128::from(st.b)) >> st.n).clamp(-128, 127);
+                let q = ((i128::from(acc) * i128::from(st.m) + i128::from(st.b)) >> st.n)
+                    .clamp(-128, 127);
                 full[((y * wd + x) as usize) * s.cout + co] = q as i8;
             }
         }
@@ -49,8 +58,10 @@ fn naive_conv(input: &[i8], w: &[i8], bias: &[i32], stages: &[Stage], s: &conv::
         for x in 0..ow {
             for c in 0..s.cout {
                 let at = |yy: usize, xx: usize| full[(yy * s.w + xx) * s.cout + c];
-                out[(y * ow + x) * s.cout + c] =
-                    at(2 * y, 2 * x).max(at(2 * y, 2 * x + 1)).max(at(2 * y + 1, 2 * x)).max(at(2 * y + 1, 2 * x + 1));
+                out[(y * ow + x) * s.cout + c] = at(2 * y, 2 * x)
+                    .max(at(2 * y, 2 * x + 1))
+                    .max(at(2 * y + 1, 2 * x))
+                    .max(at(2 * y + 1, 2 * x + 1));
             }
         }
     }
@@ -59,11 +70,21 @@ fn naive_conv(input: &[i8], w: &[i8], bias: &[i32], stages: &[Stage], s: &conv::
 
 fn stage_strategy() -> impl Strategy<Value = Stage> {
     // |M| between 2^-12 and 2^-4, either sign (negative BatchNorm scales), offsets of ±100 LSB.
-    (any::<bool>(), 1u32 << 30..(1u32 << 31) - 1, 4u32..12, -100i64..100).prop_map(|(neg, m, e, off)| {
-        let n = 31 + e;
-        let m = if neg { -(m as i64) } else { m as i64 } as i32;
-        Stage { m, n, b: (off << n) + (1i64 << (n - 1)) }
-    })
+    (
+        any::<bool>(),
+        1u32 << 30..(1u32 << 31) - 1,
+        4u32..12,
+        -100i64..100,
+    )
+        .prop_map(|(neg, m, e, off)| {
+            let n = 31 + e;
+            let m = if neg { -(m as i64) } else { m as i64 } as i32;
+            Stage {
+                m,
+                n,
+                b: (off << n) + (1i64 << (n - 1)),
+            }
+        })
 }
 
 fn bytes_i8(v: &[i8]) -> Vec<u8> {
@@ -125,8 +146,15 @@ proptest! {
 
 /// A small valid model: 48x48x1 → conv(2, pool) ×4 → 3x3x2 → dense 7.
 pub(crate) fn tiny_model() -> Vec<u8> {
-    let stage = Stage { m: 1 << 30, n: 38, b: 1 << 37 };
-    let q = QParams { scale: 0.05, zero: -3 };
+    let stage = Stage {
+        m: 1 << 30,
+        n: 38,
+        b: 1 << 37,
+    };
+    let q = QParams {
+        scale: 0.05,
+        zero: -3,
+    };
     let mut b = Builder::default();
     let mut side = 48u16;
     let mut cin = 1u16;
@@ -139,14 +167,36 @@ pub(crate) fn tiny_model() -> Vec<u8> {
             out_c: 2,
             relu: true,
             pool: true,
-            input: if i == 0 { QParams { scale: 1.0 / 255.0, zero: -128 } } else { q },
+            input: if i == 0 {
+                QParams {
+                    scale: 1.0 / 255.0,
+                    zero: -128,
+                }
+            } else {
+                q
+            },
             output: q,
             weights: Blob { offset: 0, len: 0 },
             bias: Blob { offset: 0, len: 0 },
             stages: Blob { offset: 0, len: 0 },
         };
-        let w: Vec<i8> = (0..2 * 9 * cin as usize).map(|k| ((k * 37 % 200) as i32 - 100) as i8).collect();
-        b.push(desc, &LayerParams { weights: &w, bias: &[100, -50], stages: &[stage, Stage { m: -(1 << 30), ..stage }] });
+        let w: Vec<i8> = (0..2 * 9 * cin as usize)
+            .map(|k| ((k * 37 % 200) as i32 - 100) as i8)
+            .collect();
+        b.push(
+            desc,
+            &LayerParams {
+                weights: &w,
+                bias: &[100, -50],
+                stages: &[
+                    stage,
+                    Stage {
+                        m: -(1 << 30),
+                        ..stage
+                    },
+                ],
+            },
+        );
         side /= 2;
         cin = 2;
     }
@@ -159,13 +209,25 @@ pub(crate) fn tiny_model() -> Vec<u8> {
         relu: false,
         pool: false,
         input: q,
-        output: QParams { scale: 0.1, zero: 0 },
+        output: QParams {
+            scale: 0.1,
+            zero: 0,
+        },
         weights: Blob { offset: 0, len: 0 },
         bias: Blob { offset: 0, len: 0 },
         stages: Blob { offset: 0, len: 0 },
     };
-    let w: Vec<i8> = (0..7 * 18).map(|k| ((k * 53 % 250) as i32 - 125) as i8).collect();
-    b.push(desc, &LayerParams { weights: &w, bias: &[0, 1, 2, 3, 4, 5, 6], stages: &[stage; 7] });
+    let w: Vec<i8> = (0..7 * 18)
+        .map(|k| (k * 53 % 250 - 125) as i8)
+        .collect();
+    b.push(
+        desc,
+        &LayerParams {
+            weights: &w,
+            bias: &[0, 1, 2, 3, 4, 5, 6],
+            stages: &[stage; 7],
+        },
+    );
     b.finish().expect("valid tiny model")
 }
 
@@ -179,12 +241,23 @@ fn tiny_model_runs_and_reports_its_arena() {
     let mut arena = vec![0i8; m.arena_size()];
     let face: Vec<u8> = (0..2304).map(|i| (i * 7 % 256) as u8).collect();
     let a = m.run(&face, &mut arena).expect("runs");
-    let b = m.run(&face, &mut vec![0i8; 100_000]).expect("runs with a bigger arena");
+    let b = m
+        .run(&face, &mut vec![0i8; 100_000])
+        .expect("runs with a bigger arena");
     assert_eq!(a, b);
-    assert_eq!(m.run(&face[..100], &mut arena), Err(Error::InputSize { expected: 2304, got: 100 }));
+    assert_eq!(
+        m.run(&face[..100], &mut arena),
+        Err(Error::InputSize {
+            expected: 2304,
+            got: 100
+        })
+    );
     assert_eq!(
         m.run(&face, &mut arena[..10]),
-        Err(Error::ArenaTooSmall { needed: 3456, got: 10 })
+        Err(Error::ArenaTooSmall {
+            needed: 3456,
+            got: 10
+        })
     );
 }
 
@@ -199,7 +272,10 @@ fn damaged_files_get_specific_errors() {
     let good = tiny_model();
     let err = |b: &[u8]| Model::from_bytes(b).expect_err("must be rejected");
     assert!(matches!(err(&good[..10]), Error::Truncated { .. }));
-    assert!(matches!(err(&good[..good.len() - 1]), Error::Truncated { .. }));
+    assert!(matches!(
+        err(&good[..good.len() - 1]),
+        Error::Truncated { .. }
+    ));
     let mut longer = good.clone();
     longer.push(0);
     assert_eq!(err(&longer), Error::TrailingBytes { extra: 1 });
@@ -208,7 +284,13 @@ fn damaged_files_get_specific_errors() {
     assert_eq!(err(&magic), Error::BadMagic);
     let mut version = good.clone();
     version[4] = 9;
-    assert_eq!(err(&version), Error::UnsupportedVersion { found: 9, supported: 1 });
+    assert_eq!(
+        err(&version),
+        Error::UnsupportedVersion {
+            found: 9,
+            supported: 1
+        }
+    );
     let mut flipped = good.clone();
     let last = flipped.len() - 1;
     flipped[last] ^= 1;
@@ -218,7 +300,10 @@ fn damaged_files_get_specific_errors() {
     for b in &mut table[20..40] {
         *b = 0xFF;
     }
-    assert!(matches!(err(&with_crc(table)), Error::BadHeader | Error::BadIo | Error::BadLayer { .. } | Error::LayerCount { .. }));
+    assert!(matches!(
+        err(&with_crc(table)),
+        Error::BadHeader | Error::BadIo | Error::BadLayer { .. } | Error::LayerCount { .. }
+    ));
 }
 
 #[test]
@@ -231,13 +316,22 @@ fn inconsistent_tables_are_rejected() {
         f(&mut h);
         crate::format::encode(&h, data).expect_err("must be rejected")
     };
-    assert_eq!(check(&|h| h.layers[1].in_c = 3), Error::ShapeMismatch { layer: 1 });
-    assert_eq!(check(&|h| h.layers[2].weights.offset = 1_000_000), Error::BadBlob { layer: 2 });
+    assert_eq!(
+        check(&|h| h.layers[1].in_c = 3),
+        Error::ShapeMismatch { layer: 1 }
+    );
+    assert_eq!(
+        check(&|h| h.layers[2].weights.offset = 1_000_000),
+        Error::BadBlob { layer: 2 }
+    );
     assert_eq!(check(&|h| h.layers[0].in_h = 47), Error::BadIo);
     assert_eq!(check(&|h| h.layers[4].out_c = 6), Error::BadIo);
     assert_eq!(check(&|h| h.layers[0].input.zero = 0), Error::BadIo);
     assert_eq!(check(&|h| h.layers.clear()), Error::LayerCount { count: 0 });
-    assert_eq!(check(&|h| h.layers[3].input.zero = 5), Error::ShapeMismatch { layer: 3 });
+    assert_eq!(
+        check(&|h| h.layers[3].input.zero = 5),
+        Error::ShapeMismatch { layer: 3 }
+    );
 }
 
 #[test]
@@ -251,19 +345,69 @@ fn unsafe_requantization_is_rejected() {
         out_c,
         relu: false,
         pool,
-        input: QParams { scale: 1.0, zero: -128 },
-        output: QParams { scale: 1.0, zero: -128 },
+        input: QParams {
+            scale: 1.0,
+            zero: -128,
+        },
+        output: QParams {
+            scale: 1.0,
+            zero: -128,
+        },
         weights: Blob { offset: 0, len: 0 },
         bias: Blob { offset: 0, len: 0 },
         stages: Blob { offset: 0, len: 0 },
     };
-    let bad = Stage { m: i32::MAX, n: 0, b: 0 };
-    b.push(desc(Kind::Conv3x3, 1, 1, true), &LayerParams { weights: &[1; 9], bias: &[0], stages: &[bad] });
-    b.push(desc(Kind::Dense, 576, 7, false), &LayerParams { weights: &[1; 576 * 7], bias: &[0; 7], stages: &[Stage { m: 1, n: 1, b: 0 }; 7] });
-    assert_eq!(b.finish().expect_err("shift 0"), Error::BadRequant { layer: 0, channel: 0 });
+    let bad = Stage {
+        m: i32::MAX,
+        n: 0,
+        b: 0,
+    };
+    b.push(
+        desc(Kind::Conv3x3, 1, 1, true),
+        &LayerParams {
+            weights: &[1; 9],
+            bias: &[0],
+            stages: &[bad],
+        },
+    );
+    b.push(
+        desc(Kind::Dense, 576, 7, false),
+        &LayerParams {
+            weights: &[1; 576 * 7],
+            bias: &[0; 7],
+            stages: &[Stage { m: 1, n: 1, b: 0 }; 7],
+        },
+    );
+    assert_eq!(
+        b.finish().expect_err("shift 0"),
+        Error::BadRequant {
+            layer: 0,
+            channel: 0
+        }
+    );
 
     let mut b = Builder::default();
-    b.push(desc(Kind::Conv3x3, 1, 1, true), &LayerParams { weights: &[1; 9], bias: &[i32::MAX], stages: &[Stage { m: 1, n: 1, b: 0 }] });
-    b.push(desc(Kind::Dense, 576, 7, false), &LayerParams { weights: &[1; 576 * 7], bias: &[0; 7], stages: &[Stage { m: 1, n: 1, b: 0 }; 7] });
-    assert_eq!(b.finish().expect_err("overflow"), Error::AccumulatorOverflow { layer: 0, channel: 0 });
+    b.push(
+        desc(Kind::Conv3x3, 1, 1, true),
+        &LayerParams {
+            weights: &[1; 9],
+            bias: &[i32::MAX],
+            stages: &[Stage { m: 1, n: 1, b: 0 }],
+        },
+    );
+    b.push(
+        desc(Kind::Dense, 576, 7, false),
+        &LayerParams {
+            weights: &[1; 576 * 7],
+            bias: &[0; 7],
+            stages: &[Stage { m: 1, n: 1, b: 0 }; 7],
+        },
+    );
+    assert_eq!(
+        b.finish().expect_err("overflow"),
+        Error::AccumulatorOverflow {
+            layer: 0,
+            channel: 0
+        }
+    );
 }

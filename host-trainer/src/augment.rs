@@ -80,7 +80,10 @@ mod tests {
         for seed in 0..50 {
             let mut out = Vec::new();
             push_augmented(&img, false, 3, &mut Rng::new(seed), &mut out);
-            let pos = out.iter().position(|&v| v == 1.0).expect("bright pixel kept");
+            let pos = out
+                .iter()
+                .position(|&v| v == 1.0)
+                .expect("bright pixel kept");
             let (y, x) = ((pos / SIDE) as isize, (pos % SIDE) as isize);
             assert!((y - 20).abs() <= 3 && (x - 20).abs() <= 3);
         }

@@ -119,7 +119,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Train(args)) => train(&args),
         Some(Command::Report(args)) => {
             let data_dir = data_path(&args.data)?;
-            crate::report::run(&data_dir, &args.out, &model_name(&args.preset), &args.split, !args.quiet)?;
+            crate::report::run(
+                &data_dir,
+                &args.out,
+                &model_name(&args.preset),
+                &args.split,
+                !args.quiet,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Quantize(args)) => {
@@ -157,7 +163,11 @@ fn warn_if_unoptimized() {
 /// Loads the data set and makes (or checks) the split manifest in `out`.
 pub fn load_split(data_dir: &Path, out: &Path, seed: u64, skip_bad: bool) -> Result<split::Split> {
     let started = std::time::Instant::now();
-    let bad = if skip_bad { BadImages::Skip } else { BadImages::Fail };
+    let bad = if skip_bad {
+        BadImages::Skip
+    } else {
+        BadImages::Fail
+    };
     let ds = data::load(data_dir, bad)?;
     eprintln!(
         "loaded {} images from {} ({}) in {:.1} s; {} converted to 48x48 gray; {} skipped",
@@ -202,8 +212,12 @@ pub fn load_split(data_dir: &Path, out: &Path, seed: u64, skip_bad: bool) -> Res
 fn train(args: &TrainArgs) -> Result<ExitCode> {
     warn_if_unoptimized();
     let data_dir = data_path(&args.data)?;
-    let mut recipe = Recipe::preset(&args.preset)
-        .with_context(|| format!("unknown --preset '{}': expected default or paper", args.preset))?;
+    let mut recipe = Recipe::preset(&args.preset).with_context(|| {
+        format!(
+            "unknown --preset '{}': expected default or paper",
+            args.preset
+        )
+    })?;
     recipe.seed = args.seed;
     if let Some(e) = args.epochs {
         recipe.epochs = e;
@@ -237,7 +251,10 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
         });
     }
     let device = crate::device();
-    eprintln!("device: {device:?}; recipe: {}", serde_json::to_string(&recipe)?);
+    eprintln!(
+        "device: {device:?}; recipe: {}",
+        serde_json::to_string(&recipe)?
+    );
     let ckpt = Checkpoint::new(&args.out.join(format!("checkpoint-{}", recipe.name)));
     let opts = RunOptions {
         checkpoint_every: args.checkpoint_every,
@@ -252,7 +269,14 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
             ckpt.dir.display()
         );
     }
-    match training::train(&recipe, &split.train, &split.validation, &device, &ckpt, &opts)? {
+    match training::train(
+        &recipe,
+        &split.train,
+        &split.validation,
+        &device,
+        &ckpt,
+        &opts,
+    )? {
         Outcome::Interrupted(state) => {
             eprintln!(
                 "interrupted at epoch {}, batch {}: checkpoint saved in {}; continue with --resume",

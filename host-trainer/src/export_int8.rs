@@ -42,9 +42,14 @@ pub fn run(data_dir: &Path, out: &Path, name: &str) -> Result<()> {
     let device = crate::device();
     let (net, _) = crate::report::load_model(out, name, &device)?;
     let manifest = Manifest::read(&out.join("split.json"))?;
-    let calib_ids: Vec<_> = manifest.part("train")?.into_iter().take(CALIBRATION_IMAGES).collect();
+    let calib_ids: Vec<_> = manifest
+        .part("train")?
+        .into_iter()
+        .take(CALIBRATION_IMAGES)
+        .collect();
     let calib = data::load_ids(data_dir, &calib_ids).context("loading calibration images")?;
-    let val = data::load_ids(data_dir, &manifest.part("validation")?).context("loading the validation split")?;
+    let val = data::load_ids(data_dir, &manifest.part("validation")?)
+        .context("loading the validation split")?;
     let (_, float_acc, _) = crate::training::evaluate(&net, &val, &device, false);
     eprintln!(
         "float model: {:.2}% on {} validation images; calibrating on {} training images",
@@ -54,7 +59,10 @@ pub fn run(data_dir: &Path, out: &Path, name: &str) -> Result<()> {
     );
     let methods = [
         RangeMethod::MinMax,
-        RangeMethod::Percentile { low: 0.01, high: 99.99 },
+        RangeMethod::Percentile {
+            low: 0.01,
+            high: 99.99,
+        },
     ];
     let mut results = Vec::new();
     let mut best: Option<(f64, RangeMethod, crate::quantize::Quantized)> = None;
@@ -62,9 +70,20 @@ pub fn run(data_dir: &Path, out: &Path, name: &str) -> Result<()> {
         let acts = calibrate(&net, &calib, method, &device);
         let q = quantize(&net, &acts)?;
         let pred = int8_predictions(&q.file, &val)?;
-        let acc = pred.iter().zip(&val).filter(|(p, s)| **p == s.label.index()).count() as f64 / val.len() as f64;
-        eprintln!("int8 with {method:?} ranges: {:.2}% on validation", 100.0 * acc);
-        results.push(MethodResult { method, validation_accuracy: acc });
+        let acc = pred
+            .iter()
+            .zip(&val)
+            .filter(|(p, s)| **p == s.label.index())
+            .count() as f64
+            / val.len() as f64;
+        eprintln!(
+            "int8 with {method:?} ranges: {:.2}% on validation",
+            100.0 * acc
+        );
+        results.push(MethodResult {
+            method,
+            validation_accuracy: acc,
+        });
         if best.as_ref().is_none_or(|(b, _, _)| acc > *b) {
             best = Some((acc, method, q));
         }
@@ -84,7 +103,10 @@ pub fn run(data_dir: &Path, out: &Path, name: &str) -> Result<()> {
     };
     write_atomic(&out.join(format!("{name}.int8.bin")), &q.file)?;
     let qdq = crate::onnx::build_qdq(&net, &q.layers)?;
-    write_atomic(&out.join(format!("{name}.qdq.onnx")), &prost::Message::encode_to_vec(&qdq))?;
+    write_atomic(
+        &out.join(format!("{name}.qdq.onnx")),
+        &prost::Message::encode_to_vec(&qdq),
+    )?;
     write_json(&out.join(format!("{name}.quant.json")), &report)?;
     eprintln!(
         "chose {chosen:?}; wrote {name}.int8.bin ({} bytes, arena {} bytes, {} MACs), {name}.qdq.onnx, {name}.quant.json",

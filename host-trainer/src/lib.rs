@@ -1,21 +1,19 @@
 //! Host side of the pipeline: FER-2013 loading and splitting, the paper's CNN in burn, training,
 //! metrics and plots, ONNX export and int8 quantization.
 
+pub use fer_dataset::{data, metrics, rng, split};
+
 pub mod augment;
 pub mod bench;
 pub mod cli;
-pub mod data;
 pub mod export_int8;
 pub mod fsutil;
-pub mod metrics;
 pub mod model;
 pub mod onnx;
 pub mod plots;
 pub mod quantize;
 pub mod recipe;
 pub mod report;
-pub mod rng;
-pub mod split;
 pub mod training;
 
 /// The backend device: flex (pure-Rust CPU) by default; with the `wgpu`, `cuda` or `tch` feature

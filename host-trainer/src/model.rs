@@ -8,7 +8,9 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d, Relu,
+};
 use burn::tensor::{Device, Tensor};
 
 use crate::data::SIDE;
@@ -116,7 +118,10 @@ impl Net {
         let running: usize = self
             .blocks
             .iter()
-            .map(|b| b.norm.running_mean.value().shape().num_elements() + b.norm.running_var.value().shape().num_elements())
+            .map(|b| {
+                b.norm.running_mean.value().shape().num_elements()
+                    + b.norm.running_var.value().shape().num_elements()
+            })
             .sum();
         self.num_params() - running
     }

@@ -5,8 +5,8 @@
 
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
-use burn::nn::{BatchNorm, Linear};
 use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, Linear};
 use burn::tensor::Tensor;
 use edge_runtime::labels::{Emotion, CLASS_COUNT};
 use prost::Message;
@@ -265,7 +265,12 @@ impl Builder {
         self.init(&names[2], bn.running_mean.value())?;
         self.init(&names[3], bn.running_var.value())?;
         let inputs = [x, &names[0], &names[1], &names[2], &names[3]];
-        self.node("BatchNormalization", &inputs, out, vec![float("epsilon", bn.epsilon as f32)]);
+        self.node(
+            "BatchNormalization",
+            &inputs,
+            out,
+            vec![float("epsilon", bn.epsilon as f32)],
+        );
         Ok(())
     }
 
@@ -316,7 +321,10 @@ pub fn build(net: &Net, doc: &str) -> Result<ModelProto> {
         node: g.nodes,
         name: "fer2013_cnn".into(),
         initializer: g.inits,
-        input: vec![value_info("input", &[batch_dim(), fixed(1), fixed(SIDE), fixed(SIDE)])],
+        input: vec![value_info(
+            "input",
+            &[batch_dim(), fixed(1), fixed(SIDE), fixed(SIDE)],
+        )],
         output: vec![value_info("scores", &[batch_dim(), fixed(CLASS_COUNT)])],
     };
     Ok(ModelProto {
@@ -356,7 +364,12 @@ impl Builder {
     }
 
     fn floats(&mut self, name: &str, dims: &[usize], v: &[f32]) {
-        self.raw(name, dims, FLOAT, v.iter().flat_map(|x| x.to_le_bytes()).collect());
+        self.raw(
+            name,
+            dims,
+            FLOAT,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        );
     }
 
     /// `QuantizeLinear(x)` to int8 with per-tensor scale and zero point.
@@ -376,18 +389,41 @@ impl Builder {
     }
 
     /// An int8 (or int32) initializer dequantized per channel along `axis`.
-    fn dq_param(&mut self, name: &str, dims: &[usize], int32: Option<&[i32]>, int8: Option<&[i8]>, scales: &[f32], axis: i64) {
+    fn dq_param(
+        &mut self,
+        name: &str,
+        dims: &[usize],
+        int32: Option<&[i32]>,
+        int8: Option<&[i8]>,
+        scales: &[f32],
+        axis: i64,
+    ) {
         let q = format!("{name}.q");
         let (raw, ty, zero_ty, zero_bytes): (Vec<u8>, i32, i32, usize) = match (int32, int8) {
-            (Some(v), _) => (v.iter().flat_map(|x| x.to_le_bytes()).collect(), INT32, INT32, 4),
+            (Some(v), _) => (
+                v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                INT32,
+                INT32,
+                4,
+            ),
             (None, Some(v)) => (v.iter().map(|&x| x as u8).collect(), INT8, INT8, 1),
             (None, None) => (Vec::new(), INT8, INT8, 1),
         };
         self.raw(&q, dims, ty, raw);
         let (s, z) = (format!("{name}.scale"), format!("{name}.zero"));
         self.floats(&s, &[scales.len()], scales);
-        self.raw(&z, &[scales.len()], zero_ty, vec![0u8; zero_bytes * scales.len()]);
-        self.node("DequantizeLinear", &[&q, &s, &z], name, vec![int("axis", axis)]);
+        self.raw(
+            &z,
+            &[scales.len()],
+            zero_ty,
+            vec![0u8; zero_bytes * scales.len()],
+        );
+        self.node(
+            "DequantizeLinear",
+            &[&q, &s, &z],
+            name,
+            vec![int("axis", axis)],
+        );
     }
 }
 
@@ -421,8 +457,19 @@ pub fn build_qdq(net: &Net, layers: &[crate::quantize::QuantLayer]) -> Result<Mo
             }
         }
         let wn = format!("block{n}.w");
-        g.dq_param(&wn, &[cout, cin, 3, 3], None, Some(&w), &ql.weight_scales, 0);
-        let bias_scales: Vec<f32> = ql.weight_scales.iter().map(|s| s * ql.desc.input.scale).collect();
+        g.dq_param(
+            &wn,
+            &[cout, cin, 3, 3],
+            None,
+            Some(&w),
+            &ql.weight_scales,
+            0,
+        );
+        let bias_scales: Vec<f32> = ql
+            .weight_scales
+            .iter()
+            .map(|s| s * ql.desc.input.scale)
+            .collect();
         let bn = format!("block{n}.b");
         g.dq_param(&bn, &[cout], Some(&ql.bias), None, &bias_scales, 0);
         let conv = format!("block{n}.conv");
@@ -430,24 +477,45 @@ pub fn build_qdq(net: &Net, layers: &[crate::quantize::QuantLayer]) -> Result<Mo
             "Conv",
             &[&x, &wn, &bn],
             &conv,
-            vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1]), ints("strides", &[1, 1])],
+            vec![
+                ints("kernel_shape", &[3, 3]),
+                ints("pads", &[1, 1, 1, 1]),
+                ints("strides", &[1, 1]),
+            ],
         );
         let relu = format!("block{n}.relu");
         g.node("Relu", &[&conv], &relu, vec![]);
         let norm = format!("block{n}.norm");
         g.batch_norm(&relu, &norm, &block.norm)?;
         let pool = format!("block{n}.pool");
-        g.node("MaxPool", &[&norm], &pool, vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])]);
+        g.node(
+            "MaxPool",
+            &[&norm],
+            &pool,
+            vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])],
+        );
         let q = format!("block{n}.q");
         g.quantize(&pool, &q, ql.desc.output);
-        outputs.push((q.clone(), vec![batch_dim(), fixed(cout), fixed(usize::from(ql.desc.in_h) / 2), fixed(usize::from(ql.desc.in_w) / 2)]));
+        outputs.push((
+            q.clone(),
+            vec![
+                batch_dim(),
+                fixed(cout),
+                fixed(usize::from(ql.desc.in_h) / 2),
+                fixed(usize::from(ql.desc.in_w) / 2),
+            ],
+        ));
         let dq = format!("block{n}.dq");
         g.dequantize(&q, &dq, ql.desc.output);
         x = dq;
     }
     g.node("Flatten", &[&x], "flatten", vec![int("axis", 1)]);
     x = "flatten".into();
-    for (j, (ql, name)) in layers[blocks..].iter().zip(["fc1", "fc2", "logits"]).enumerate() {
+    for (j, (ql, name)) in layers[blocks..]
+        .iter()
+        .zip(["fc1", "fc2", "logits"])
+        .enumerate()
+    {
         let (d_in, d_out) = (usize::from(ql.desc.in_c), usize::from(ql.desc.out_c));
         if j == 0 && layers[blocks - 1].desc.out_shape().0 != 1 {
             bail!("QDQ export assumes the last block's output is 1x1 (flatten order)");
@@ -461,7 +529,11 @@ pub fn build_qdq(net: &Net, layers: &[crate::quantize::QuantLayer]) -> Result<Mo
         }
         let wn = format!("{name}.w");
         g.dq_param(&wn, &[d_in, d_out], None, Some(&w), &ql.weight_scales, 1);
-        let bias_scales: Vec<f32> = ql.weight_scales.iter().map(|s| s * ql.desc.input.scale).collect();
+        let bias_scales: Vec<f32> = ql
+            .weight_scales
+            .iter()
+            .map(|s| s * ql.desc.input.scale)
+            .collect();
         let bn = format!("{name}.b");
         g.dq_param(&bn, &[d_out], Some(&ql.bias), None, &bias_scales, 0);
         let gemm = format!("{name}.gemm");
@@ -484,7 +556,10 @@ pub fn build_qdq(net: &Net, layers: &[crate::quantize::QuantLayer]) -> Result<Mo
         .iter()
         .map(|(name, dims)| {
             let mut v = value_info(name, dims);
-            if let Some(TypeProto { tensor_type: Some(t) }) = v.r#type.as_mut() {
+            if let Some(TypeProto {
+                tensor_type: Some(t),
+            }) = v.r#type.as_mut()
+            {
                 t.elem_type = INT8;
             }
             v
@@ -494,15 +569,23 @@ pub fn build_qdq(net: &Net, layers: &[crate::quantize::QuantLayer]) -> Result<Mo
         node: g.nodes,
         name: "fer2013_cnn_qdq".into(),
         initializer: g.inits,
-        input: vec![value_info("input", &[batch_dim(), fixed(1), fixed(SIDE), fixed(SIDE)])],
+        input: vec![value_info(
+            "input",
+            &[batch_dim(), fixed(1), fixed(SIDE), fixed(SIDE)],
+        )],
         output,
     };
     Ok(ModelProto {
         ir_version: IR_VERSION,
-        opset_import: vec![OperatorSetIdProto { domain: String::new(), version: OPSET }],
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
         producer_name: "host-trainer".into(),
         producer_version: env!("CARGO_PKG_VERSION").into(),
-        doc_string: "QDQ simulation of the int8 FER-2013 model; outputs are each layer's int8 activations".into(),
+        doc_string:
+            "QDQ simulation of the int8 FER-2013 model; outputs are each layer's int8 activations"
+                .into(),
         graph: Some(graph),
         metadata_props: vec![StringStringEntryProto {
             key: "labels".into(),

@@ -15,6 +15,9 @@ use crate::training::EpochStats;
 
 const FONT: &str = "sans-serif";
 
+/// Reads one figure of an epoch.
+type Metric = fn(&EpochStats) -> f64;
+
 fn register_fonts() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -30,9 +33,16 @@ fn draw_err<E: std::fmt::Debug>(path: &Path) -> impl Fn(E) -> anyhow::Error + '_
 }
 
 /// Renders into a temporary PNG next to `path`, then renames it over `path`.
-fn render_atomic(path: &Path, size: (u32, u32), draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+fn render_atomic(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     register_fonts();
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let tmp = dir.join(format!(
         ".{}.tmp{}.png",
@@ -51,7 +61,12 @@ fn render_atomic(path: &Path, size: (u32, u32), draw: impl FnOnce(&Path) -> Resu
 
 /// Two panels: accuracy and loss per epoch, training and validation, like the paper's Figure 2.
 /// A dashed vertical line marks the epoch whose weights were kept.
-pub fn curves(path: &Path, title: &str, history: &[EpochStats], best_epoch: Option<usize>) -> Result<()> {
+pub fn curves(
+    path: &Path,
+    title: &str,
+    history: &[EpochStats],
+    best_epoch: Option<usize>,
+) -> Result<()> {
     if history.is_empty() {
         return Err(anyhow!("no epochs to plot in {}", path.display()));
     }
@@ -64,7 +79,7 @@ pub fn curves(path: &Path, title: &str, history: &[EpochStats], best_epoch: Opti
             .map_err(draw_err(path))?;
         let panels = root.split_evenly((1, 2));
         let n = history.len() as f64;
-        let specs: [(&str, fn(&EpochStats) -> f64, fn(&EpochStats) -> f64); 2] = [
+        let specs: [(&str, Metric, Metric); 2] = [
             ("accuracy", |e| e.train_accuracy, |e| e.val_accuracy),
             ("loss", |e| e.train_loss, |e| e.val_loss),
         ];
@@ -91,12 +106,15 @@ pub fn curves(path: &Path, title: &str, history: &[EpochStats], best_epoch: Opti
                 .draw()
                 .map_err(draw_err(path))?;
             for (label, f, color) in [("train", train, BLUE), ("validation", val, RED)] {
-                let points: Vec<(f64, f64)> = history.iter().map(|e| (e.epoch as f64, f(e))).collect();
+                let points: Vec<(f64, f64)> =
+                    history.iter().map(|e| (e.epoch as f64, f(e))).collect();
                 chart
                     .draw_series(LineSeries::new(points.clone(), color.stroke_width(3)))
                     .map_err(draw_err(path))?
                     .label(label)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3))
+                    });
                 chart
                     .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
                     .map_err(draw_err(path))?;
@@ -115,7 +133,11 @@ pub fn curves(path: &Path, title: &str, history: &[EpochStats], best_epoch: Opti
                 .label_font((FONT, 16))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
-                .position(if name == "loss" { SeriesLabelPosition::UpperRight } else { SeriesLabelPosition::LowerRight })
+                .position(if name == "loss" {
+                    SeriesLabelPosition::UpperRight
+                } else {
+                    SeriesLabelPosition::LowerRight
+                })
                 .draw()
                 .map_err(draw_err(path))?;
         }
@@ -162,7 +184,11 @@ pub fn confusion(path: &Path, title: &str, report: &Report) -> Result<()> {
         for (t, row) in report.confusion.iter().enumerate() {
             let support: usize = row.iter().sum();
             for (p, &count) in row.iter().enumerate() {
-                let share = if support == 0 { 0.0 } else { count as f64 / support as f64 };
+                let share = if support == 0 {
+                    0.0
+                } else {
+                    count as f64 / support as f64
+                };
                 let y = k - 1 - t;
                 // White → dark blue.
                 let c = RGBColor(

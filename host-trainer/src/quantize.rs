@@ -38,7 +38,12 @@ pub fn qparams_for(min: f32, max: f32) -> QParams {
 }
 
 /// Per-tensor ranges of the 8 quantized layer outputs over the calibration images.
-pub fn calibrate(net: &Net, images: &[Sample], method: RangeMethod, device: &Device) -> Vec<QParams> {
+pub fn calibrate(
+    net: &Net,
+    images: &[Sample],
+    method: RangeMethod,
+    device: &Device,
+) -> Vec<QParams> {
     let mut values: Vec<Vec<f32>> = Vec::new();
     let idx: Vec<usize> = (0..images.len()).collect();
     for chunk in idx.chunks(100) {
@@ -55,7 +60,9 @@ pub fn calibrate(net: &Net, images: &[Sample], method: RangeMethod, device: &Dev
         .into_iter()
         .map(|mut v| {
             let (lo, hi) = match method {
-                RangeMethod::MinMax => v.iter().fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x))),
+                RangeMethod::MinMax => v
+                    .iter()
+                    .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x))),
                 RangeMethod::Percentile { low, high } => {
                     let n = v.len();
                     let rank = |p: f64| ((p / 100.0) * (n - 1) as f64).round() as usize;
@@ -83,7 +90,11 @@ pub fn stage_for(multiplier: f64, offset: f64) -> Stage {
         m = (multiplier * 2f64.powi(n)).round();
     }
     let b = (offset * 2f64.powi(n)).round() as i64 + (1i64 << (n - 1));
-    Stage { m: m as i32, n: n as u32, b }
+    Stage {
+        m: m as i32,
+        n: n as u32,
+        b,
+    }
 }
 
 fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
@@ -100,7 +111,10 @@ fn quantize_rows(w: &[f32], fan_in: usize) -> (Vec<i8>, Vec<f32>) {
         let max = row.iter().fold(0f32, |a, &x| a.max(x.abs()));
         let s = if max > 0.0 { max / 127.0 } else { 1.0 };
         scales.push(s);
-        q.extend(row.iter().map(|&x| (x / s).round().clamp(-127.0, 127.0) as i8));
+        q.extend(
+            row.iter()
+                .map(|&x| (x / s).round().clamp(-127.0, 127.0) as i8),
+        );
     }
     (q, scales)
 }
@@ -132,10 +146,17 @@ const EMPTY: Blob = Blob { offset: 0, len: 0 };
 pub fn quantize(net: &Net, acts: &[QParams]) -> Result<Quantized> {
     let net = net.valid();
     if acts.len() != net.blocks.len() + 3 {
-        bail!("expected {} activation ranges, got {}", net.blocks.len() + 3, acts.len());
+        bail!(
+            "expected {} activation ranges, got {}",
+            net.blocks.len() + 3,
+            acts.len()
+        );
     }
     let mut layers = Vec::new();
-    let mut input = QParams { scale: 1.0 / 255.0, zero: edge_runtime::format::INPUT_ZERO };
+    let mut input = QParams {
+        scale: 1.0 / 255.0,
+        zero: edge_runtime::format::INPUT_ZERO,
+    };
     let mut side = SIDE;
     for (i, block) in net.blocks.iter().enumerate() {
         let [cout, cin, kh, kw] = block.conv.weight.val().dims();
@@ -167,7 +188,10 @@ pub fn quantize(net: &Net, acts: &[QParams]) -> Result<Quantized> {
             let g = f64::from(gamma[c]) / (f64::from(var[c]) + block.norm.epsilon).sqrt();
             let shift = f64::from(beta[c]) - f64::from(mean[c]) * g;
             let s_out = f64::from(out.scale);
-            stages.push(stage_for(g * acc_scale / s_out, shift / s_out + f64::from(out.zero)));
+            stages.push(stage_for(
+                g * acc_scale / s_out,
+                shift / s_out + f64::from(out.zero),
+            ));
         }
         let desc = LayerDesc {
             kind: Kind::Conv3x3,
@@ -183,7 +207,13 @@ pub fn quantize(net: &Net, acts: &[QParams]) -> Result<Quantized> {
             bias: EMPTY,
             stages: EMPTY,
         };
-        layers.push(QuantLayer { desc, weights: wq, weight_scales: ws, bias, stages });
+        layers.push(QuantLayer {
+            desc,
+            weights: wq,
+            weight_scales: ws,
+            bias,
+            stages,
+        });
         input = out;
         side /= 2;
     }
@@ -214,7 +244,10 @@ pub fn quantize(net: &Net, acts: &[QParams]) -> Result<Quantized> {
         for o in 0..d_out {
             let acc_scale = f64::from(input.scale) * f64::from(ws[o]);
             bias.push((f64::from(b[o]) / acc_scale).round() as i32);
-            stages.push(stage_for(acc_scale / f64::from(out.scale), f64::from(out.zero)));
+            stages.push(stage_for(
+                acc_scale / f64::from(out.scale),
+                f64::from(out.zero),
+            ));
         }
         let desc = LayerDesc {
             kind: Kind::Dense,
@@ -230,14 +263,29 @@ pub fn quantize(net: &Net, acts: &[QParams]) -> Result<Quantized> {
             bias: EMPTY,
             stages: EMPTY,
         };
-        layers.push(QuantLayer { desc, weights: wq, weight_scales: ws, bias, stages });
+        layers.push(QuantLayer {
+            desc,
+            weights: wq,
+            weight_scales: ws,
+            bias,
+            stages,
+        });
         input = out;
     }
     let mut builder = Builder::default();
     for l in &layers {
-        builder.push(l.desc, &LayerParams { weights: &l.weights, bias: &l.bias, stages: &l.stages });
+        builder.push(
+            l.desc,
+            &LayerParams {
+                weights: &l.weights,
+                bias: &l.bias,
+                stages: &l.stages,
+            },
+        );
     }
-    let file = builder.finish().map_err(|e| anyhow::anyhow!("edge-runtime rejects the quantized model: {e}"))?;
+    let file = builder
+        .finish()
+        .map_err(|e| anyhow::anyhow!("edge-runtime rejects the quantized model: {e}"))?;
     Ok(Quantized { layers, file })
 }
 

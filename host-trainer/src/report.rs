@@ -18,10 +18,17 @@ use crate::training::{evaluate, TrainState};
 ///
 /// # Errors
 /// Missing or unreadable weights or history.
-pub fn load_model(out: &Path, name: &str, device: &burn::tensor::Device) -> Result<(Net, TrainState)> {
+pub fn load_model(
+    out: &Path,
+    name: &str,
+    device: &burn::tensor::Device,
+) -> Result<(Net, TrainState)> {
     let history_path = out.join(format!("{name}.history.json"));
     let state: TrainState = read_json(&history_path).with_context(|| {
-        format!("no training history for model '{name}' in {} (train it first)", out.display())
+        format!(
+            "no training history for model '{name}' in {} (train it first)",
+            out.display()
+        )
     })?;
     let weights = out.join(format!("{name}.bpk"));
     let net = Net::new(device, state.recipe.dropout)
@@ -39,8 +46,12 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
     let (net, state) = load_model(out, name, &device)?;
     let manifest = Manifest::read(&out.join("split.json"))?;
     let ids = manifest.part(split)?;
-    let samples = data::load_ids(data_dir, &ids)
-        .with_context(|| format!("loading the {split} split listed in {}", out.join("split.json").display()))?;
+    let samples = data::load_ids(data_dir, &ids).with_context(|| {
+        format!(
+            "loading the {split} split listed in {}",
+            out.join("split.json").display()
+        )
+    })?;
     let (loss, _, scores) = evaluate(&net, &samples, &device, progress);
     let predicted = argmax_rows(&scores);
     let report = Report::from_pairs(samples.iter().map(|s| s.label.index()).zip(predicted));
@@ -50,11 +61,18 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
         state.recipe.name,
         samples.len()
     );
-    println!("{title}: accuracy {:.2}%, loss {loss:.4}\n", 100.0 * report.accuracy);
+    println!(
+        "{title}: accuracy {:.2}%, loss {loss:.4}\n",
+        100.0 * report.accuracy
+    );
     println!("{}", report.to_text());
     println!("{}", report.confusion_text());
 
-    let suffix = if split == "test" { String::new() } else { format!(".{split}") };
+    let suffix = if split == "test" {
+        String::new()
+    } else {
+        format!(".{split}")
+    };
     write_json(&out.join(format!("{name}{suffix}.report.json")), &report)?;
     write_atomic(
         &out.join(format!("{name}{suffix}.report.md")),
@@ -62,12 +80,18 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
     )?;
     crate::plots::confusion(
         &out.join(format!("{name}{suffix}.confusion.png")),
-        &format!("Confusion matrix: {name}, {split} split, accuracy {:.2}%", 100.0 * report.accuracy),
+        &format!(
+            "Confusion matrix: {name}, {split} split, accuracy {:.2}%",
+            100.0 * report.accuracy
+        ),
         &report,
     )?;
     crate::plots::curves(
         &out.join(format!("{name}.curves.png")),
-        &format!("{name}: training and validation per epoch ({} recipe)", state.recipe.name),
+        &format!(
+            "{name}: training and validation per epoch ({} recipe)",
+            state.recipe.name
+        ),
         &state.history,
         state.best_epoch,
     )?;

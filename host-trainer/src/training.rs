@@ -101,7 +101,9 @@ impl Checkpoint {
         let state: TrainState = read_json(&self.state())?;
         let model = Net::new(device, recipe.dropout)
             .try_load_file(self.model())
-            .with_context(|| format!("cannot load checkpoint weights {}", self.model().display()))?;
+            .with_context(|| {
+                format!("cannot load checkpoint weights {}", self.model().display())
+            })?;
         let record = OptimizerRecord::load(self.optim())
             .with_context(|| format!("cannot load optimizer state {}", self.optim().display()))?;
         let optim = AdamConfig::new().init().load_record(record);
@@ -168,7 +170,10 @@ pub fn train(
         (m, o, s)
     } else {
         if opts.resume {
-            eprintln!("no checkpoint in {}: starting a new run", ckpt.dir.display());
+            eprintln!(
+                "no checkpoint in {}: starting a new run",
+                ckpt.dir.display()
+            );
         }
         let state = TrainState {
             recipe: recipe.clone(),
@@ -183,7 +188,11 @@ pub fn train(
             train_seconds: 0.0,
             train_len: train.len(),
         };
-        (Net::new(&ad, recipe.dropout), AdamConfig::new().init(), state)
+        (
+            Net::new(&ad, recipe.dropout),
+            AdamConfig::new().init(),
+            state,
+        )
     };
     // The resumed run keeps its recipe (a longer --epochs extends it).
     state.recipe.epochs = recipe.epochs;
@@ -200,7 +209,11 @@ pub fn train(
         let started = Instant::now();
         let mut order: Vec<usize> = (0..train.len()).collect();
         Rng::derive(recipe.seed, &[1, epoch as u64]).shuffle(&mut order);
-        let bar = progress_bar(opts.progress, batches as u64, &format!("epoch {}/{}", epoch + 1, recipe.epochs));
+        let bar = progress_bar(
+            opts.progress,
+            batches as u64,
+            &format!("epoch {}/{}", epoch + 1, recipe.epochs),
+        );
         bar.set_position(state.batch as u64);
         let (mut loss_sum, mut correct, mut seen) = state.partial;
         let mut lr = recipe.lr_at(epoch as f64);
@@ -244,7 +257,8 @@ pub fn train(
         }
         bar.finish_and_clear();
 
-        let (val_loss, val_accuracy, _) = evaluate(&model.valid(), validation, device, opts.progress);
+        let (val_loss, val_accuracy, _) =
+            evaluate(&model.valid(), validation, device, opts.progress);
         let seconds = started.elapsed().as_secs_f64();
         let stats = EpochStats {
             epoch: epoch + 1,
@@ -349,7 +363,13 @@ pub fn make_batch(
     match rng {
         Some(rng) if recipe.flip || recipe.max_shift > 0 => {
             for &i in idx {
-                push_augmented(&samples[i].pixels, recipe.flip, recipe.max_shift, rng, &mut pixels);
+                push_augmented(
+                    &samples[i].pixels,
+                    recipe.flip,
+                    recipe.max_shift,
+                    rng,
+                    &mut pixels,
+                );
             }
         }
         _ => {
@@ -358,8 +378,12 @@ pub fn make_batch(
             }
         }
     }
-    let labels: Vec<i64> = idx.iter().map(|&i| samples[i].label.index() as i64).collect();
-    let images = Tensor::<4>::from_data(TensorData::new(pixels, [idx.len(), 1, SIDE, SIDE]), device);
+    let labels: Vec<i64> = idx
+        .iter()
+        .map(|&i| samples[i].label.index() as i64)
+        .collect();
+    let images =
+        Tensor::<4>::from_data(TensorData::new(pixels, [idx.len(), 1, SIDE, SIDE]), device);
     let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), device);
     (images, targets)
 }
@@ -368,18 +392,36 @@ pub fn make_batch(
 pub const EVAL_BATCH: usize = 200;
 
 /// Mean cross-entropy, accuracy, and the softmax scores of every sample (row-major `[n, 7]`).
-pub fn evaluate(model: &Net, samples: &[Sample], device: &Device, progress: bool) -> (f64, f64, Vec<f32>) {
+pub fn evaluate(
+    model: &Net,
+    samples: &[Sample],
+    device: &Device,
+    progress: bool,
+) -> (f64, f64, Vec<f32>) {
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let recipe = Recipe::paper();
-    let bar = progress_bar(progress, samples.len().div_ceil(EVAL_BATCH) as u64, "evaluate");
+    let bar = progress_bar(
+        progress,
+        samples.len().div_ceil(EVAL_BATCH) as u64,
+        "evaluate",
+    );
     let (mut loss_sum, mut correct) = (0.0, 0usize);
     let mut scores = Vec::with_capacity(samples.len() * edge_runtime::labels::CLASS_COUNT);
     let all: Vec<usize> = (0..samples.len()).collect();
     for idx in all.chunks(EVAL_BATCH) {
         let (images, targets) = make_batch(samples, idx, &recipe, None, device);
         let logits = model.forward(images);
-        let loss: f64 = loss_fn.forward(logits.clone(), targets.clone()).into_scalar();
-        let hits: i64 = logits.clone().argmax(1).flatten::<1>(0, 1).equal(targets).int().sum().into_scalar();
+        let loss: f64 = loss_fn
+            .forward(logits.clone(), targets.clone())
+            .into_scalar();
+        let hits: i64 = logits
+            .clone()
+            .argmax(1)
+            .flatten::<1>(0, 1)
+            .equal(targets)
+            .int()
+            .sum()
+            .into_scalar();
         loss_sum += loss * idx.len() as f64;
         correct += hits as usize;
         let probs = burn::tensor::activation::softmax(logits, 1);

@@ -6,7 +6,10 @@ use common::*;
 use host_trainer::data::{self, BadImages};
 
 fn err(path: &std::path::Path) -> String {
-    format!("{:#}", data::load(path, BadImages::Fail).expect_err("must fail"))
+    format!(
+        "{:#}",
+        data::load(path, BadImages::Fail).expect_err("must fail")
+    )
 }
 
 #[test]
@@ -23,7 +26,10 @@ fn unknown_class_folder_lists_the_expected_names() {
     std::fs::create_dir_all(dir.path().join("train/contempt")).expect("mkdir");
     let e = err(dir.path());
     assert!(e.contains("contempt"), "{e}");
-    assert!(e.contains("angry, disgust, fear, happy, neutral, sad, surprise"), "{e}");
+    assert!(
+        e.contains("angry, disgust, fear, happy, neutral, sad, surprise"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -52,7 +58,11 @@ fn corrupt_image_is_named_and_skip_bad_counts_it() {
     assert!(e.contains("broken.jpg") && e.contains("--skip-bad"), "{e}");
     let ds = data::load(dir.path(), BadImages::Skip).expect("skips");
     assert_eq!(ds.skipped.len(), 1);
-    assert!(ds.skipped[0].contains("train/fear/broken.jpg"), "{:?}", ds.skipped);
+    assert!(
+        ds.skipped[0].contains("train/fear/broken.jpg"),
+        "{:?}",
+        ds.skipped
+    );
     assert_eq!(ds.samples.len(), 14);
 }
 
@@ -68,21 +78,45 @@ fn malformed_csv_rows_name_the_line() {
     let px = vec!["7"; 2304].join(" ");
     let good = format!("0,{px},Training\n");
     let e = csv_err("");
-    assert!(e.contains("is empty") && e.contains("emotion,pixels,Usage"), "{e}");
+    assert!(
+        e.contains("is empty") && e.contains("emotion,pixels,Usage"),
+        "{e}"
+    );
     let e = csv_err("emotion,Usage\n");
-    assert!(e.contains("line 1") && e.contains("expected columns"), "{e}");
+    assert!(
+        e.contains("line 1") && e.contains("expected columns"),
+        "{e}"
+    );
     let e = csv_err("foo,bar,baz\n");
-    assert!(e.contains("line 1") && e.contains("expected columns"), "{e}");
+    assert!(
+        e.contains("line 1") && e.contains("expected columns"),
+        "{e}"
+    );
     let e = csv_err(&format!("emotion,pixels,Usage\n{good}9,{px},Training\n"));
     assert!(e.contains(":3:") && e.contains("emotion is '9'"), "{e}");
     let e = csv_err(&format!("emotion,pixels,Usage\n{good}1,1 2 3,Training\n"));
-    assert!(e.contains(":3:") && e.contains("3 pixel values, expected 2304"), "{e}");
-    let e = csv_err(&format!("emotion,pixels,Usage\n1,{} 300,Training\n", vec!["1"; 2303].join(" ")));
-    assert!(e.contains(":2:") && e.contains("pixel 2304 is '300'"), "{e}");
+    assert!(
+        e.contains(":3:") && e.contains("3 pixel values, expected 2304"),
+        "{e}"
+    );
+    let e = csv_err(&format!(
+        "emotion,pixels,Usage\n1,{} 300,Training\n",
+        vec!["1"; 2303].join(" ")
+    ));
+    assert!(
+        e.contains(":2:") && e.contains("pixel 2304 is '300'"),
+        "{e}"
+    );
     let e = csv_err(&format!("emotion,pixels,Usage\n{good}1,{px}\n"));
-    assert!(e.contains(":3:") && e.contains("expected 3 comma-separated fields"), "{e}");
+    assert!(
+        e.contains(":3:") && e.contains("expected 3 comma-separated fields"),
+        "{e}"
+    );
     let e = csv_err(&format!("emotion,pixels,Usage\n0,{px},Validation\n"));
-    assert!(e.contains(":2:") && e.contains("Usage is 'Validation'"), "{e}");
+    assert!(
+        e.contains(":2:") && e.contains("Usage is 'Validation'"),
+        "{e}"
+    );
     let e = csv_err(&format!("emotion,pixels,Usage\n{good}"));
     assert!(e.contains("class 'disgust' has no rows"), "{e}");
 }
@@ -97,6 +131,9 @@ fn cli_without_data_explains_how_to_get_it() {
         .expect("run host-trainer");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--data") && stderr.contains("Kaggle"), "{stderr}");
+    assert!(
+        stderr.contains("--data") && stderr.contains("Kaggle"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -41,7 +41,10 @@ fn larger_colour_images_are_converted_and_counted() {
     let dir = temp();
     copy_layout(dir.path(), "train", &files, false, false);
     // Replace the happy face with a 96x96 RGB version of itself.
-    let (src, _) = files.iter().find(|(_, e)| *e == Emotion::Happy).expect("a happy face");
+    let (src, _) = files
+        .iter()
+        .find(|(_, e)| *e == Emotion::Happy)
+        .expect("a happy face");
     let gray = image::open(src).expect("decode").to_luma8();
     let big = image::imageops::resize(&gray, 96, 96, image::imageops::FilterType::Nearest);
     let rgb = image::DynamicImage::ImageLuma8(big).to_rgb8();
@@ -53,7 +56,11 @@ fn larger_colour_images_are_converted_and_counted() {
 
     let ds = data::load(dir.path(), BadImages::Fail).expect("loads");
     assert_eq!(ds.converted, 1);
-    let s = ds.samples.iter().find(|s| s.id == "train/happy/big.png").expect("converted sample");
+    let s = ds
+        .samples
+        .iter()
+        .find(|s| s.id == "train/happy/big.png")
+        .expect("converted sample");
     // Downscaling a nearest-neighbour 2x upscale gives back (nearly) the original face.
     let diff: f64 = s
         .pixels
@@ -69,7 +76,9 @@ fn larger_colour_images_are_converted_and_counted() {
 fn write_csv(files: &[(std::path::PathBuf, Emotion)], usage: &str) -> String {
     let mut csv = String::from("emotion,pixels,Usage\n");
     for (path, e) in files {
-        let code = (0..7u8).find(|&c| Emotion::from_csv_code(c) == Some(*e)).expect("code");
+        let code = (0..7u8)
+            .find(|&c| Emotion::from_csv_code(c) == Some(*e))
+            .expect("code");
         let img = image::open(path).expect("decode").to_luma8();
         let pixels: Vec<String> = img.as_raw().iter().map(|p| p.to_string()).collect();
         let _ = writeln!(csv, "{code},{},{usage}", pixels.join(" "));
@@ -82,14 +91,20 @@ fn original_csv_matches_the_folder_images_and_holds_back_private_test() {
     let files = first_images("train", 3);
     let dir = temp();
     let mut csv = write_csv(&files, "Training");
-    csv.push_str(write_csv(&files[..2], "PrivateTest").trim_start_matches("emotion,pixels,Usage\n"));
+    csv.push_str(
+        write_csv(&files[..2], "PrivateTest").trim_start_matches("emotion,pixels,Usage\n"),
+    );
     std::fs::write(dir.path().join("fer2013.csv"), csv).expect("write csv");
 
     // The folder holding the CSV and the CSV file itself both work.
     for path in [dir.path().to_path_buf(), dir.path().join("fer2013.csv")] {
         let ds = data::load(&path, BadImages::Fail).expect("csv loads");
         assert_eq!(ds.source, "csv");
-        assert_eq!(ds.samples.len(), files.len(), "PrivateTest rows are held out");
+        assert_eq!(
+            ds.samples.len(),
+            files.len(),
+            "PrivateTest rows are held out"
+        );
         for (s, (p, e)) in ds.samples.iter().zip(&files) {
             assert_eq!(s.label, *e);
             let img = image::open(p).expect("decode").to_luma8();
@@ -111,10 +126,17 @@ fn split_is_stratified_deterministic_and_the_manifest_reloads_the_same_files() {
     let b = split::stratified(shuffled, 42);
     let c = split::stratified(ds.samples, 7);
     let ids = |v: &[data::Sample]| v.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
-    assert_eq!(ids(&a.test), ids(&b.test), "order of the input does not matter");
+    assert_eq!(
+        ids(&a.test),
+        ids(&b.test),
+        "order of the input does not matter"
+    );
     assert_ne!(ids(&a.test), ids(&c.test), "the seed does");
     // 20 per class: 14 / 4 / 2.
-    assert_eq!((a.train.len(), a.validation.len(), a.test.len()), (98, 28, 14));
+    assert_eq!(
+        (a.train.len(), a.validation.len(), a.test.len()),
+        (98, 28, 14)
+    );
     for e in Emotion::ALL {
         assert_eq!(a.test.iter().filter(|s| s.label == e).count(), 2);
     }

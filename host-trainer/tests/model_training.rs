@@ -16,8 +16,16 @@ use host_trainer::training::{self, make_batch, Checkpoint, Outcome, RunOptions};
 
 fn real_samples(per_class: usize) -> Vec<data::Sample> {
     let dir = temp();
-    copy_layout(dir.path(), "train", &first_images("train", per_class), false, false);
-    data::load(dir.path(), BadImages::Fail).expect("load").samples
+    copy_layout(
+        dir.path(),
+        "train",
+        &first_images("train", per_class),
+        false,
+        false,
+    );
+    data::load(dir.path(), BadImages::Fail)
+        .expect("load")
+        .samples
 }
 
 #[test]

@@ -16,7 +16,8 @@ fn model(device: &burn::tensor::Device) -> Net {
     let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/fer_cnn.bpk");
     let net = Net::new(device, DropoutRates::default());
     if committed.is_file() {
-        net.try_load_file(&committed).expect("committed model loads")
+        net.try_load_file(&committed)
+            .expect("committed model loads")
     } else {
         net
     }
@@ -26,7 +27,9 @@ fn model(device: &burn::tensor::Device) -> Net {
 fn tract_reproduces_burn_scores_on_real_faces() {
     let dir = temp();
     copy_layout(dir.path(), "test", &first_images("test", 8), false, false);
-    let samples = data::load(dir.path(), BadImages::Fail).expect("load").samples;
+    let samples = data::load(dir.path(), BadImages::Fail)
+        .expect("load")
+        .samples;
     let device = host_trainer::device();
     let net = model(&device);
     let idx: Vec<usize> = (0..samples.len()).collect();
@@ -49,7 +52,9 @@ fn tract_reproduces_burn_scores_on_real_faces() {
         .expect("runnable");
     let input: Vec<f32> = x.into_data().try_into_vec().expect("input");
     let input = tract_ndarray::Array4::from_shape_vec((n, 1, SIDE, SIDE), input).expect("shape");
-    let out = plan.run(tvec!(tract_onnx::prelude::Tensor::from(input).into())).expect("tract runs");
+    let out = plan
+        .run(tvec!(tract_onnx::prelude::Tensor::from(input).into()))
+        .expect("tract runs");
     let tract_scores = out[0].to_plain_array_view::<f32>().expect("f32 out");
     assert_eq!(tract_scores.shape(), &[n, 7]);
     let max_diff = tract_scores
@@ -71,8 +76,15 @@ fn onnx_declares_the_conventions_other_tools_rely_on() {
     let g = m.graph.as_ref().expect("graph");
     assert_eq!(g.input[0].name, "input");
     assert_eq!(g.output[0].name, "scores");
-    let labels = m.metadata_props.iter().find(|p| p.key == "labels").expect("labels");
-    assert_eq!(labels.value, "angry,disgust,fear,happy,neutral,sad,surprise");
+    let labels = m
+        .metadata_props
+        .iter()
+        .find(|p| p.key == "labels")
+        .expect("labels");
+    assert_eq!(
+        labels.value,
+        "angry,disgust,fear,happy,neutral,sad,surprise"
+    );
     // Inference graph: no Dropout nodes; BatchNorm after ReLU in each block.
     assert!(g.node.iter().all(|n| n.op_type != "Dropout"));
     let ops: Vec<&str> = g.node.iter().map(|n| n.op_type.as_str()).take(4).collect();

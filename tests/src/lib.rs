@@ -19,14 +19,20 @@ pub fn models_dir() -> PathBuf {
 /// The FER-2013 folder from `FER2013_DIR`; the checks need real images and fail with
 /// instructions without them.
 pub fn fer_dir() -> PathBuf {
-    let dir = std::env::var_os("FER2013_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        panic!(
+    let dir = std::env::var_os("FER2013_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
             "FER2013_DIR is not set: these checks evaluate the published model on the FER-2013 \
              test split. Download Kaggle's 'FER-2013' folder data set and run \
              `FER2013_DIR=/path/to/fer2013 cargo test`"
         )
-    });
-    assert!(dir.is_dir(), "FER2013_DIR={} is not a folder", dir.display());
+        });
+    assert!(
+        dir.is_dir(),
+        "FER2013_DIR={} is not a folder",
+        dir.display()
+    );
     dir
 }
 

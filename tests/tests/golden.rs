@@ -32,7 +32,12 @@ fn published_model_gives_the_golden_logits() {
         }
         picked.extend(samples.iter().rev().take(COUNT - picked.len()));
         let mut inputs = Vec::new();
-        let mut g = Golden { files: vec![], labels: vec![], logits: vec![], predicted: vec![] };
+        let mut g = Golden {
+            files: vec![],
+            labels: vec![],
+            logits: vec![],
+            predicted: vec![],
+        };
         for s in picked {
             let l = model.run(&s.pixels[..], &mut arena).expect("inference");
             inputs.extend_from_slice(&s.pixels[..]);
@@ -43,10 +48,16 @@ fn published_model_gives_the_golden_logits() {
         }
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join("inputs.bin"), inputs).expect("write inputs");
-        std::fs::write(dir.join("logits.json"), serde_json::to_string_pretty(&g).expect("json") + "\n").expect("write");
+        std::fs::write(
+            dir.join("logits.json"),
+            serde_json::to_string_pretty(&g).expect("json") + "\n",
+        )
+        .expect("write");
     }
     let inputs = std::fs::read(dir.join("inputs.bin")).expect("models/golden/inputs.bin");
-    let g: Golden = serde_json::from_slice(&std::fs::read(dir.join("logits.json")).expect("logits.json")).expect("json");
+    let g: Golden =
+        serde_json::from_slice(&std::fs::read(dir.join("logits.json")).expect("logits.json"))
+            .expect("json");
     assert_eq!(g.files.len(), COUNT);
     assert_eq!(inputs.len(), COUNT * 2304);
     // The inputs are the test images they claim to be.
@@ -54,12 +65,24 @@ fn published_model_gives_the_golden_logits() {
         .files
         .iter()
         .zip(&g.labels)
-        .map(|(f, l)| (f.clone(), edge_runtime::Emotion::from_folder_name(l).expect("label")))
+        .map(|(f, l)| {
+            (
+                f.clone(),
+                edge_runtime::Emotion::from_folder_name(l).expect("label"),
+            )
+        })
         .collect();
     let faces = host_trainer::data::load_ids(&fer_dir(), &ids).expect("golden faces");
     for (i, face) in faces.iter().enumerate() {
-        assert_eq!(&face.pixels[..], &inputs[i * 2304..(i + 1) * 2304], "{}", g.files[i]);
-        let l = model.run(&inputs[i * 2304..(i + 1) * 2304], &mut arena).expect("inference");
+        assert_eq!(
+            &face.pixels[..],
+            &inputs[i * 2304..(i + 1) * 2304],
+            "{}",
+            g.files[i]
+        );
+        let l = model
+            .run(&inputs[i * 2304..(i + 1) * 2304], &mut arena)
+            .expect("inference");
         assert_eq!(l.0, g.logits[i], "logits of {}", g.files[i]);
         assert_eq!(l.argmax().name(), g.predicted[i]);
     }

@@ -8,19 +8,31 @@ use host_trainer::metrics::{argmax_rows, Report};
 #[test]
 fn int8_keeps_the_float_accuracy_on_the_test_split() {
     let samples = test_split();
-    let float = float_scores(&artifact("fer_cnn.onnx"), &samples, 100).expect("tract runs the float ONNX");
+    let float =
+        float_scores(&artifact("fer_cnn.onnx"), &samples, 100).expect("tract runs the float ONNX");
     let float_pred = argmax_rows(&float);
     let file = artifact("fer_cnn.int8.bin");
     let model = Model::from_bytes(&file).expect("valid model");
     let mut arena = vec![0i8; model.arena_size()];
     let int8_pred: Vec<usize> = samples
         .iter()
-        .map(|s| model.run(&s.pixels[..], &mut arena).expect("inference").argmax().index())
+        .map(|s| {
+            model
+                .run(&s.pixels[..], &mut arena)
+                .expect("inference")
+                .argmax()
+                .index()
+        })
         .collect();
     let truth: Vec<usize> = samples.iter().map(|s| s.label.index()).collect();
     let fr = Report::from_pairs(truth.iter().copied().zip(float_pred.iter().copied()));
     let qr = Report::from_pairs(truth.iter().copied().zip(int8_pred.iter().copied()));
-    let agree = float_pred.iter().zip(&int8_pred).filter(|(a, b)| a == b).count() as f64 / samples.len() as f64;
+    let agree = float_pred
+        .iter()
+        .zip(&int8_pred)
+        .filter(|(a, b)| a == b)
+        .count() as f64
+        / samples.len() as f64;
 
     println!("{} test images", samples.len());
     println!("| class | support | float acc % | int8 acc % | top-1 agreement % |");
@@ -28,7 +40,9 @@ fn int8_keeps_the_float_accuracy_on_the_test_split() {
     for e in Emotion::ALL {
         let c = e.index();
         let idx: Vec<usize> = (0..samples.len()).filter(|&i| truth[i] == c).collect();
-        let pct = |f: &dyn Fn(usize) -> bool| 100.0 * idx.iter().filter(|&&i| f(i)).count() as f64 / idx.len() as f64;
+        let pct = |f: &dyn Fn(usize) -> bool| {
+            100.0 * idx.iter().filter(|&&i| f(i)).count() as f64 / idx.len() as f64
+        };
         println!(
             "| {} | {} | {:.2} | {:.2} | {:.2} |",
             e.name(),
@@ -54,7 +68,8 @@ fn int8_keeps_the_float_accuracy_on_the_test_split() {
     );
     assert!(agree >= 0.98, "top-1 agreement {:.2}% < 98%", 100.0 * agree);
     // The float ONNX reproduces the accuracy reported next to the model.
-    let reported: Report = serde_json::from_slice(&artifact("fer_cnn.report.json")).expect("report json");
+    let reported: Report =
+        serde_json::from_slice(&artifact("fer_cnn.report.json")).expect("report json");
     assert!(
         (reported.accuracy - fr.accuracy).abs() < 1e-9,
         "ONNX accuracy {} differs from the reported {}",

@@ -46,7 +46,8 @@ fn int8_layers_match_the_qdq_simulation_within_one_lsb() {
                                     Kind::Conv3x3 => theirs[[b, ch, y, x]],
                                     Kind::Dense => theirs[[b, ch]],
                                 };
-                                let diff = (i32::from(ours[(y * w + x) * c + ch]) - i32::from(t)).abs();
+                                let diff =
+                                    (i32::from(ours[(y * w + x) * c + ch]) - i32::from(t)).abs();
                                 d.total += 1;
                                 d.exact += usize::from(diff == 0);
                                 d.one += usize::from(diff == 1);
@@ -73,7 +74,15 @@ fn int8_layers_match_the_qdq_simulation_within_one_lsb() {
     assert!(images >= 200);
     for (i, d) in diffs.iter().enumerate() {
         let within_one = (d.exact + d.one) as f64 / d.total as f64;
-        assert!(within_one >= 0.999, "layer {i}: only {:.4}% within ±1 LSB", 100.0 * within_one);
-        assert!(d.worst <= 2, "layer {i}: a value differs by {} LSB", d.worst);
+        assert!(
+            within_one >= 0.999,
+            "layer {i}: only {:.4}% within ±1 LSB",
+            100.0 * within_one
+        );
+        assert!(
+            d.worst <= 2,
+            "layer {i}: a value differs by {} LSB",
+            d.worst
+        );
     }
 }

@@ -17,7 +17,15 @@ pub struct ConvShape {
 /// The int32 accumulator of output channel `co` at `(y, x)`: bias plus the 3x3xcin window.
 /// Taps outside the image are the real value 0, i.e. `x - zero = 0`: they are skipped.
 #[inline]
-fn accumulate(input: &[i8], weights: &[u8], bias: i32, s: &ConvShape, y: usize, x: usize, co: usize) -> i32 {
+fn accumulate(
+    input: &[i8],
+    weights: &[u8],
+    bias: i32,
+    s: &ConvShape,
+    y: usize,
+    x: usize,
+    co: usize,
+) -> i32 {
     let mut acc = bias;
     for ky in 0..3 {
         let iy = y + ky;
@@ -44,7 +52,14 @@ fn accumulate(input: &[i8], weights: &[u8], bias: i32, s: &ConvShape, y: usize, 
 /// Runs the layer: `input` is `h × w × cin` int8 (HWC), `output` is `h/2 × w/2 × cout` with
 /// `pool`, else `h × w × cout`. `weights` are `[cout][3][3][cin]` int8 bytes, `bias` int32 LE,
 /// `stages` one 16-byte output stage per channel. Shapes are validated at model load.
-pub fn conv3x3(input: &[i8], weights: &[u8], bias: &[u8], stages: &[u8], s: &ConvShape, output: &mut [i8]) {
+pub fn conv3x3(
+    input: &[i8],
+    weights: &[u8],
+    bias: &[u8],
+    stages: &[u8],
+    s: &ConvShape,
+    output: &mut [i8],
+) {
     debug_assert_eq!(input.len(), s.h * s.w * s.cin);
     debug_assert_eq!(weights.len(), s.cout * 9 * s.cin);
     let step = if s.pool { 2 } else { 1 };
@@ -58,7 +73,8 @@ pub fn conv3x3(input: &[i8], weights: &[u8], bias: &[u8], stages: &[u8], s: &Con
                 let mut best = i8::MIN;
                 for dy in 0..step {
                     for dx in 0..step {
-                        let acc = accumulate(input, weights, b, s, oy * step + dy, ox * step + dx, co);
+                        let acc =
+                            accumulate(input, weights, b, s, oy * step + dy, ox * step + dx, co);
                         let acc = if s.relu { acc.max(0) } else { acc };
                         best = best.max(stage.apply(acc));
                     }

@@ -75,7 +75,11 @@ impl Report {
             support: total,
         };
         let w = |f: fn(&ClassScores) -> f64| {
-            per_class.iter().map(|c| f(c) * c.support as f64).sum::<f64>() / total.max(1) as f64
+            per_class
+                .iter()
+                .map(|c| f(c) * c.support as f64)
+                .sum::<f64>()
+                / total.max(1) as f64
         };
         let weighted_avg = ClassScores {
             precision: w(|c| c.precision),
@@ -97,14 +101,33 @@ impl Report {
     /// The classification report as scikit-learn prints it (the paper's Figure 4).
     pub fn to_text(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "{:>14} {:>9} {:>9} {:>9} {:>9}\n", "", "precision", "recall", "f1-score", "support");
+        let _ = writeln!(
+            s,
+            "{:>14} {:>9} {:>9} {:>9} {:>9}\n",
+            "", "precision", "recall", "f1-score", "support"
+        );
         for (name, c) in self.labels.iter().zip(&self.per_class) {
-            let _ = writeln!(s, "{name:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}", c.precision, c.recall, c.f1, c.support);
+            let _ = writeln!(
+                s,
+                "{name:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}",
+                c.precision, c.recall, c.f1, c.support
+            );
         }
         let _ = writeln!(s);
-        let _ = writeln!(s, "{:>14} {:>9} {:>9} {:>9.2} {:>9}", "accuracy", "", "", self.accuracy, self.total);
-        for (name, c) in [("macro avg", &self.macro_avg), ("weighted avg", &self.weighted_avg)] {
-            let _ = writeln!(s, "{name:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}", c.precision, c.recall, c.f1, c.support);
+        let _ = writeln!(
+            s,
+            "{:>14} {:>9} {:>9} {:>9.2} {:>9}",
+            "accuracy", "", "", self.accuracy, self.total
+        );
+        for (name, c) in [
+            ("macro avg", &self.macro_avg),
+            ("weighted avg", &self.weighted_avg),
+        ] {
+            let _ = writeln!(
+                s,
+                "{name:>14} {:>9.2} {:>9.2} {:>9.2} {:>9}",
+                c.precision, c.recall, c.f1, c.support
+            );
         }
         s
     }
@@ -128,16 +151,39 @@ impl Report {
 
     /// Both tables as Markdown, under `title`.
     pub fn to_markdown(&self, title: &str) -> String {
-        let mut s = format!("# {title}\n\nAccuracy: **{:.2}%** on {} images.\n\n", 100.0 * self.accuracy, self.total);
-        s.push_str("| class | precision | recall | f1-score | support |\n|---|---:|---:|---:|---:|\n");
+        let mut s = format!(
+            "# {title}\n\nAccuracy: **{:.2}%** on {} images.\n\n",
+            100.0 * self.accuracy,
+            self.total
+        );
+        s.push_str(
+            "| class | precision | recall | f1-score | support |\n|---|---:|---:|---:|---:|\n",
+        );
         for (name, c) in self.labels.iter().zip(&self.per_class) {
-            let _ = writeln!(s, "| {name} | {:.2} | {:.2} | {:.2} | {} |", c.precision, c.recall, c.f1, c.support);
+            let _ = writeln!(
+                s,
+                "| {name} | {:.2} | {:.2} | {:.2} | {} |",
+                c.precision, c.recall, c.f1, c.support
+            );
         }
-        let _ = writeln!(s, "| accuracy | | | {:.2} | {} |", self.accuracy, self.total);
-        for (name, c) in [("macro avg", &self.macro_avg), ("weighted avg", &self.weighted_avg)] {
-            let _ = writeln!(s, "| {name} | {:.2} | {:.2} | {:.2} | {} |", c.precision, c.recall, c.f1, c.support);
+        let _ = writeln!(
+            s,
+            "| accuracy | | | {:.2} | {} |",
+            self.accuracy, self.total
+        );
+        for (name, c) in [
+            ("macro avg", &self.macro_avg),
+            ("weighted avg", &self.weighted_avg),
+        ] {
+            let _ = writeln!(
+                s,
+                "| {name} | {:.2} | {:.2} | {:.2} | {} |",
+                c.precision, c.recall, c.f1, c.support
+            );
         }
-        s.push_str("\nConfusion matrix (rows: true class, columns: predicted):\n\n| true \\ predicted |");
+        s.push_str(
+            "\nConfusion matrix (rows: true class, columns: predicted):\n\n| true \\ predicted |",
+        );
         for l in &self.labels {
             let _ = write!(s, " {l} |");
         }
@@ -162,7 +208,13 @@ pub fn argmax_rows(scores: &[f32]) -> Vec<usize> {
         .map(|row| {
             row.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+                    if v > best.1 {
+                        (i, v)
+                    } else {
+                        best
+                    }
+                })
                 .0
         })
         .collect()
@@ -192,7 +244,9 @@ mod tests {
 
     #[test]
     fn argmax_takes_first_maximum() {
-        let s = [0.1, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0];
+        let s = [
+            0.1, 0.5, 0.5, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0,
+        ];
         assert_eq!(argmax_rows(&s), vec![1, 6]);
     }
 }

@@ -108,7 +108,11 @@ fn load_folders(root: &Path, bad: BadImages) -> Result<Dataset> {
             if !entry.is_dir() {
                 continue;
             }
-            let name = entry.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let name = entry
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
             let Some(emotion) = Emotion::from_folder_name(&name) else {
                 bail!(
                     "unknown class folder {}: expected one of {} (Kaggle also spells them \
@@ -240,7 +244,10 @@ fn load_csv(path: &Path) -> Result<Dataset> {
         .map_or_else(|| "csv".into(), |n| n.to_string_lossy().to_string());
     let mut lines = text.lines().enumerate();
     let Some((_, header)) = lines.next() else {
-        bail!("{} is empty: expected the header emotion,pixels,Usage", path.display());
+        bail!(
+            "{} is empty: expected the header emotion,pixels,Usage",
+            path.display()
+        );
     };
     let columns: Vec<&str> = header.trim().split(',').map(str::trim).collect();
     let col = |want: &str| columns.iter().position(|c| c.eq_ignore_ascii_case(want));
@@ -370,7 +377,12 @@ pub fn load_ids(root: &Path, ids: &[(String, Emotion)]) -> Result<Vec<Sample>> {
                     root.join(file)
                 };
                 let data = load_csv(&csv_path)?;
-                csv_rows = Some(data.samples.into_iter().map(|s| (s.id.clone(), s)).collect());
+                csv_rows = Some(
+                    data.samples
+                        .into_iter()
+                        .map(|s| (s.id.clone(), s))
+                        .collect(),
+                );
             }
             let s = csv_rows
                 .as_ref()
@@ -379,8 +391,7 @@ pub fn load_ids(root: &Path, ids: &[(String, Emotion)]) -> Result<Vec<Sample>> {
             out.push(s.clone());
         } else {
             let path = root.join(id);
-            let (pixels, _) =
-                decode_file(&path).with_context(|| format!("manifest file {id}"))?;
+            let (pixels, _) = decode_file(&path).with_context(|| format!("manifest file {id}"))?;
             out.push(Sample {
                 id: id.clone(),
                 label: *label,

@@ -1,0 +1,173 @@
+//! `edge-cli classify`: the expression of the face in each image, as a table or JSON lines.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use edge_runtime::format::QParams;
+use edge_runtime::{Emotion, Model, CLASS_COUNT};
+use serde::Serialize;
+
+use crate::preprocess::{centre_square, face_input, FaceBox};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Image files (any format the image crate reads) or folders (searched recursively).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// One JSON object per line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One classified face.
+#[derive(Serialize, Debug)]
+pub struct Classified {
+    pub file: String,
+    #[serde(rename = "box")]
+    pub face: FaceBox,
+    pub label: &'static str,
+    pub confidence: f32,
+    pub top3: Vec<(&'static str, f32)>,
+    pub logits: [i8; CLASS_COUNT],
+}
+
+const IMAGE_EXTENSIONS: [&str; 9] = [
+    "jpg", "jpeg", "png", "bmp", "gif", "pgm", "ppm", "tif", "webp",
+];
+
+/// Expands folders into the image files they hold (sorted); files are kept as given.
+fn expand(inputs: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let before = out.len();
+            walk(p, &mut out, errors);
+            if out.len() == before {
+                errors.push(format!(
+                    "{}: folder holds no images ({})",
+                    p.display(),
+                    IMAGE_EXTENSIONS.join(", ")
+                ));
+            }
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            errors.push(format!("{}: cannot list folder: {e}", dir.display()));
+            return;
+        }
+    };
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out, errors);
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        {
+            out.push(p);
+        }
+    }
+}
+
+/// Classifies one image file.
+///
+/// # Errors
+/// Unreadable file or unsupported/corrupt image, naming the file.
+pub fn classify_file(model: &Model<'_>, path: &Path, arena: &mut [i8]) -> Result<Classified> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("{}: cannot read file", path.display()))?;
+    let img = image::load_from_memory(&bytes)
+        .with_context(|| format!("{}: not an image in a supported format", path.display()))?;
+    if img.width() == 0 || img.height() == 0 {
+        anyhow::bail!("{}: empty image", path.display());
+    }
+    let face = centre_square(img.width(), img.height());
+    let input = face_input(&img, face);
+    let logits = model
+        .run(&input, arena)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let out_q = model.layers().last().map_or(
+        QParams {
+            scale: 1.0,
+            zero: 0,
+        },
+        |l| l.output,
+    );
+    let scores = edge_runtime::scores::softmax(&logits, out_q);
+    let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let label = logits.argmax();
+    Ok(Classified {
+        file: path.display().to_string(),
+        face,
+        label: label.name(),
+        confidence: scores[label.index()],
+        top3: ranked
+            .iter()
+            .take(3)
+            .map(|&(i, s)| (Emotion::ALL[i].name(), s))
+            .collect(),
+        logits: logits.0,
+    })
+}
+
+/// Runs the command: every input is tried; failures are reported and make the exit code 1.
+///
+/// # Errors
+/// Only a failure to write to stdout.
+pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
+    let mut errors = Vec::new();
+    let files = expand(&args.inputs, &mut errors);
+    let mut arena = vec![0i8; model.arena_size()];
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if !args.json && !files.is_empty() {
+        writeln!(
+            out,
+            "{:<40} {:>20} {:>9} {:>6}  top-3",
+            "file", "face box (x,y,w,h)", "label", "conf"
+        )?;
+    }
+    for f in &files {
+        match classify_file(model, f, &mut arena) {
+            Ok(c) if args.json => writeln!(out, "{}", serde_json::to_string(&c)?)?,
+            Ok(c) => {
+                let b = c.face;
+                let top: Vec<String> = c
+                    .top3
+                    .iter()
+                    .map(|(l, s)| format!("{l} {:.0}%", 100.0 * s))
+                    .collect();
+                writeln!(
+                    out,
+                    "{:<40} {:>20} {:>9} {:>5.0}%  {}",
+                    c.file,
+                    format!("{},{},{},{}", b.x, b.y, b.w, b.h),
+                    c.label,
+                    100.0 * c.confidence,
+                    top.join(", ")
+                )?;
+            }
+            Err(e) => errors.push(format!("{e:#}")),
+        }
+    }
+    for e in &errors {
+        eprintln!("error: {e}");
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,99 @@
+//! `edge-cli eval`: accuracy, confusion matrix and per-class report of the int8 model on a
+//! labelled data set (Kaggle folder layout or fer2013.csv), or on one part of a split manifest.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use edge_runtime::Model;
+use fer_dataset::data::{self, BadImages, Sample};
+use fer_dataset::metrics::Report;
+use fer_dataset::split::Manifest;
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Labelled images: Kaggle's FER-2013 folder layout (class folders, optionally under train/
+    /// and test/) or fer2013.csv.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Evaluate only the files of one part of this split manifest (e.g. models/split.json).
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    /// The part of the manifest: train, validation or test.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Skip unreadable images instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn load(args: &Args) -> Result<Vec<Sample>> {
+    match &args.manifest {
+        Some(m) => {
+            let manifest = Manifest::read(m)?;
+            let ids = manifest.part(&args.split)?;
+            data::load_ids(&args.data, &ids)
+                .with_context(|| format!("loading the {} files of {}", args.split, m.display()))
+        }
+        None => {
+            let bad = if args.skip_bad {
+                BadImages::Skip
+            } else {
+                BadImages::Fail
+            };
+            let ds = data::load(&args.data, bad)?;
+            for s in &ds.skipped {
+                eprintln!("skipped {s}");
+            }
+            Ok(ds.samples)
+        }
+    }
+}
+
+/// Runs the command.
+///
+/// # Errors
+/// Unreadable data or manifest.
+pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
+    let samples = load(args)?;
+    if samples.is_empty() {
+        anyhow::bail!("{}: no labelled images found", args.data.display());
+    }
+    let bar = ProgressBar::new(samples.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "eval [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} {per_sec}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut arena = vec![0i8; model.arena_size()];
+    let mut pairs = Vec::with_capacity(samples.len());
+    let started = std::time::Instant::now();
+    for s in &samples {
+        let logits = model
+            .run(&s.pixels[..], &mut arena)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", s.id))?;
+        pairs.push((s.label.index(), logits.argmax().index()));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    let report = Report::from_pairs(pairs);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "int8 model on {} images: accuracy {:.2}% ({:.0} images/s)\n",
+            report.total,
+            100.0 * report.accuracy,
+            samples.len() as f64 / secs
+        );
+        println!("{}", report.to_text());
+        println!("{}", report.confusion_text());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,45 @@
+//! `edge-cli`: expressions of faces in photos and folders with the int8 runtime, and evaluation
+//! of an int8 model on a labelled data set. The published model is embedded in the binary.
+
+pub mod classify;
+pub mod eval;
+pub mod model;
+pub mod preprocess;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Facial-expression inference with the int8 FER-2013 model.
+#[derive(Parser, Debug)]
+#[command(version)]
+pub struct Cli {
+    /// An int8 model file made by `host-trainer quantize` (default: the embedded published model).
+    #[arg(long, global = true)]
+    pub model: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Classify the face in each image (files or folders).
+    Classify(classify::Args),
+    /// Accuracy, confusion matrix and per-class report on a labelled data set.
+    Eval(eval::Args),
+}
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// A model that cannot be read or is invalid, or a failure of the command.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let bytes = model::load_bytes(cli.model.as_deref())?;
+    let model = model::parse(&bytes, cli.model.as_deref())?;
+    match cli.command {
+        Command::Classify(args) => classify::run(&model, &args),
+        Command::Eval(args) => eval::run(&model, &args),
+    }
+}
