@@ -217,9 +217,7 @@ pub(crate) fn tiny_model() -> Vec<u8> {
         bias: Blob { offset: 0, len: 0 },
         stages: Blob { offset: 0, len: 0 },
     };
-    let w: Vec<i8> = (0..7 * 18)
-        .map(|k| (k * 53 % 250 - 125) as i8)
-        .collect();
+    let w: Vec<i8> = (0..7 * 18).map(|k| (k * 53 % 250 - 125) as i8).collect();
     b.push(
         desc,
         &LayerParams {
