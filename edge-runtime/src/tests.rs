@@ -229,6 +229,19 @@ pub(crate) fn tiny_model() -> Vec<u8> {
     b.finish().expect("valid tiny model")
 }
 
+/// The fuzzer's seed: `WRITE_FUZZ_SEED=1 cargo test -p edge-runtime` rewrites it.
+#[test]
+fn fuzz_seed_is_the_tiny_model() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/tiny.bin");
+    if std::env::var_os("WRITE_FUZZ_SEED").is_some() {
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, tiny_model()).expect("write seed");
+    }
+    let seed = std::fs::read(&path).expect("fuzz/seeds/tiny.bin");
+    assert_eq!(seed, tiny_model());
+    assert!(Model::from_bytes(&seed).is_ok());
+}
+
 #[test]
 fn tiny_model_runs_and_reports_its_arena() {
     let bytes = tiny_model();
