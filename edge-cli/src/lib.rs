@@ -1,10 +1,12 @@
 //! `edge-cli`: expressions of faces in photos and folders with the int8 runtime, and evaluation
 //! of an int8 model on a labelled data set. The published model is embedded in the binary.
 
+pub mod bench;
 pub mod classify;
 pub mod eval;
 pub mod model;
 pub mod preprocess;
+pub mod tract_engine;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +31,8 @@ pub enum Command {
     Classify(classify::Args),
     /// Accuracy, confusion matrix and per-class report on a labelled data set.
     Eval(eval::Args),
+    /// Latency and images/s: the int8 runtime against tract on the float ONNX (batch 1, one thread).
+    Bench(bench::Args),
 }
 
 /// Runs the parsed command line.
@@ -41,5 +45,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Classify(args) => classify::run(&model, &args),
         Command::Eval(args) => eval::run(&model, &args),
+        Command::Bench(args) => bench::run(&model, &args),
     }
 }

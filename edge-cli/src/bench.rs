@@ -1,0 +1,98 @@
+//! `edge-cli bench`: per-image latency and images/s of the int8 runtime against tract running the
+//! float ONNX of the same model, batch 1, on this thread only. Inputs are real faces when
+//! `--data` is given, else a fixed synthetic gradient (speed does not depend on pixel values).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use edge_runtime::{Model, INPUT_PIXELS};
+use tract_onnx::prelude::*;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Float ONNX of the same model (default: the embedded published one).
+    #[arg(long)]
+    pub onnx: Option<PathBuf>,
+    /// Timed inferences per engine (after 10 warm-up runs).
+    #[arg(long, default_value_t = 300)]
+    pub runs: usize,
+}
+
+/// The published float ONNX, embedded for `--engine tract` and the benchmark.
+pub static EMBEDDED_ONNX: &[u8] = include_bytes!("../../models/fer_cnn.onnx");
+
+/// Median and mean of per-run seconds.
+fn stats(mut t: Vec<f64>) -> (f64, f64) {
+    t.sort_by(f64::total_cmp);
+    let mean = t.iter().sum::<f64>() / t.len() as f64;
+    (t[t.len() / 2], mean)
+}
+
+/// Runs the benchmark and prints a table.
+///
+/// # Errors
+/// An unreadable ONNX file or one tract cannot run.
+pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
+    let onnx = match &args.onnx {
+        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+        None => EMBEDDED_ONNX.to_vec(),
+    };
+    let face: Vec<u8> = (0..INPUT_PIXELS)
+        .map(|i| ((i % 48) * 5 + (i / 48)) as u8)
+        .collect();
+    let runs = args.runs.max(1);
+
+    let mut arena = vec![0i8; model.arena_size()];
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..runs + 10 {
+        let t = Instant::now();
+        let l = model
+            .run(&face, &mut arena)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        std::hint::black_box(l);
+        if i >= 10 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let (int8_med, int8_mean) = stats(times);
+
+    let plan = crate::tract_engine::plan(&onnx)?;
+    let input = crate::tract_engine::input(&face)?;
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..runs + 10 {
+        let t = Instant::now();
+        let out = plan.run(tvec!(input.clone().into()))?;
+        std::hint::black_box(out);
+        if i >= 10 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let (tract_med, tract_mean) = stats(times);
+
+    println!(
+        "batch 1, one thread, {runs} timed runs each, {} MACs per image",
+        model.macs()
+    );
+    println!("| engine | median ms | mean ms | images/s |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| edge-runtime int8 (reference kernels) | {:.2} | {:.2} | {:.0} |",
+        int8_med * 1e3,
+        int8_mean * 1e3,
+        1.0 / int8_med
+    );
+    println!(
+        "| tract float ONNX | {:.2} | {:.2} | {:.0} |",
+        tract_med * 1e3,
+        tract_mean * 1e3,
+        1.0 / tract_med
+    );
+    println!(
+        "int8 model: {} bytes of weights, biases and output stages; arena {} bytes",
+        model.weight_bytes(),
+        model.arena_size()
+    );
+    Ok(ExitCode::SUCCESS)
+}

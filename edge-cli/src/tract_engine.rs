@@ -1,0 +1,33 @@
+//! The float reference engine: tract running the float ONNX (used by `bench`).
+
+use anyhow::{Context, Result};
+use edge_runtime::INPUT_PIXELS;
+use tract_onnx::prelude::*;
+
+/// A runnable plan for one 48x48 image.
+///
+/// # Errors
+/// An ONNX file tract cannot load or optimize.
+pub fn plan(onnx: &[u8]) -> Result<std::sync::Arc<TypedRunnableModel>> {
+    tract_onnx::onnx()
+        .model_for_read(&mut &onnx[..])
+        .context("tract cannot read the ONNX file")?
+        .with_input_fact(0, f32::fact([1, 1, 48, 48]).into())?
+        .into_optimized()?
+        .into_runnable()
+        .context("tract cannot run the ONNX model")
+}
+
+/// The float input of one face: pixel / 255 as `[1, 1, 48, 48]`.
+///
+/// # Errors
+/// A face that is not 48x48 pixels.
+pub fn input(face: &[u8]) -> Result<Tensor> {
+    anyhow::ensure!(
+        face.len() == INPUT_PIXELS,
+        "face has {} pixels, expected {INPUT_PIXELS}",
+        face.len()
+    );
+    let v: Vec<f32> = face.iter().map(|&p| f32::from(p) / 255.0).collect();
+    Ok(Tensor::from_shape(&[1, 1, 48, 48], &v)?)
+}

@@ -1,0 +1,141 @@
+//! The command line on real FER-2013 faces and on bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn fer_dir() -> PathBuf {
+    let dir = std::env::var_os("FER2013_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("FER2013_DIR is not set: these tests classify real FER-2013 faces; download Kaggle's 'FER-2013' folder data set and set FER2013_DIR")
+    });
+    assert!(
+        dir.join("test").is_dir(),
+        "{} has no test/ folder",
+        dir.display()
+    );
+    dir
+}
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edge-cli"))
+        .args(args)
+        .output()
+        .expect("run edge-cli")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).to_string()
+}
+
+fn first_files(class: &str, n: usize) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fer_dir().join("test").join(class))
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    v.sort();
+    v.truncate(n);
+    v
+}
+
+#[test]
+fn classify_prints_one_json_object_per_face() {
+    let files = first_files("happy", 3);
+    let mut args = vec!["classify", "--json"];
+    let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    args.extend(names.iter().map(String::as_str));
+    let out = cli(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (l, name) in lines.iter().zip(&names) {
+        assert_eq!(l["file"], name.as_str());
+        assert_eq!(l["box"]["w"], 48);
+        let label = l["label"].as_str().expect("label");
+        assert!(edge_runtime::Emotion::from_folder_name(label).is_some());
+        let c = l["confidence"].as_f64().expect("confidence");
+        assert!(c > 1.0 / 7.0 - 1e-6 && c <= 1.0);
+        assert_eq!(l["top3"][0][0], label);
+    }
+}
+
+#[test]
+fn bad_inputs_are_named_and_the_rest_still_run() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let not_image = dir.path().join("notes.txt.png");
+    std::fs::write(&not_image, "hello").expect("write");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let good = first_files("sad", 1).remove(0);
+    let out = cli(&[
+        "classify",
+        "/no/such/face.jpg",
+        not_image.to_str().expect("utf8"),
+        empty.to_str().expect("utf8"),
+        good.to_str().expect("utf8"),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/no/such/face.jpg: cannot read file"), "{err}");
+    assert!(err.contains("notes.txt.png: not an image"), "{err}");
+    assert!(err.contains("empty: folder holds no images"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(text(&out.stdout).contains(good.file_name().expect("name").to_str().expect("utf8")));
+}
+
+#[test]
+fn an_invalid_model_file_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let model = dir.path().join("model.bin");
+    std::fs::write(&model, b"FERQ\x01\x00\x00\x00garbage").expect("write");
+    let out = cli(&[
+        "--model",
+        model.to_str().expect("utf8"),
+        "classify",
+        "x.jpg",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains("model.bin is not a valid int8 model") && err.contains("truncated"),
+        "{err}"
+    );
+}
+
+#[test]
+fn eval_reports_accuracy_on_a_labelled_folder() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for class in [
+        "angry", "disgust", "fear", "happy", "neutral", "sad", "surprise",
+    ] {
+        let d = dir.path().join(class);
+        std::fs::create_dir(&d).expect("mkdir");
+        for f in first_files(class, 5) {
+            std::fs::copy(&f, d.join(f.file_name().expect("name"))).expect("copy");
+        }
+    }
+    let out = cli(&[
+        "eval",
+        "--data",
+        dir.path().to_str().expect("utf8"),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(r["total"], 35);
+    let acc = r["accuracy"].as_f64().expect("accuracy");
+    assert!((0.0..=1.0).contains(&acc));
+    let confusion: u64 = r["confusion"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .flat_map(|row| {
+            row.as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.as_u64().expect("n"))
+        })
+        .sum();
+    assert_eq!(confusion, 35);
+}
