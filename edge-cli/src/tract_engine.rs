@@ -29,5 +29,5 @@ pub fn input(face: &[u8]) -> Result<Tensor> {
         face.len()
     );
     let v: Vec<f32> = face.iter().map(|&p| f32::from(p) / 255.0).collect();
-    Ok(Tensor::from_shape(&[1, 1, 48, 48], &v)?)
+    Tensor::from_shape(&[1, 1, 48, 48], &v)
 }
