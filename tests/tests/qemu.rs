@@ -70,3 +70,104 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
     }
     println!("{stdout}");
 }
+
+/// Instructions per inference on the emulated Cortex-M7, counted exactly by a QEMU TCG plugin
+/// (`firmware/qemu/plugin/insn_count.c`, built here with the C compiler) between the firmware's
+/// markers around each inference. Prints instructions per MAC, the figure the optimized kernels
+/// will improve; asserts the count is the same for every input (the kernels do not branch on data).
+#[test]
+fn instructions_per_inference_on_cortex_m7() {
+    if !have_qemu() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "qemu-system-arm is missing in CI"
+        );
+        eprintln!("SKIPPED: install qemu-system-arm to count Cortex-M7 instructions");
+        return;
+    }
+    let firmware = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/qemu");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("firmware");
+    let build = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet"])
+        .current_dir(&firmware)
+        .env("CARGO_TARGET_DIR", &target)
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo builds the firmware");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let elf = target.join("thumbv7em-none-eabihf/release/fer-qemu");
+    let plugin = target.join("libinsn_count.so");
+    let cc = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-shared", "-fPIC", "-O2", "-o"])
+        .arg(&plugin)
+        .arg(firmware.join("plugin/insn_count.c"))
+        .output()
+        .expect("a C compiler (cc) builds the QEMU plugin");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let nm = Command::new("nm")
+        .arg(&elf)
+        .output()
+        .expect("nm (binutils) lists the firmware symbols");
+    let symbols = String::from_utf8_lossy(&nm.stdout);
+    let mark = symbols
+        .lines()
+        .find(|l| l.ends_with(" fer_mark"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("fer_mark symbol");
+    let out = Command::new("qemu-system-arm")
+        .args(["-cpu", "cortex-m7", "-machine", "mps2-an500", "-nographic"])
+        .args([
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-d",
+            "plugin",
+        ])
+        .arg("-plugin")
+        .arg(format!("{},mark=0x{mark}", plugin.display()))
+        .arg("-kernel")
+        .arg(&elf)
+        .output()
+        .expect("qemu runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let marks: Vec<u64> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("mark "))
+        .map(|v| v.trim().parse().expect("count"))
+        .collect();
+    assert!(marks.len() >= 2 && marks.len() % 2 == 0, "{text}");
+    let per: Vec<u64> = marks.chunks(2).map(|p| p[1] - p[0]).collect();
+    let macs: u64 = text
+        .lines()
+        .find_map(|l| l.split(", ").find_map(|f| f.strip_suffix(" MACs")))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("MAC count line");
+    println!(
+        "Cortex-M7 (QEMU mps2-an500): {} instructions per inference, {macs} MACs, {:.2} instructions/MAC",
+        per[0],
+        per[0] as f64 / macs as f64
+    );
+    assert!(
+        per.iter().all(|&p| p == per[0]),
+        "counts differ between inputs: {per:?}"
+    );
+    assert!(
+        per[0] > macs,
+        "fewer instructions than MACs: the counter is broken"
+    );
+}

@@ -23,6 +23,18 @@ static GOLDEN: &[u8] = include_bytes!("../../../models/golden/inputs.bin");
 /// Arena for the activations; the model reports what it needs (27 KiB for the published one).
 const ARENA: usize = 32 * 1024;
 
+/// Marks the start and the end of each inference for the instruction-counting QEMU plugin
+/// (`plugin/insn_count.c`), which finds this function by its symbol name.
+#[inline(never)]
+#[no_mangle]
+pub extern "C" fn fer_mark(tag: u32) {
+    core::hint::black_box(tag);
+}
+
+fn mark(tag: u32) {
+    fer_mark(tag);
+}
+
 fn fail() -> ! {
     debug::exit(debug::EXIT_FAILURE);
     loop {
@@ -48,7 +60,10 @@ fn main() -> ! {
     );
     let mut arena = [0i8; ARENA];
     for (i, face) in GOLDEN.chunks_exact(INPUT_PIXELS).enumerate() {
-        match model.run(face, &mut arena) {
+        mark(i as u32);
+        let result = model.run(face, &mut arena);
+        mark(i as u32);
+        match result {
             Ok(l) => {
                 let v = l.0;
                 hprintln!(
