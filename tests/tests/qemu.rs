@@ -150,7 +150,7 @@ fn instructions_per_inference_on_cortex_m7() {
         .filter_map(|l| l.strip_prefix("mark "))
         .map(|v| v.trim().parse().expect("count"))
         .collect();
-    assert!(marks.len() >= 2 && marks.len() % 2 == 0, "{text}");
+    assert!(marks.len() >= 2 && marks.len().is_multiple_of(2), "{text}");
     let per: Vec<u64> = marks.chunks(2).map(|p| p[1] - p[0]).collect();
     let macs: u64 = text
         .lines()
