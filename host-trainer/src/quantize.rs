@@ -136,7 +136,30 @@ pub struct Quantized {
     pub file: Vec<u8>,
 }
 
-const EMPTY: Blob = Blob { offset: 0, len: 0 };
+/// A layer's description; its blobs are filled in by the model builder. Conv layers pool.
+fn layer_desc(
+    kind: Kind,
+    [h, w, c]: [usize; 3],
+    out_c: usize,
+    relu: bool,
+    (input, output): (QParams, QParams),
+) -> LayerDesc {
+    const EMPTY: Blob = Blob { offset: 0, len: 0 };
+    LayerDesc {
+        kind,
+        in_h: h as u16,
+        in_w: w as u16,
+        in_c: c as u16,
+        out_c: out_c as u16,
+        relu,
+        pool: kind == Kind::Conv3x3,
+        input,
+        output,
+        weights: EMPTY,
+        bias: EMPTY,
+        stages: EMPTY,
+    }
+}
 
 /// Quantizes `net` with the activation parameters `acts` (one per layer output, from
 /// [`calibrate`]).
@@ -193,20 +216,7 @@ pub fn quantize(net: &Net, acts: &[QParams]) -> Result<Quantized> {
                 shift / s_out + f64::from(out.zero),
             ));
         }
-        let desc = LayerDesc {
-            kind: Kind::Conv3x3,
-            in_h: side as u16,
-            in_w: side as u16,
-            in_c: cin as u16,
-            out_c: cout as u16,
-            relu: true,
-            pool: true,
-            input,
-            output: out,
-            weights: EMPTY,
-            bias: EMPTY,
-            stages: EMPTY,
-        };
+        let desc = layer_desc(Kind::Conv3x3, [side, side, cin], cout, true, (input, out));
         layers.push(QuantLayer {
             desc,
             weights: wq,
@@ -249,20 +259,7 @@ pub fn quantize(net: &Net, acts: &[QParams]) -> Result<Quantized> {
                 f64::from(out.zero),
             ));
         }
-        let desc = LayerDesc {
-            kind: Kind::Dense,
-            in_h: 1,
-            in_w: 1,
-            in_c: d_in as u16,
-            out_c: d_out as u16,
-            relu,
-            pool: false,
-            input,
-            output: out,
-            weights: EMPTY,
-            bias: EMPTY,
-            stages: EMPTY,
-        };
+        let desc = layer_desc(Kind::Dense, [1, 1, d_in], d_out, relu, (input, out));
         layers.push(QuantLayer {
             desc,
             weights: wq,

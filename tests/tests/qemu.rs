@@ -2,39 +2,55 @@
 //! QEMU's mps2-an500 (a Cortex-M7), gives the golden logits bit for bit.
 //! Needs `qemu-system-arm` (Debian: qemu-system-arm) and the thumbv7em-none-eabihf target.
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
+/// Whether QEMU is installed; in CI (`CI` set) its absence is a failure, not a skip.
 fn have_qemu() -> bool {
-    Command::new("qemu-system-arm")
+    let ok = Command::new("qemu-system-arm")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "qemu-system-arm is missing in CI: .ci/run must install it"
+        );
+        eprintln!("SKIPPED: install qemu-system-arm (Debian package qemu-system-arm) to run the Cortex-M7 checks");
+    }
+    ok
+}
+
+/// The QEMU firmware's folder.
+fn firmware() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/qemu")
+}
+
+/// A target folder of its own for the firmware (other profiles), beside the host one.
+fn firmware_target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("firmware")
+}
+
+/// `cargo <verb> --release --quiet` in the firmware folder.
+fn cargo_firmware(verb: &str) -> Output {
+    Command::new(env!("CARGO"))
+        .args([verb, "--release", "--quiet"])
+        .current_dir(firmware())
+        .env("CARGO_TARGET_DIR", firmware_target())
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo runs")
 }
 
 #[test]
 fn cortex_m7_under_qemu_matches_the_golden_logits() {
     if !have_qemu() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "qemu-system-arm is missing in CI: .ci/run must install it"
-        );
-        eprintln!("SKIPPED: install qemu-system-arm (Debian package qemu-system-arm) to run the Cortex-M7 check");
         return;
     }
-    let firmware = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/qemu");
-    // A target folder of its own, beside the host one (the firmware has other profiles).
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("firmware");
-    let out = Command::new(env!("CARGO"))
-        .args(["run", "--release", "--quiet"])
-        .current_dir(&firmware)
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("cargo runs");
+    let out = cargo_firmware("run");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -42,7 +58,7 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
         "QEMU firmware failed:\n{stdout}\n{stderr}"
     );
     let golden: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(firmware.join("../../models/golden/logits.json")).expect("logits.json"),
+        &std::fs::read(firmware().join("../../models/golden/logits.json")).expect("logits.json"),
     )
     .expect("json");
     let expected = golden["logits"].as_array().expect("logits");
