@@ -194,7 +194,11 @@ pub fn train(
             state,
         )
     };
-    // The resumed run keeps its recipe (a longer --epochs extends it).
+    // The resumed run keeps its recipe; a larger --epochs extends a run that ran out of epochs
+    // (not one that early stopping ended).
+    if recipe.epochs > state.epoch && !state.stopped_early {
+        state.finished = false;
+    }
     state.recipe.epochs = recipe.epochs;
     let recipe = state.recipe.clone();
     if state.finished {
