@@ -94,6 +94,12 @@ fn interrupted_run_resumes_and_finishes() {
         }
         Outcome::Interrupted(_) => panic!("should have finished"),
     }
+    // A larger --epochs extends the finished run, keeping its history.
+    recipe.epochs = 3;
+    match training::train(&recipe, train, val, &device, &ckpt, &opts).expect("extend") {
+        Outcome::Finished(_, s) => assert_eq!(s.history.len(), 3),
+        Outcome::Interrupted(_) => panic!("should have finished"),
+    }
     // Resuming with other data is refused with a clear message.
     let e = training::train(&recipe, &train[..50], val, &device, &ckpt, &opts)
         .err()
