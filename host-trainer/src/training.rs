@@ -164,7 +164,7 @@ pub fn train(
             "resuming from {}: epoch {} of {}, batch {}",
             ckpt.dir.display(),
             s.epoch + 1,
-            s.recipe.epochs,
+            recipe.epochs,
             s.batch
         );
         (m, o, s)
@@ -194,12 +194,13 @@ pub fn train(
             state,
         )
     };
-    // The resumed run keeps its recipe; a larger --epochs extends a run that ran out of epochs
-    // (not one that early stopping ended).
+    // A resumed run keeps its recipe except the epoch count and the patience: a larger --epochs
+    // extends a run that ran out of epochs (not one that early stopping ended).
     if recipe.epochs > state.epoch && !state.stopped_early {
         state.finished = false;
     }
     state.recipe.epochs = recipe.epochs;
+    state.recipe.patience = recipe.patience;
     let recipe = state.recipe.clone();
     if state.finished {
         let best = load_best(ckpt, device, &recipe)?;
