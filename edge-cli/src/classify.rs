@@ -19,6 +19,62 @@ pub struct Args {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// `int8`: edge-runtime on the int8 model; `tract`: tract on the float ONNX (for comparison).
+    #[arg(long, value_enum, default_value = "int8")]
+    pub engine: EngineKind,
+    /// With `--engine tract`: the float ONNX file (default: the embedded published one).
+    #[arg(long)]
+    pub onnx: Option<PathBuf>,
+}
+
+/// Which engine classifies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    Int8,
+    Tract,
+}
+
+/// A ready engine: the int8 runtime with its arena, or a tract plan of the float ONNX.
+pub enum Engine<'m> {
+    Int8 {
+        model: &'m Model<'m>,
+        arena: Vec<i8>,
+    },
+    Tract(std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>),
+}
+
+impl<'m> Engine<'m> {
+    /// Softmax scores and, for the int8 engine, the int8 logits.
+    fn scores(&mut self, input: &[u8]) -> Result<([f32; CLASS_COUNT], Option<[i8; CLASS_COUNT]>)> {
+        match self {
+            Engine::Int8 { model, arena } => {
+                let logits = model
+                    .run(input, arena)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                let out_q = model.layers().last().map_or(
+                    QParams {
+                        scale: 1.0,
+                        zero: 0,
+                    },
+                    |l| l.output,
+                );
+                Ok((
+                    edge_runtime::scores::softmax(&logits, out_q),
+                    Some(logits.0),
+                ))
+            }
+            Engine::Tract(plan) => {
+                use tract_onnx::prelude::*;
+                let out = plan.run(tvec!(crate::tract_engine::input(input)?.into()))?;
+                let v = out[0].to_plain_array_view::<f32>()?;
+                let mut s = [0f32; CLASS_COUNT];
+                for (o, x) in s.iter_mut().zip(v.iter()) {
+                    *o = *x;
+                }
+                Ok((s, None))
+            }
+        }
+    }
 }
 
 /// One classified face.
@@ -30,7 +86,9 @@ pub struct Classified {
     pub label: &'static str,
     pub confidence: f32,
     pub top3: Vec<(&'static str, f32)>,
-    pub logits: [i8; CLASS_COUNT],
+    /// The int8 logits (int8 engine only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logits: Option<[i8; CLASS_COUNT]>,
 }
 
 const IMAGE_EXTENSIONS: [&str; 9] = [
@@ -84,7 +142,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
 ///
 /// # Errors
 /// Unreadable file or unsupported/corrupt image, naming the file.
-pub fn classify_file(model: &Model<'_>, path: &Path, arena: &mut [i8]) -> Result<Classified> {
+pub fn classify_file(engine: &mut Engine<'_>, path: &Path) -> Result<Classified> {
     let bytes =
         std::fs::read(path).with_context(|| format!("{}: cannot read file", path.display()))?;
     let img = image::load_from_memory(&bytes)
@@ -94,20 +152,16 @@ pub fn classify_file(model: &Model<'_>, path: &Path, arena: &mut [i8]) -> Result
     }
     let face = centre_square(img.width(), img.height());
     let input = face_input(&img, face);
-    let logits = model
-        .run(&input, arena)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let out_q = model.layers().last().map_or(
-        QParams {
-            scale: 1.0,
-            zero: 0,
-        },
-        |l| l.output,
-    );
-    let scores = edge_runtime::scores::softmax(&logits, out_q);
+    let (scores, logits) = engine
+        .scores(&input)
+        .with_context(|| format!("{}: inference failed", path.display()))?;
     let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
+    // Highest score first; on ties the lower class index, as the integer argmax does.
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let label = logits.argmax();
+    let label = match logits {
+        Some(l) => edge_runtime::Logits(l).argmax(),
+        None => Emotion::ALL[ranked[0].0],
+    };
     Ok(Classified {
         file: path.display().to_string(),
         face,
@@ -118,7 +172,7 @@ pub fn classify_file(model: &Model<'_>, path: &Path, arena: &mut [i8]) -> Result
             .take(3)
             .map(|&(i, s)| (Emotion::ALL[i].name(), s))
             .collect(),
-        logits: logits.0,
+        logits,
     })
 }
 
@@ -129,7 +183,21 @@ pub fn classify_file(model: &Model<'_>, path: &Path, arena: &mut [i8]) -> Result
 pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let mut errors = Vec::new();
     let files = expand(&args.inputs, &mut errors);
-    let mut arena = vec![0i8; model.arena_size()];
+    let mut engine = match args.engine {
+        EngineKind::Int8 => Engine::Int8 {
+            model,
+            arena: vec![0i8; model.arena_size()],
+        },
+        EngineKind::Tract => {
+            let onnx = match &args.onnx {
+                Some(p) => {
+                    std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?
+                }
+                None => crate::bench::EMBEDDED_ONNX.to_vec(),
+            };
+            Engine::Tract(crate::tract_engine::plan(&onnx)?)
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if !args.json && !files.is_empty() {
@@ -140,7 +208,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         )?;
     }
     for f in &files {
-        match classify_file(model, f, &mut arena) {
+        match classify_file(&mut engine, f) {
             Ok(c) if args.json => writeln!(out, "{}", serde_json::to_string(&c)?)?,
             Ok(c) => {
                 let b = c.face;

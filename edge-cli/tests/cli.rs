@@ -139,3 +139,36 @@ fn eval_reports_accuracy_on_a_labelled_folder() {
         .sum();
     assert_eq!(confusion, 35);
 }
+
+#[test]
+fn tract_engine_agrees_with_int8_on_real_faces() {
+    let files: Vec<String> = ["happy", "surprise", "neutral"]
+        .iter()
+        .flat_map(|c| first_files(c, 10))
+        .map(|p| p.display().to_string())
+        .collect();
+    let run = |engine: &str| -> Vec<serde_json::Value> {
+        let mut args = vec!["classify", "--json", "--engine", engine];
+        args.extend(files.iter().map(String::as_str));
+        let out = cli(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    };
+    let (int8, float) = (run("int8"), run("tract"));
+    assert_eq!(int8.len(), 30);
+    assert_eq!(float.len(), 30);
+    assert!(float.iter().all(|v| v.get("logits").is_none()));
+    let same = int8
+        .iter()
+        .zip(&float)
+        .filter(|(a, b)| a["label"] == b["label"])
+        .count();
+    // The published model agrees on 98.3% of the test split; 30 faces allow at most a couple of flips.
+    assert!(
+        same >= 27,
+        "int8 and float agree on only {same} of 30 faces"
+    );
+}
