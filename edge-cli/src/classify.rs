@@ -200,11 +200,17 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let width = files
+        .iter()
+        .map(|f| f.display().to_string().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
     if !args.json && !files.is_empty() {
         writeln!(
             out,
-            "{:<40} {:>20} {:>9} {:>6}  top-3",
-            "file", "face box (x,y,w,h)", "label", "conf"
+            "{:<width$} {:>18} {:>9} {:>5}  top-3",
+            "file", "face box x,y,w,h", "label", "conf"
         )?;
     }
     for f in &files {
@@ -219,7 +225,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
                     .collect();
                 writeln!(
                     out,
-                    "{:<40} {:>20} {:>9} {:>5.0}%  {}",
+                    "{:<width$} {:>18} {:>9} {:>4.0}%  {}",
                     c.file,
                     format!("{},{},{},{}", b.x, b.y, b.w, b.h),
                     c.label,
