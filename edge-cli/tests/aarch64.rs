@@ -5,20 +5,11 @@
 //! `.ci/run` cross-builds the binary first (Debian: gcc-aarch64-linux-gnu, qemu-user) and passes
 //! its path in `EDGE_CLI_AARCH64`; a nested cargo build here would wait on the outer one's lock.
 
+mod common;
+
+use common::fer_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn fer_dir() -> PathBuf {
-    let dir = std::env::var_os("FER2013_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        panic!("FER2013_DIR is not set: this check classifies real FER-2013 faces; set it to Kaggle's FER-2013 folder")
-    });
-    assert!(
-        dir.join("test").is_dir(),
-        "{} has no test/ folder",
-        dir.display()
-    );
-    dir
-}
 
 fn models_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")

@@ -1,19 +1,10 @@
 //! The command line on real FER-2013 faces and on bad input.
 
+mod common;
+
+use common::fer_dir;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn fer_dir() -> PathBuf {
-    let dir = std::env::var_os("FER2013_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        panic!("FER2013_DIR is not set: these tests classify real FER-2013 faces; download Kaggle's 'FER-2013' folder data set and set FER2013_DIR")
-    });
-    assert!(
-        dir.join("test").is_dir(),
-        "{} has no test/ folder",
-        dir.display()
-    );
-    dir
-}
 
 fn cli(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_edge-cli"))
