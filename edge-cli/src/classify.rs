@@ -9,7 +9,8 @@ use edge_runtime::format::QParams;
 use edge_runtime::{Emotion, Model, CLASS_COUNT};
 use serde::Serialize;
 
-use crate::preprocess::{centre_square, face_input, FaceBox};
+use crate::frame::Gray;
+use crate::preprocess::{face_input, face_squares, gray_of, FaceBox};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -44,6 +45,29 @@ pub enum Engine<'m> {
 }
 
 impl<'m> Engine<'m> {
+    /// The int8 runtime on `model`, or tract on the float ONNX (`onnx`, default: the embedded
+    /// published one).
+    ///
+    /// # Errors
+    /// An unreadable or invalid ONNX file.
+    pub fn new(model: &'m Model<'m>, kind: EngineKind, onnx: Option<&Path>) -> Result<Self> {
+        Ok(match kind {
+            EngineKind::Int8 => Engine::Int8 {
+                model,
+                arena: vec![0i8; model.arena_size()],
+            },
+            EngineKind::Tract => {
+                let bytes = match onnx {
+                    Some(p) => {
+                        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?
+                    }
+                    None => crate::bench::EMBEDDED_ONNX.to_vec(),
+                };
+                Engine::Tract(crate::tract_engine::plan(&bytes)?)
+            }
+        })
+    }
+
     /// Softmax scores and, for the int8 engine, the int8 logits.
     fn scores(&mut self, input: &[u8]) -> Result<([f32; CLASS_COUNT], Option<[i8; CLASS_COUNT]>)> {
         match self {
@@ -138,11 +162,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
     }
 }
 
-/// Classifies one image file.
+/// Classifies one image file: every face found in it.
 ///
 /// # Errors
-/// Unreadable file or unsupported/corrupt image, naming the file.
-pub fn classify_file(engine: &mut Engine<'_>, path: &Path) -> Result<Classified> {
+/// Unreadable file, unsupported/corrupt image, or no face found, naming the file.
+pub fn classify_file(engine: &mut Engine<'_>, path: &Path) -> Result<Vec<Classified>> {
     let bytes =
         std::fs::read(path).with_context(|| format!("{}: cannot read file", path.display()))?;
     let img = image::load_from_memory(&bytes)
@@ -150,30 +174,50 @@ pub fn classify_file(engine: &mut Engine<'_>, path: &Path) -> Result<Classified>
     if img.width() == 0 || img.height() == 0 {
         anyhow::bail!("{}: empty image", path.display());
     }
-    let face = centre_square(img.width(), img.height());
-    let input = face_input(&img, face);
-    let (scores, logits) = engine
-        .scores(&input)
+    let faces = classify_gray(engine, &gray_of(&img))
         .with_context(|| format!("{}: inference failed", path.display()))?;
-    let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
-    // Highest score first; on ties the lower class index, as the integer argmax does.
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    let label = match logits {
-        Some(l) => edge_runtime::Logits(l).argmax(),
-        None => Emotion::ALL[ranked[0].0],
-    };
-    Ok(Classified {
-        file: path.display().to_string(),
-        face,
-        label: label.name(),
-        confidence: scores[label.index()],
-        top3: ranked
-            .iter()
-            .take(3)
-            .map(|&(i, s)| (Emotion::ALL[i].name(), s))
-            .collect(),
-        logits,
-    })
+    if faces.is_empty() {
+        anyhow::bail!("{}: no face found", path.display());
+    }
+    Ok(faces
+        .into_iter()
+        .map(|f| Classified {
+            file: path.display().to_string(),
+            ..f
+        })
+        .collect())
+}
+
+/// Classifies every face of a gray image (`file` left empty for the caller to fill).
+///
+/// # Errors
+/// An inference failure.
+pub fn classify_gray(engine: &mut Engine<'_>, gray: &Gray) -> Result<Vec<Classified>> {
+    let mut out = Vec::new();
+    for square in face_squares(gray) {
+        let input = face_input(gray, square)?;
+        let (scores, logits) = engine.scores(&input)?;
+        let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
+        // Highest score first; on ties the lower class index, as the integer argmax does.
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let label = match logits {
+            Some(l) => edge_runtime::Logits(l).argmax(),
+            None => Emotion::ALL[ranked[0].0],
+        };
+        out.push(Classified {
+            file: String::new(),
+            face: square.into(),
+            label: label.name(),
+            confidence: scores[label.index()],
+            top3: ranked
+                .iter()
+                .take(3)
+                .map(|&(i, s)| (Emotion::ALL[i].name(), s))
+                .collect(),
+            logits,
+        });
+    }
+    Ok(out)
 }
 
 /// Runs the command: every input is tried; failures are reported and make the exit code 1.
@@ -183,21 +227,7 @@ pub fn classify_file(engine: &mut Engine<'_>, path: &Path) -> Result<Classified>
 pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let mut errors = Vec::new();
     let files = expand(&args.inputs, &mut errors);
-    let mut engine = match args.engine {
-        EngineKind::Int8 => Engine::Int8 {
-            model,
-            arena: vec![0i8; model.arena_size()],
-        },
-        EngineKind::Tract => {
-            let onnx = match &args.onnx {
-                Some(p) => {
-                    std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?
-                }
-                None => crate::bench::EMBEDDED_ONNX.to_vec(),
-            };
-            Engine::Tract(crate::tract_engine::plan(&onnx)?)
-        }
-    };
+    let mut engine = Engine::new(model, args.engine, args.onnx.as_deref())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let width = files
@@ -214,9 +244,17 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         )?;
     }
     for f in &files {
-        match classify_file(&mut engine, f) {
-            Ok(c) if args.json => writeln!(out, "{}", serde_json::to_string(&c)?)?,
-            Ok(c) => {
+        let faces = match classify_file(&mut engine, f) {
+            Ok(faces) => faces,
+            Err(e) => {
+                errors.push(format!("{e:#}"));
+                continue;
+            }
+        };
+        for c in faces {
+            if args.json {
+                writeln!(out, "{}", serde_json::to_string(&c)?)?;
+            } else {
                 let b = c.face;
                 let top: Vec<String> = c
                     .top3
@@ -233,7 +271,6 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
                     top.join(", ")
                 )?;
             }
-            Err(e) => errors.push(format!("{e:#}")),
         }
     }
     for e in &errors {

@@ -2,8 +2,11 @@
 //! of an int8 model on a labelled data set. The published model is embedded in the binary.
 
 pub mod bench;
+#[cfg(target_os = "linux")]
+pub mod camera;
 pub mod classify;
 pub mod eval;
+pub mod frame;
 pub mod model;
 pub mod preprocess;
 pub mod tract_engine;
@@ -31,6 +34,9 @@ pub enum Command {
     Classify(classify::Args),
     /// Accuracy, confusion matrix and per-class report on a labelled data set.
     Eval(eval::Args),
+    /// Live classification from a V4L2 camera (USB webcam, Pi camera through libcamera's V4L2 layer).
+    #[cfg(target_os = "linux")]
+    Camera(camera::Args),
     /// Latency and images/s: the int8 runtime against tract on the float ONNX (batch 1, one thread).
     Bench(bench::Args),
 }
@@ -46,5 +52,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Classify(args) => classify::run(&model, &args),
         Command::Eval(args) => eval::run(&model, &args),
         Command::Bench(args) => bench::run(&model, &args),
+        #[cfg(target_os = "linux")]
+        Command::Camera(args) => camera::run(&model, &args),
     }
 }

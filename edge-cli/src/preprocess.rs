@@ -1,9 +1,14 @@
-//! From any image to the model's 48x48 gray input. Until the face detector lands, the face region
-//! is the centred square of the image (the whole image when it is already square): photos must be
+//! From any image to the model's 48x48 gray input, with edge-runtime's integer preprocessing
+//! (the same code the firmware runs): 8-bit gray, the face square, integer bilinear resize with
+//! anti-aliasing taps when shrinking. Until the face detector lands, the face region is the
+//! centred square of the image (the whole image when it is already square): photos must be
 //! framed on the face.
 
+use anyhow::{anyhow, Result};
+use edge_runtime::preprocess::{resize_to_input, GrayFrame, Square};
 use edge_runtime::INPUT_PIXELS;
-use image::DynamicImage;
+
+use crate::frame::Gray;
 
 /// A region of the original image, in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -14,36 +19,46 @@ pub struct FaceBox {
     pub h: u32,
 }
 
-/// The centred square of a `w × h` image.
-pub fn centre_square(w: u32, h: u32) -> FaceBox {
-    let side = w.min(h);
-    FaceBox {
-        x: (w - side) / 2,
-        y: (h - side) / 2,
-        w: side,
-        h: side,
+impl From<Square> for FaceBox {
+    fn from(s: Square) -> Self {
+        let c = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        FaceBox {
+            x: c(s.x),
+            y: c(s.y),
+            w: c(s.side),
+            h: c(s.side),
+        }
     }
 }
 
-/// Crops `region`, converts to 8-bit gray and resizes to 48x48 (bilinear; area-averaging first
-/// when shrinking by more than 2x so large photos do not alias).
-pub fn face_input(img: &DynamicImage, region: FaceBox) -> [u8; INPUT_PIXELS] {
-    let gray = img
-        .crop_imm(region.x, region.y, region.w, region.h)
-        .into_luma8();
-    let filter = if gray.width() > 96 {
-        image::imageops::FilterType::Lanczos3
-    } else {
-        image::imageops::FilterType::Triangle
-    };
-    let small = if gray.width() == 48 && gray.height() == 48 {
-        gray
-    } else {
-        image::imageops::resize(&gray, 48, 48, filter)
-    };
+/// The 8-bit gray version of a decoded image (ITU-R BT.601 luma, as the image crate computes it).
+pub fn gray_of(img: &image::DynamicImage) -> Gray {
+    let g = img.to_luma8();
+    Gray {
+        width: g.width() as usize,
+        height: g.height() as usize,
+        pixels: g.into_raw(),
+    }
+}
+
+/// The face regions of a gray image: for now the centred square.
+pub fn face_squares(gray: &Gray) -> Vec<Square> {
+    if gray.width == 0 || gray.height == 0 {
+        return Vec::new();
+    }
+    vec![Square::centre(gray.width, gray.height)]
+}
+
+/// The model input for one face square of `gray`.
+///
+/// # Errors
+/// A square outside the image (a caller bug, reported rather than panicking).
+pub fn face_input(gray: &Gray, square: Square) -> Result<[u8; INPUT_PIXELS]> {
+    let frame =
+        GrayFrame::new(&gray.pixels, gray.width, gray.height).map_err(|e| anyhow!("{e}"))?;
     let mut out = [0u8; INPUT_PIXELS];
-    out.copy_from_slice(small.as_raw());
-    out
+    resize_to_input(&frame, square, &mut out).map_err(|e| anyhow!("{e}"))?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -51,9 +66,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn centre_square_of_landscape_and_portrait() {
+    fn one_centre_square_per_image() {
+        let g = Gray {
+            width: 640,
+            height: 480,
+            pixels: vec![0; 640 * 480],
+        };
         assert_eq!(
-            centre_square(640, 480),
+            face_squares(&g),
+            vec![Square {
+                x: 80,
+                y: 0,
+                side: 480
+            }]
+        );
+        assert_eq!(
+            FaceBox::from(face_squares(&g)[0]),
             FaceBox {
                 x: 80,
                 y: 0,
@@ -61,22 +89,16 @@ mod tests {
                 h: 480
             }
         );
-        assert_eq!(
-            centre_square(48, 100),
-            FaceBox {
-                x: 0,
-                y: 26,
-                w: 48,
-                h: 48
-            }
-        );
     }
 
     #[test]
     fn a_48x48_gray_image_passes_unchanged() {
         let px: Vec<u8> = (0..2304).map(|i| (i % 256) as u8).collect();
-        let img =
-            DynamicImage::ImageLuma8(image::GrayImage::from_raw(48, 48, px.clone()).expect("img"));
-        assert_eq!(face_input(&img, centre_square(48, 48)).to_vec(), px);
+        let g = Gray {
+            width: 48,
+            height: 48,
+            pixels: px.clone(),
+        };
+        assert_eq!(face_input(&g, face_squares(&g)[0]).unwrap().to_vec(), px);
     }
 }

@@ -21,6 +21,7 @@ pub mod format;
 pub mod infer;
 pub mod kernels;
 pub mod labels;
+pub mod preprocess;
 pub mod requant;
 pub mod scores;
 

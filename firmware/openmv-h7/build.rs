@@ -1,0 +1,12 @@
+//! Puts memory.x where the linker finds it, adds defmt's linker script, and rebuilds when the
+//! embedded model changes.
+use std::path::PathBuf;
+
+fn main() {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    std::fs::write(out.join("memory.x"), include_bytes!("memory.x")).expect("write memory.x");
+    println!("cargo:rustc-link-search={}", out.display());
+    println!("cargo:rustc-link-arg-bins=-Tdefmt.x");
+    println!("cargo:rerun-if-changed=memory.x");
+    println!("cargo:rerun-if-changed=../../models/fer_cnn.int8.bin");
+}
