@@ -23,6 +23,9 @@ pub struct Args {
 /// The published float ONNX, embedded for `--engine tract` and the benchmark.
 pub static EMBEDDED_ONNX: &[u8] = include_bytes!("../../models/fer_cnn.onnx");
 
+/// A 320x240 gray camera frame with one face (models/golden/detect_frame.gray).
+static GOLDEN_FRAME: &[u8] = include_bytes!("../../models/golden/detect_frame.gray");
+
 /// Median and mean of per-run seconds.
 fn stats(mut t: Vec<f64>) -> (f64, f64) {
     t.sort_by(f64::total_cmp);
@@ -71,6 +74,26 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     }
     let (tract_med, tract_mean) = stats(times);
 
+    // The face detector on a QVGA camera frame (the astronaut portrait of the golden files).
+    let detector = crate::faces::Detector::new(None, crate::faces::FaceMode::Detect)?;
+    let frame = crate::frame::Gray {
+        width: 320,
+        height: 240,
+        pixels: GOLDEN_FRAME.to_vec(),
+    };
+    let det_runs = (runs / 10).max(5);
+    let mut times = Vec::with_capacity(det_runs);
+    let mut found = 0;
+    for i in 0..det_runs + 2 {
+        let t = Instant::now();
+        let faces = detector.boxes(&frame)?;
+        found = faces.len();
+        if i >= 2 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let (det_med, det_mean) = stats(times);
+
     println!(
         "batch 1, one thread, {runs} timed runs each, {} MACs per image",
         model.macs()
@@ -88,6 +111,13 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         tract_med * 1e3,
         tract_mean * 1e3,
         1.0 / tract_med
+    );
+    println!(
+        "| face detector, QVGA frame (LBP cascade, faces from {} px; {found} found) | {:.2} | {:.2} | {:.0} frames/s |",
+        crate::faces::Detector::params(320, 240).min_size,
+        det_med * 1e3,
+        det_mean * 1e3,
+        1.0 / det_med
     );
     println!(
         "int8 model: {} bytes of weights, biases and output stages; arena {} bytes",

@@ -18,6 +18,7 @@ use linuxvideo::{BufType, Device};
 use serde::Serialize;
 
 use crate::classify::{classify_gray, Engine, EngineKind};
+use crate::faces::{Detector, FaceMode};
 use crate::frame::{to_gray, FrameFormat, Layout};
 
 #[derive(clap::Args, Debug)]
@@ -40,6 +41,12 @@ pub struct Args {
     /// `int8` (edge-runtime) or `tract` (float ONNX).
     #[arg(long, value_enum, default_value = "int8")]
     pub engine: EngineKind,
+    /// `detect` (or `auto`): the faces the detector finds; `centre`: the centred square.
+    #[arg(long, value_enum, default_value = "detect")]
+    pub faces: FaceMode,
+    /// A face-detector file made by `host-trainer cascade` (default: the embedded one).
+    #[arg(long)]
+    pub cascade: Option<PathBuf>,
 }
 
 // Linux errno values (the same on every architecture Linux runs the Pi on).
@@ -151,6 +158,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         .into_stream()
         .with_context(|| format!("{}: cannot start streaming", path.display()))?;
     let mut engine = Engine::new(model, args.engine, None)?;
+    let detector = Detector::new(args.cascade.as_deref(), args.faces)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let (mut done, mut bad) = (0u64, 0u64);
@@ -173,7 +181,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
             }
         };
         let t0 = Instant::now();
-        let faces = classify_gray(&mut engine, &gray)?;
+        let faces = classify_gray(&mut engine, &detector, &gray)?;
         let ms = t0.elapsed().as_secs_f64() * 1e3;
         let now = Instant::now();
         let fps = 1.0 / now.duration_since(last).as_secs_f64().max(1e-9);

@@ -9,8 +9,9 @@ use edge_runtime::format::QParams;
 use edge_runtime::{Emotion, Model, CLASS_COUNT};
 use serde::Serialize;
 
+use crate::faces::{Detector, FaceMode, Source};
 use crate::frame::Gray;
-use crate::preprocess::{face_input, face_squares, gray_of, FaceBox};
+use crate::preprocess::{face_input, gray_of, FaceBox};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -26,6 +27,13 @@ pub struct Args {
     /// With `--engine tract`: the float ONNX file (default: the embedded published one).
     #[arg(long)]
     pub onnx: Option<PathBuf>,
+    /// `auto`: detect faces (an image of at most 96x96 with none found is taken as a face crop);
+    /// `detect`: detected faces only; `centre`: no detector, the centred square.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub faces: FaceMode,
+    /// A face-detector file made by `host-trainer cascade` (default: the embedded published one).
+    #[arg(long)]
+    pub cascade: Option<PathBuf>,
 }
 
 /// Which engine classifies.
@@ -107,6 +115,8 @@ pub struct Classified {
     pub file: String,
     #[serde(rename = "box")]
     pub face: FaceBox,
+    /// How the face square was chosen: detected, whole crop, or centre square.
+    pub source: Source,
     pub label: &'static str,
     pub confidence: f32,
     pub top3: Vec<(&'static str, f32)>,
@@ -166,7 +176,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
 ///
 /// # Errors
 /// Unreadable file, unsupported/corrupt image, or no face found, naming the file.
-pub fn classify_file(engine: &mut Engine<'_>, path: &Path) -> Result<Vec<Classified>> {
+pub fn classify_file(
+    engine: &mut Engine<'_>,
+    detector: &Detector,
+    path: &Path,
+) -> Result<Vec<Classified>> {
     let bytes =
         std::fs::read(path).with_context(|| format!("{}: cannot read file", path.display()))?;
     let img = image::load_from_memory(&bytes)
@@ -174,7 +188,7 @@ pub fn classify_file(engine: &mut Engine<'_>, path: &Path) -> Result<Vec<Classif
     if img.width() == 0 || img.height() == 0 {
         anyhow::bail!("{}: empty image", path.display());
     }
-    let faces = classify_gray(engine, &gray_of(&img))
+    let faces = classify_gray(engine, detector, &gray_of(&img))
         .with_context(|| format!("{}: inference failed", path.display()))?;
     if faces.is_empty() {
         anyhow::bail!("{}: no face found", path.display());
@@ -192,9 +206,13 @@ pub fn classify_file(engine: &mut Engine<'_>, path: &Path) -> Result<Vec<Classif
 ///
 /// # Errors
 /// An inference failure.
-pub fn classify_gray(engine: &mut Engine<'_>, gray: &Gray) -> Result<Vec<Classified>> {
+pub fn classify_gray(
+    engine: &mut Engine<'_>,
+    detector: &Detector,
+    gray: &Gray,
+) -> Result<Vec<Classified>> {
     let mut out = Vec::new();
-    for square in face_squares(gray) {
+    for (square, source) in detector.squares(gray)? {
         let input = face_input(gray, square)?;
         let (scores, logits) = engine.scores(&input)?;
         let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
@@ -207,6 +225,7 @@ pub fn classify_gray(engine: &mut Engine<'_>, gray: &Gray) -> Result<Vec<Classif
         out.push(Classified {
             file: String::new(),
             face: square.into(),
+            source,
             label: label.name(),
             confidence: scores[label.index()],
             top3: ranked
@@ -228,6 +247,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let mut errors = Vec::new();
     let files = expand(&args.inputs, &mut errors);
     let mut engine = Engine::new(model, args.engine, args.onnx.as_deref())?;
+    let detector = Detector::new(args.cascade.as_deref(), args.faces)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let width = files
@@ -244,7 +264,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         )?;
     }
     for f in &files {
-        let faces = match classify_file(&mut engine, f) {
+        let faces = match classify_file(&mut engine, &detector, f) {
             Ok(faces) => faces,
             Err(e) => {
                 errors.push(format!("{e:#}"));

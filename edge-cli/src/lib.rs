@@ -6,6 +6,7 @@ pub mod bench;
 pub mod camera;
 pub mod classify;
 pub mod eval;
+pub mod faces;
 pub mod frame;
 pub mod model;
 pub mod preprocess;

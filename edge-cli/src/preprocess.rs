@@ -1,8 +1,6 @@
 //! From any image to the model's 48x48 gray input, with edge-runtime's integer preprocessing
-//! (the same code the firmware runs): 8-bit gray, the face square, integer bilinear resize with
-//! anti-aliasing taps when shrinking. Until the face detector lands, the face region is the
-//! centred square of the image (the whole image when it is already square): photos must be
-//! framed on the face.
+//! (the same code the firmware runs): 8-bit gray, the face square (from [`crate::faces`]),
+//! integer bilinear resize with anti-aliasing taps when shrinking.
 
 use anyhow::{anyhow, Result};
 use edge_runtime::preprocess::{resize_to_input, GrayFrame, Square};
@@ -41,14 +39,6 @@ pub fn gray_of(img: &image::DynamicImage) -> Gray {
     }
 }
 
-/// The face regions of a gray image: for now the centred square.
-pub fn face_squares(gray: &Gray) -> Vec<Square> {
-    if gray.width == 0 || gray.height == 0 {
-        return Vec::new();
-    }
-    vec![Square::centre(gray.width, gray.height)]
-}
-
 /// The model input for one face square of `gray`.
 ///
 /// # Errors
@@ -66,22 +56,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_centre_square_per_image() {
-        let g = Gray {
-            width: 640,
-            height: 480,
-            pixels: vec![0; 640 * 480],
-        };
+    fn face_box_of_a_square() {
         assert_eq!(
-            face_squares(&g),
-            vec![Square {
-                x: 80,
-                y: 0,
-                side: 480
-            }]
-        );
-        assert_eq!(
-            FaceBox::from(face_squares(&g)[0]),
+            FaceBox::from(Square::centre(640, 480)),
             FaceBox {
                 x: 80,
                 y: 0,
@@ -99,6 +76,6 @@ mod tests {
             height: 48,
             pixels: px.clone(),
         };
-        assert_eq!(face_input(&g, face_squares(&g)[0]).unwrap().to_vec(), px);
+        assert_eq!(face_input(&g, Square::centre(48, 48)).unwrap().to_vec(), px);
     }
 }

@@ -8,6 +8,7 @@ mod common;
 use std::process::Command;
 
 use edge_cli::classify::{classify_gray, Engine, EngineKind};
+use edge_cli::faces::{Detector, FaceMode};
 use edge_cli::frame::{to_gray, FrameFormat, Gray, Layout};
 use edge_runtime::Model;
 
@@ -66,6 +67,8 @@ fn jpeg(g: &Gray) -> Vec<u8> {
 fn recorded_yuyv_and_mjpeg_frames_classify_like_the_images() {
     let model = Model::from_bytes(edge_cli::model::EMBEDDED).expect("model");
     let mut engine = Engine::new(&model, EngineKind::Int8, None).expect("engine");
+    // The centre square isolates the frame-decoding path (the detector has its own checks).
+    let detector = Detector::new(None, FaceMode::Centre).expect("detector");
     let mut agree_jpeg = 0;
     let all = frames(20);
     for g in &all {
@@ -75,18 +78,18 @@ fn recorded_yuyv_and_mjpeg_frames_classify_like_the_images() {
             height: g.height,
             bytes_per_line: 0,
         };
-        let direct = classify_gray(&mut engine, g).expect("classify");
+        let direct = classify_gray(&mut engine, &detector, g).expect("classify");
         assert_eq!(direct.len(), 1);
         // YUYV and UYVY carry the luma exactly: identical logits.
         let from_yuyv = to_gray(&fmt(Layout::Yuyv), &yuyv(g)).expect("yuyv");
         assert_eq!(&from_yuyv, g);
         let uyvy: Vec<u8> = yuyv(g).chunks_exact(2).flat_map(|p| [p[1], p[0]]).collect();
         assert_eq!(&to_gray(&fmt(Layout::Uyvy), &uyvy).expect("uyvy"), g);
-        let via = classify_gray(&mut engine, &from_yuyv).expect("classify");
+        let via = classify_gray(&mut engine, &detector, &from_yuyv).expect("classify");
         assert_eq!(via[0].logits, direct[0].logits);
         // MJPEG is lossy: the same label on nearly every frame.
         let from_jpeg = to_gray(&fmt(Layout::Mjpeg), &jpeg(g)).expect("mjpeg");
-        let via = classify_gray(&mut engine, &from_jpeg).expect("classify");
+        let via = classify_gray(&mut engine, &detector, &from_jpeg).expect("classify");
         agree_jpeg += usize::from(via[0].label == direct[0].label);
     }
     assert!(

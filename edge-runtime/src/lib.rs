@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crc32;
+pub mod detect;
 pub mod error;
 pub mod format;
 pub mod infer;

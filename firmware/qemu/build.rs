@@ -8,4 +8,6 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-changed=../../models/fer_cnn.int8.bin");
     println!("cargo:rerun-if-changed=../../models/golden/inputs.bin");
+    println!("cargo:rerun-if-changed=../../models/golden/detect_frame.gray");
+    println!("cargo:rerun-if-changed=../../models/face_lbp.cascade");
 }

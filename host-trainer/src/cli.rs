@@ -37,6 +37,17 @@ pub enum Command {
     Quantize(ReportArgs),
     /// Time a training step (batch 40) and batch-1 inference; print images/s.
     Bench(BenchArgs),
+    /// Convert an OpenCV LBP cascade (XML) into edge-runtime's face-detector file.
+    Cascade(CascadeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CascadeArgs {
+    /// OpenCV cascade XML (Debian's opencv-data: /usr/share/opencv4/lbpcascades/).
+    pub xml: PathBuf,
+    /// The cascade file to write.
+    #[arg(long, default_value = "models/face_lbp.cascade")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -131,6 +142,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Quantize(args)) => {
             let data_dir = data_path(&args.data)?;
             crate::export_int8::run(&data_dir, &args.out, &model_name(&args.preset))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Cascade(args)) => {
+            println!("{}", crate::cascade_xml::convert(&args.xml, &args.out)?);
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Bench(args)) => {

@@ -5,6 +5,7 @@ pub use fer_dataset::{data, metrics, rng, split};
 
 pub mod augment;
 pub mod bench;
+pub mod cascade_xml;
 pub mod cli;
 pub mod export_int8;
 pub mod fsutil;

@@ -9,6 +9,8 @@ use host_trainer::data::{Sample, PIXELS, SIDE};
 use host_trainer::split::Manifest;
 use tract_onnx::prelude::*;
 
+pub mod composite;
+
 /// The published artifacts: `MODELS_DIR`, or the workspace's `models/`.
 pub fn models_dir() -> PathBuf {
     std::env::var_os("MODELS_DIR")
@@ -89,3 +91,44 @@ pub fn float_scores(onnx: &[u8], samples: &[Sample], batch: usize) -> Result<Vec
 }
 
 const _: () = assert!(PIXELS == 2304);
+
+/// The detector's golden frame: scikit-image's public-domain astronaut portrait
+/// (`tests/data/photos/astronaut.jpg`, 512x512 gray) resized to 320x320 and cropped to its middle
+/// 320x240 rows: a QVGA camera frame with one face. The QEMU firmware embeds the committed copy,
+/// `models/golden/detect_frame.gray`.
+pub fn detect_frame() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/photos/astronaut.jpg");
+    let img = image::open(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_luma8();
+    let small = image::imageops::resize(&img, 320, 320, image::imageops::FilterType::Triangle);
+    small.as_raw()[40 * 320..280 * 320].to_vec()
+}
+
+/// Width and height of [`detect_frame`].
+pub const DETECT_FRAME: (usize, usize) = (320, 240);
+
+/// The search settings the detector checks use (faces from 40 pixels, OpenCV's 1.1 step and 3
+/// neighbours); the QEMU firmware uses the same.
+pub fn detect_params() -> edge_runtime::detect::DetectParams {
+    edge_runtime::detect::DetectParams {
+        min_size: 40,
+        ..edge_runtime::detect::DetectParams::default()
+    }
+}
+
+/// Faces the detector finds in a gray frame (at most 16, largest first).
+pub fn detect_faces(
+    cascade: &edge_runtime::detect::Cascade<'_>,
+    pixels: &[u8],
+    (w, h): (usize, usize),
+) -> Vec<edge_runtime::detect::Face> {
+    use edge_runtime::detect::{detect, scratch_len, Face};
+    let frame = edge_runtime::preprocess::GrayFrame::new(pixels, w, h).expect("frame");
+    let p = detect_params();
+    let mut scratch = vec![0u32; scratch_len(cascade, w, h, &p)];
+    let mut hits = vec![Face::EMPTY; 2048];
+    let mut out = vec![Face::EMPTY; 16];
+    let st = detect(cascade, &frame, &p, &mut scratch, &mut hits, &mut out);
+    out[..st.faces].to_vec()
+}

@@ -84,6 +84,28 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
             .collect();
         assert_eq!(nums, want, "{line}");
     }
+    // The detector on the golden frame: the same faces as on the host.
+    let frame = std::fs::read(firmware().join("../../models/golden/detect_frame.gray"))
+        .expect("detect_frame.gray");
+    let cascade_file = fer_checks::artifact("face_lbp.cascade");
+    let cascade = edge_runtime::detect::Cascade::from_bytes(&cascade_file).expect("cascade");
+    let host: String = fer_checks::detect_faces(&cascade, &frame, fer_checks::DETECT_FRAME)
+        .iter()
+        .map(|f| format!("{} {} {} {} {}; ", f.x, f.y, f.w, f.h, f.neighbours))
+        .collect();
+    let target = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("faces: "))
+        .expect("a faces line");
+    assert!(
+        !host.is_empty(),
+        "the host finds no face in the golden frame"
+    );
+    assert_eq!(
+        target.trim(),
+        host.trim(),
+        "Cortex-M7 faces differ from the host's"
+    );
     println!("{stdout}");
 }
 
@@ -167,7 +189,16 @@ fn instructions_per_inference_on_cortex_m7() {
         .map(|v| v.trim().parse().expect("count"))
         .collect();
     assert!(marks.len() >= 2 && marks.len().is_multiple_of(2), "{text}");
-    let per: Vec<u64> = marks.chunks(2).map(|p| p[1] - p[0]).collect();
+    let mut per: Vec<u64> = marks.chunks(2).map(|p| p[1] - p[0]).collect();
+    // The last pair of marks brackets the face detector on the golden QVGA frame.
+    let detector = per.pop().expect("detector marks");
+    println!(
+        "Cortex-M7 (QEMU mps2-an500): {detector} instructions for the face detector on a QVGA frame (faces from 40 px)"
+    );
+    assert!(
+        detector > 1_000_000,
+        "the detector ran: {detector} instructions"
+    );
     let macs: u64 = text
         .lines()
         .find_map(|l| l.split(", ").find_map(|f| f.strip_suffix(" MACs")))

@@ -34,8 +34,14 @@ impl<const WORDS: usize> DmaBuffer<WORDS> {
         unsafe { scb.invalidate_dcache_by_slice(&mut self.0) };
     }
 
+    /// Writes back any data the CPU wrote into the buffer (the firmware reuses the frame buffer
+    /// for the gray plane) so no dirty line can be evicted over the next DMA transfer.
+    pub fn clean(&mut self, scb: &mut SCB) {
+        scb.clean_dcache_by_slice(&self.0);
+    }
+
     /// The buffer as bytes, in the order the DCMI received them (little-endian words).
-    pub fn bytes(&self) -> &[u8] {
-        bytemuck::cast_slice(&self.0)
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        bytemuck::cast_slice_mut(&mut self.0)
     }
 }

@@ -1,8 +1,8 @@
-//! The expression camera on the OpenMV Cam H7: capture a QVGA frame from the OV7725, take the
-//! face square (the centred 240x240 square until the face detector lands), resize it to 48x48
-//! gray with edge-runtime's integer resampler, classify it with the int8 model read in place from
-//! flash, log label, confidence, latency and frame rate over defmt/RTT, and light the LED in the
-//! expression's colour.
+//! The expression camera on the OpenMV Cam H7: capture a QVGA frame from the OV7725, find the
+//! largest face with edge-runtime's LBP cascade detector (the centred 240x240 square when none is
+//! found, said in the log), resize its square to 48x48 gray with edge-runtime's integer
+//! resampler, classify it with the int8 model read in place from flash, log label, confidence,
+//! latency and frame rate over defmt/RTT, and light the LED in the expression's colour.
 //!
 //! Faults: a camera that does not answer is logged, blinks 2 red flashes and is retried; a model
 //! that fails validation is logged and blinks 3 flashes forever without running inference; a
@@ -20,7 +20,8 @@ mod led;
 use defmt_rtt as _;
 use panic_probe as _;
 
-use edge_runtime::preprocess::{resize_to_input, yuyv_luma, GrayFrame, Square};
+use edge_runtime::detect::{self, Cascade, DetectParams, Face};
+use edge_runtime::preprocess::{resize_to_input, GrayFrame, Square};
 use edge_runtime::{scores, Model, INPUT_PIXELS};
 use embassy_executor::Spawner;
 use embassy_stm32::{bind_interrupts, dcmi, dma, peripherals};
@@ -42,11 +43,22 @@ static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/fer_cnn
 /// Activation arena: the published model needs 27,648 bytes.
 const ARENA: usize = 32 * 1024;
 static ARENA_BUF: ConstStaticCell<[i8; ARENA]> = ConstStaticCell::new([0; ARENA]);
-/// One YUV 4:2:2 QVGA frame, filled by DMA.
+/// One YUV 4:2:2 QVGA frame, filled by DMA; its first half then holds the luma plane.
 static FRAME: ConstStaticCell<Frame> = ConstStaticCell::new(Frame::new());
-/// Its luma plane.
-static GRAY: ConstStaticCell<[u8; ov7725::WIDTH * ov7725::HEIGHT]> =
-    ConstStaticCell::new([0; ov7725::WIDTH * ov7725::HEIGHT]);
+/// The face detector (OpenCV's lbpcascade_frontalface, converted by `host-trainer cascade`).
+static CASCADE: &[u8] = include_bytes!("../../../models/face_lbp.cascade");
+/// Faces from 48 pixels: the first pyramid level is the frame halved, 160x120.
+const DETECT: DetectParams = DetectParams {
+    min_size: 48,
+    max_size: 240,
+    scale_step: 282,
+    min_neighbours: 3,
+};
+/// Integral image of the largest pyramid level (161 x 121).
+const INTEGRAL_WORDS: usize = (ov7725::WIDTH / 2 + 1) * (ov7725::HEIGHT / 2 + 1);
+static INTEGRAL: ConstStaticCell<[u32; INTEGRAL_WORDS]> = ConstStaticCell::new([0; INTEGRAL_WORDS]);
+/// Margin around a detected face before the square crop (measured best: fer-checks face_detect).
+const MARGIN_PERCENT: usize = 10;
 
 #[embassy_executor::main]
 async fn main(_spawner: Spawner) {
@@ -97,22 +109,35 @@ async fn main(_spawner: Spawner) {
         camera::dcmi_config(),
     );
 
+    let cascade = match Cascade::from_bytes(CASCADE) {
+        Ok(c)
+            if detect::scratch_len(&c, ov7725::WIDTH, ov7725::HEIGHT, &DETECT)
+                <= INTEGRAL_WORDS =>
+        {
+            Some(c)
+        }
+        Ok(_) => {
+            defmt::error!("face detector needs more scratch than reserved; centre square only");
+            None
+        }
+        Err(e) => {
+            defmt::error!("face cascade rejected: {}; centre square only", e);
+            None
+        }
+    };
     let frame = FRAME.take();
-    let gray = GRAY.take();
+    let integral = INTEGRAL.take();
     let arena = ARENA_BUF.take();
+    let mut hits = [Face::EMPTY; 128];
+    let mut faces = [Face::EMPTY; 4];
     let mut input = [0u8; INPUT_PIXELS];
     let mut luma_phase: Option<usize> = None;
     let mut last = cycles::now();
     let mut frames: u32 = 0;
-    let square = Square::centre(ov7725::WIDTH, ov7725::HEIGHT);
-    defmt::info!(
-        "face region: centre square {}x{} at ({}, {}) (no face detector yet)",
-        square.side,
-        square.side,
-        square.x,
-        square.y
-    );
+    let centre = Square::centre(ov7725::WIDTH, ov7725::HEIGHT);
+    let mut had_face = true;
     loop {
+        frame.clean(&mut cp.SCB);
         let t_capture = cycles::now();
         if let Err(e) = dcmi.capture(&mut frame.0).await {
             defmt::warn!("capture failed: {}; trying the next frame", e);
@@ -121,7 +146,7 @@ async fn main(_spawner: Spawner) {
         }
         frame.invalidate(&mut cp.SCB);
         let t_pre = cycles::now();
-        let bytes = frame.bytes();
+        let bytes = frame.bytes_mut();
         let phase = *luma_phase.get_or_insert_with(|| {
             let ph = ov7725::luma_phase(bytes);
             defmt::info!(
@@ -130,11 +155,35 @@ async fn main(_spawner: Spawner) {
             );
             ph
         });
-        yuyv_luma(&bytes[phase..], gray);
+        let gray = camera::luma_in_place(bytes, phase, ov7725::WIDTH * ov7725::HEIGHT);
         let view = match GrayFrame::new(gray, ov7725::WIDTH, ov7725::HEIGHT) {
             Ok(v) => v,
             Err(e) => defmt::panic!("gray frame: {}", e),
         };
+        let t_detect = cycles::now();
+        let found = cascade.as_ref().and_then(|c| {
+            let st = detect::detect(c, &view, &DETECT, integral, &mut hits, &mut faces);
+            (st.faces > 0).then_some(faces[0])
+        });
+        let square = found
+            .and_then(|f| {
+                Square::around(
+                    (f.x as usize, f.y as usize, f.w as usize, f.h as usize),
+                    MARGIN_PERCENT,
+                    ov7725::WIDTH,
+                    ov7725::HEIGHT,
+                )
+            })
+            .unwrap_or(centre);
+        if found.is_some() != had_face {
+            had_face = found.is_some();
+            if had_face {
+                defmt::info!("face found");
+            } else {
+                defmt::info!("no face found: classifying the centre square");
+            }
+        }
+        let t_crop = cycles::now();
         if let Err(e) = resize_to_input(&view, square, &mut input) {
             defmt::panic!("face crop: {}", e);
         }
@@ -151,12 +200,17 @@ async fn main(_spawner: Spawner) {
         let frame_us = cycles::micros(last, t_done);
         last = t_done;
         defmt::info!(
-            "#{} {} {=u32}% | capture {=u32} ms, preprocess {=u32} us, inference {=u32}.{=u32:02} ms | {=u32}.{=u32} fps",
+            "#{} {} {=u32}% face {=usize}x{=usize} at ({=usize},{=usize}) | capture {=u32} ms, detect {=u32} ms, crop {=u32} us, inference {=u32}.{=u32:02} ms | {=u32}.{=u32} fps",
             frames,
             label.name(),
             (conf * 100.0) as u32,
+            square.side,
+            square.side,
+            square.x,
+            square.y,
             cycles::micros(t_capture, t_pre) / 1000,
-            cycles::micros(t_pre, t_infer),
+            cycles::micros(t_detect, t_crop) / 1000,
+            cycles::micros(t_crop, t_infer),
             cycles::micros(t_infer, t_done) / 1000,
             cycles::micros(t_infer, t_done) % 1000 / 10,
             1_000_000 / frame_us.max(1),

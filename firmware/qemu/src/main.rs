@@ -5,20 +5,43 @@
 //! golden 0: -12 -80 3 41 -7 -20 -33 -> happy
 //! ```
 //!
-//! The host check (`fer-checks`, test `qemu`) compares them bit for bit with
-//! `models/golden/logits.json`. Exit status: 0 on success, 1 if the model is rejected or a fault
-//! occurs.
+//! then runs the face detector on the golden QVGA frame (`models/golden/detect_frame.gray`) and
+//! prints the faces:
+//!
+//! ```text
+//! faces: 3 1 79 79 24; ...
+//! ```
+//!
+//! The host check (`fer-checks`, test `qemu`) compares both bit for bit with the host run.
+//! Exit status: 0 on success, 1 if the model or the cascade is rejected or a fault occurs.
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprintln};
+use edge_runtime::detect::{self, Cascade, DetectParams, Face};
+use edge_runtime::preprocess::GrayFrame;
 use edge_runtime::{Model, INPUT_PIXELS};
 
 /// The published model, read in place from (emulated) flash.
 static MODEL: &[u8] = include_bytes!("../../../models/fer_cnn.int8.bin");
 /// The golden inputs: 2304 gray pixels each.
 static GOLDEN: &[u8] = include_bytes!("../../../models/golden/inputs.bin");
+
+/// The face detector and its golden frame (320x240 gray).
+static CASCADE: &[u8] = include_bytes!("../../../models/face_lbp.cascade");
+static FRAME: &[u8] = include_bytes!("../../../models/golden/detect_frame.gray");
+const FRAME_W: usize = 320;
+const FRAME_H: usize = 240;
+/// The host checks' settings (fer_checks::detect_params): faces from 40 pixels.
+const DETECT: DetectParams = DetectParams {
+    min_size: 40,
+    max_size: 0,
+    scale_step: 282,
+    min_neighbours: 3,
+};
+/// Integral image of the largest level (192x144 for 40-pixel faces in QVGA).
+const SCRATCH: usize = 193 * 145;
 
 /// Arena for the activations; the model reports what it needs (27 KiB for the published one).
 const ARENA: usize = 32 * 1024;
@@ -85,11 +108,61 @@ fn main() -> ! {
             }
         }
     }
+    detect_golden_frame();
     hprintln!("done");
     debug::exit(debug::EXIT_SUCCESS);
     loop {
         cortex_m::asm::bkpt();
     }
+}
+
+/// Detects the faces of the golden frame between two marks and prints them.
+fn detect_golden_frame() {
+    let cascade = match Cascade::from_bytes(CASCADE) {
+        Ok(c) => c,
+        Err(e) => {
+            hprintln!("cascade rejected: {}", e);
+            fail()
+        }
+    };
+    let frame = match GrayFrame::new(FRAME, FRAME_W, FRAME_H) {
+        Ok(f) => f,
+        Err(e) => {
+            hprintln!("golden frame: {}", e);
+            fail()
+        }
+    };
+    if detect::scratch_len(&cascade, FRAME_W, FRAME_H, &DETECT) > SCRATCH {
+        hprintln!("detector scratch too small");
+        fail()
+    }
+    let mut scratch = [0u32; SCRATCH];
+    let mut hits = [Face::EMPTY; 512];
+    let mut faces = [Face::EMPTY; 16];
+    mark(1000);
+    let st = detect::detect(
+        &cascade,
+        &frame,
+        &DETECT,
+        &mut scratch,
+        &mut hits,
+        &mut faces,
+    );
+    mark(1000);
+    hprintln!(
+        "detector: {} windows, {} hits, {} levels",
+        st.windows,
+        st.hits,
+        st.levels
+    );
+    let mut line: heapless::String<512> = heapless::String::new();
+    for f in &faces[..st.faces] {
+        let _ = core::fmt::write(
+            &mut line,
+            format_args!("{} {} {} {} {}; ", f.x, f.y, f.w, f.h, f.neighbours),
+        );
+    }
+    hprintln!("faces: {}", line.as_str());
 }
 
 #[exception]
