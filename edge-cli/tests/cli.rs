@@ -163,3 +163,46 @@ fn tract_engine_agrees_with_int8_on_real_faces() {
         "int8 and float agree on only {same} of 30 faces"
     );
 }
+
+#[test]
+fn faces_are_found_in_a_real_photo_and_a_photo_without_one_is_named() {
+    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let astronaut = photos.join("astronaut.jpg").display().to_string();
+    let grass = photos.join("grass.jpg").display().to_string();
+    let out = cli(&["classify", "--json", &astronaut, &grass]);
+    assert!(
+        !out.status.success(),
+        "a photo without a face makes the exit code 1"
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("grass.jpg: no face found"), "{err}");
+    let faces: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    // Her face (OpenCV's box (173, 66, 98, 98), grown by the 10% crop margin), detected.
+    let face = faces
+        .iter()
+        .find(|f| {
+            let b = &f["box"];
+            (b["x"].as_u64().unwrap() as i64 - 165).abs() <= 8
+                && (b["y"].as_u64().unwrap() as i64 - 58).abs() <= 8
+        })
+        .unwrap_or_else(|| panic!("no face near (165, 58): {faces:?}"));
+    assert_eq!(face["source"], "detected");
+}
+
+#[test]
+fn a_bad_cascade_file_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.cascade");
+    std::fs::write(&bad, b"FERC garbage").expect("write");
+    let face = first_files("happy", 1)[0].display().to_string();
+    let out = cli(&["classify", "--cascade", &bad.display().to_string(), &face]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("bad.cascade is not a valid face cascade"),
+        "{err}"
+    );
+}
