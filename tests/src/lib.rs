@@ -132,3 +132,29 @@ pub fn detect_faces(
     let st = detect(cascade, &frame, &p, &mut scratch, &mut hits, &mut out);
     out[..st.faces].to_vec()
 }
+
+/// A firmware board folder (`qemu`, `openmv-h7`) of the separate `firmware/` Cargo project.
+pub fn firmware_dir(board: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../firmware")
+        .join(board)
+}
+
+/// A target folder of its own for the firmware (other target and profiles), beside the host one.
+pub fn firmware_target() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("firmware")
+}
+
+/// `cargo <verb> --release --quiet` in a firmware board folder.
+pub fn cargo_firmware(board: &str, verb: &str) -> std::process::Output {
+    std::process::Command::new(env!("CARGO"))
+        .args([verb, "--release", "--quiet"])
+        .current_dir(firmware_dir(board))
+        .env("CARGO_TARGET_DIR", firmware_target())
+        .env_remove("RUSTFLAGS")
+        .output()
+        .expect("cargo runs")
+}

@@ -3,9 +3,6 @@
 //! and RAM (data, bss, uninit, plus the stack reserve) are read from the ELF's section table.
 //! Needs the thumbv7em-none-eabihf target (rust-toolchain.toml lists it).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use object::{Object, ObjectSection};
 
 /// STM32H743VI flash.
@@ -17,32 +14,16 @@ const STACK_RESERVE: u64 = 64 * 1024;
 /// Share of each memory the firmware may use: room for the face detector and larger models.
 const MAX_SHARE_PERCENT: u64 = 75;
 
-fn board_folder() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/openmv-h7")
-}
-
-fn firmware_target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("firmware")
-}
-
 #[test]
 fn openmv_h7_firmware_fits_the_stm32h743_with_margin() {
-    let out = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet"])
-        .current_dir(board_folder())
-        .env("CARGO_TARGET_DIR", firmware_target())
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("cargo runs");
+    let out = fer_checks::cargo_firmware("openmv-h7", "build");
     assert!(
         out.status.success(),
         "the board firmware does not build:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let elf_path = firmware_target().join("thumbv7em-none-eabihf/release/fer-openmv-h7");
+    let elf_path =
+        fer_checks::firmware_target().join("thumbv7em-none-eabihf/release/fer-openmv-h7");
     let bytes = std::fs::read(&elf_path).expect("firmware ELF");
     let elf = object::File::parse(&*bytes).expect("an ELF file");
 

@@ -2,8 +2,8 @@
 //! QEMU's mps2-an500 (a Cortex-M7), gives the golden logits bit for bit.
 //! Needs `qemu-system-arm` (Debian: qemu-system-arm) and the thumbv7em-none-eabihf target.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
 /// Whether QEMU is installed; in CI (`CI` set) its absence is a failure, not a skip.
 fn have_qemu() -> bool {
@@ -23,26 +23,7 @@ fn have_qemu() -> bool {
 
 /// The QEMU firmware's folder.
 fn firmware() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/qemu")
-}
-
-/// A target folder of its own for the firmware (other profiles), beside the host one.
-fn firmware_target() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("firmware")
-}
-
-/// `cargo <verb> --release --quiet` in the firmware folder.
-fn cargo_firmware(verb: &str) -> Output {
-    Command::new(env!("CARGO"))
-        .args([verb, "--release", "--quiet"])
-        .current_dir(firmware())
-        .env("CARGO_TARGET_DIR", firmware_target())
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("cargo runs")
+    fer_checks::firmware_dir("qemu")
 }
 
 #[test]
@@ -50,7 +31,7 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
     if !have_qemu() {
         return;
     }
-    let out = cargo_firmware("run");
+    let out = fer_checks::cargo_firmware("qemu", "run");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -123,18 +104,9 @@ fn instructions_per_inference_on_cortex_m7() {
         eprintln!("SKIPPED: install qemu-system-arm to count Cortex-M7 instructions");
         return;
     }
-    let firmware = Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/qemu");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("firmware");
-    let build = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--quiet"])
-        .current_dir(&firmware)
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("cargo builds the firmware");
+    let firmware = firmware();
+    let target = fer_checks::firmware_target();
+    let build = fer_checks::cargo_firmware("qemu", "build");
     assert!(
         build.status.success(),
         "{}",
