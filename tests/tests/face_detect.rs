@@ -109,15 +109,17 @@ fn detector_recall_false_positives_and_expression_accuracy_on_composite_frames()
         empty_fp += faces_in(&cascade, &comp.pixels).len();
     }
     let recall = found as f64 / FACE_FRAMES as f64;
+    let precision = found as f64 / (found + false_pos + empty_fp).max(1) as f64;
     let fp_per_frame = (false_pos + empty_fp) as f64 / (FACE_FRAMES + EMPTY_FRAMES) as f64;
     let acc_gt = right_gt as f64 / FACE_FRAMES as f64;
     let acc_found = right_det as f64 / found.max(1) as f64;
     let acc_gt_found = right_gt_found as f64 / found.max(1) as f64;
     let acc_e2e = right_det as f64 / FACE_FRAMES as f64;
     eprintln!(
-        "recall {:.1}% ({found}/{FACE_FRAMES}), false positives {:.3}/frame ({} in face frames, {empty_fp} in {EMPTY_FRAMES} empty frames); \
+        "recall {:.1}% ({found}/{FACE_FRAMES}), precision {:.1}%, false positives {:.3}/frame ({} in face frames, {empty_fp} in {EMPTY_FRAMES} empty frames); \
          expression accuracy: ground-truth crops {:.1}% (all) / {:.1}% (found faces), detector crops {:.1}% (found faces), end to end {:.1}% (margin {margin}%)",
         100.0 * recall,
+        100.0 * precision,
         fp_per_frame,
         false_pos,
         100.0 * acc_gt,
@@ -127,6 +129,10 @@ fn detector_recall_false_positives_and_expression_accuracy_on_composite_frames()
     );
     // Thresholds from the measurement recorded in the README, with a few points of slack.
     assert!(recall >= 0.50, "recall {recall:.3} fell below 0.50");
+    assert!(
+        precision >= 0.80,
+        "precision {precision:.3} fell below 0.80"
+    );
     assert!(
         fp_per_frame <= 0.15,
         "false positives {fp_per_frame:.3}/frame exceed 0.15"
