@@ -27,7 +27,7 @@ pub struct Args {
     /// With `--engine tract`: the float ONNX file (default: the embedded published one).
     #[arg(long)]
     pub onnx: Option<PathBuf>,
-    /// `auto`: detect faces (an image of at most 96x96 with none found is taken as a face crop);
+    /// `auto`: an image of at most 96x96 is a face crop, taken whole; larger ones: detect faces;
     /// `detect`: detected faces only; `centre`: no detector, the centred square.
     #[arg(long, value_enum, default_value = "auto")]
     pub faces: FaceMode,

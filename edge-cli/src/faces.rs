@@ -17,14 +17,15 @@ pub static EMBEDDED_CASCADE: &[u8] = include_bytes!("../../models/face_lbp.casca
 /// Margin around a detected box before the square crop: 10% measured best for the expression
 /// accuracy (fer-checks, test face_detect).
 pub const MARGIN_PERCENT: usize = 10;
-/// Images at most this large on both sides that hold no detected face are taken as face crops
-/// (FER-2013's own images are 48x48 crops the detector's 24-pixel window cannot frame).
+/// Images at most this large on both sides are taken whole as face crops in `auto` mode:
+/// FER-2013's own images are 48x48 crops, which the model was trained on as they are (the
+/// detector would re-crop them to its own framing and change what the model sees).
 pub const CROP_SIDE: usize = 96;
 
 /// How faces are found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FaceMode {
-    /// Detect faces; an image of at most 96x96 with none detected is taken as a face crop.
+    /// An image of at most 96x96 is a face crop, taken whole; larger ones: detect faces.
     Auto,
     /// Detect faces only.
     Detect,
@@ -114,7 +115,10 @@ impl Detector {
         if self.mode == FaceMode::Centre {
             return Ok(vec![(centre, Source::Centre)]);
         }
-        let found: Vec<(Square, Source)> = self
+        if self.mode == FaceMode::Auto && gray.width.max(gray.height) <= CROP_SIDE {
+            return Ok(vec![(centre, Source::Crop)]);
+        }
+        Ok(self
             .boxes(gray)?
             .iter()
             .filter_map(|f| {
@@ -126,13 +130,6 @@ impl Detector {
                 )
             })
             .map(|s| (s, Source::Detected))
-            .collect();
-        if found.is_empty()
-            && self.mode == FaceMode::Auto
-            && gray.width.max(gray.height) <= CROP_SIDE
-        {
-            return Ok(vec![(centre, Source::Crop)]);
-        }
-        Ok(found)
+            .collect())
     }
 }
