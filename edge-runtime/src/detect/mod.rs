@@ -12,8 +12,9 @@
 //! # use edge_runtime::detect::*; use edge_runtime::preprocess::GrayFrame;
 //! # fn demo(cascade_file: &[u8], frame: &GrayFrame<'_>) -> Result<(), CascadeError> {
 //! let cascade = Cascade::from_bytes(cascade_file)?;
-//! let params = DetectParams::default();
-//! let mut scratch = [0u32; 161 * 121];
+//! // Faces from 48 px in a QVGA frame: the largest level is 160x120.
+//! let params = DetectParams { min_size: 48, ..DetectParams::default() };
+//! let mut scratch = [0u32; 161 * 121]; // ≥ scratch_len(&cascade, 320, 240, &params)
 //! let (mut hits, mut faces) = ([Face::EMPTY; 256], [Face::EMPTY; 16]);
 //! let stats = detect(&cascade, frame, &params, &mut scratch, &mut hits, &mut faces);
 //! for f in &faces[..stats.faces] { /* f.x, f.y, f.w, f.h, largest first */ }
