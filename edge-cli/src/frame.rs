@@ -168,7 +168,7 @@ pub fn to_gray(format: &FrameFormat, data: &[u8]) -> Result<Gray> {
 mod tests {
     use super::*;
 
-    /// A real face from the data set when it is present, else a textured synthetic frame.
+    /// A textured synthetic luma plane (the real-face frames are in tests/camera.rs).
     fn luma(w: usize, h: usize) -> Vec<u8> {
         (0..w * h)
             .map(|i| ((i % w) * 3 + (i / w) * 5 + (i * 7919) % 13) as u8)

@@ -117,7 +117,7 @@ pub fn detect_params() -> edge_runtime::detect::DetectParams {
     }
 }
 
-/// Faces the detector finds in a gray frame (at most 16, largest first).
+/// Faces the detector finds in a gray frame with [`detect_params`] (at most 16, largest first).
 pub fn detect_faces(
     cascade: &edge_runtime::detect::Cascade<'_>,
     pixels: &[u8],
@@ -130,6 +130,7 @@ pub fn detect_faces(
     let mut hits = vec![Face::EMPTY; 2048];
     let mut out = vec![Face::EMPTY; 16];
     let st = detect(cascade, &frame, &p, &mut scratch, &mut hits, &mut out);
+    assert_eq!(st.skipped_levels, 0, "the scratch fits every level");
     out[..st.faces].to_vec()
 }
 

@@ -8,7 +8,7 @@ use edge_runtime::detect::{detect, scratch_len, Cascade, DetectParams, Face};
 use edge_runtime::preprocess::{resize_to_input, GrayFrame, Square};
 use edge_runtime::{Model, INPUT_PIXELS};
 use fer_checks::composite::{no_face, one_face, textures, Rng};
-use fer_checks::{artifact, test_split};
+use fer_checks::{artifact, detect_faces, test_split};
 
 const W: usize = 320;
 const H: usize = 240;
@@ -19,26 +19,8 @@ const EMPTY_FRAMES: usize = 100;
 /// 10%: 60.9%, 20%: 59.8% accuracy on found faces).
 const MARGIN: usize = 10;
 
-fn params() -> DetectParams {
-    DetectParams {
-        min_size: 40,
-        ..DetectParams::default()
-    }
-}
-
 fn faces_in(c: &Cascade<'_>, px: &[u8]) -> Vec<Face> {
-    faces_in_frame(c, px, W, H)
-}
-
-fn faces_in_frame(c: &Cascade<'_>, px: &[u8], w: usize, h: usize) -> Vec<Face> {
-    let frame = GrayFrame::new(px, w, h).expect("frame");
-    let p = params();
-    let mut scratch = vec![0u32; scratch_len(c, w, h, &p)];
-    let mut hits = vec![Face::EMPTY; 2048];
-    let mut out = vec![Face::EMPTY; 16];
-    let st = detect(c, &frame, &p, &mut scratch, &mut hits, &mut out);
-    assert_eq!(st.skipped_levels, 0);
-    out[..st.faces].to_vec()
+    detect_faces(c, px, (W, H))
 }
 
 #[test]
@@ -153,7 +135,7 @@ fn the_astronaut_portrait_has_her_face_found() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/photos/astronaut.jpg");
     let img = image::open(&path).expect("astronaut.jpg").to_luma8();
     let (w, h) = (img.width() as usize, img.height() as usize);
-    let faces = faces_in_frame(&cascade, img.as_raw(), w, h);
+    let faces = detect_faces(&cascade, img.as_raw(), (w, h));
     let opencv = Face {
         x: 173,
         y: 66,
