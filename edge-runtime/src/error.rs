@@ -1,5 +1,6 @@
 //! The one error type of the runtime: what is wrong with a model file or an inference call.
 
+use crate::container::FramingError;
 use core::fmt;
 
 /// Why a model file was rejected or an inference call refused.
@@ -38,6 +39,22 @@ pub enum Error {
     ArenaTooSmall { needed: usize, got: usize },
     /// The caller's input does not have the model's input size.
     InputSize { expected: usize, got: usize },
+}
+
+impl From<FramingError> for Error {
+    fn from(e: FramingError) -> Self {
+        match e {
+            FramingError::Truncated { needed, got } => Error::Truncated { needed, got },
+            FramingError::BadMagic => Error::BadMagic,
+            FramingError::UnsupportedVersion { found, supported } => {
+                Error::UnsupportedVersion { found, supported }
+            }
+            FramingError::TrailingBytes { extra } => Error::TrailingBytes { extra },
+            FramingError::ChecksumMismatch { stored, computed } => {
+                Error::ChecksumMismatch { stored, computed }
+            }
+        }
+    }
 }
 
 impl fmt::Display for Error {

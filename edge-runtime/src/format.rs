@@ -20,7 +20,7 @@
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
-use crate::crc32::crc32;
+use crate::container::{u32_at, Framing};
 use crate::error::Error;
 use crate::labels::CLASS_COUNT;
 use crate::requant::{Stage, STAGE_BYTES};
@@ -149,11 +149,12 @@ pub struct Model<'a> {
     pub(crate) arena: usize,
 }
 
-fn read_u32(bytes: &[u8], at: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&bytes[at..at + 4]);
-    u32::from_le_bytes(b)
-}
+/// Magic, version and checksum of the model file.
+const FRAMING: Framing = Framing {
+    magic: MAGIC,
+    version: VERSION,
+    preamble: PREAMBLE,
+};
 
 /// Start of the data section for a header of `header_len` bytes.
 pub const fn data_start(header_len: usize) -> usize {
@@ -168,42 +169,11 @@ impl<'a> Model<'a> {
     /// # Errors
     /// The first problem found, as a specific [`Error`].
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, Error> {
-        if bytes.len() < PREAMBLE {
-            return Err(Error::Truncated {
-                needed: PREAMBLE,
-                got: bytes.len(),
-            });
-        }
-        if bytes[..4] != MAGIC {
-            return Err(Error::BadMagic);
-        }
-        let version = u16::from_le_bytes([bytes[4], bytes[5]]);
-        if version != VERSION {
-            return Err(Error::UnsupportedVersion {
-                found: version,
-                supported: VERSION,
-            });
-        }
-        let header_len = read_u32(bytes, 8) as usize;
-        let data_len = read_u32(bytes, 12) as usize;
+        FRAMING.check_head(bytes)?;
+        let header_len = u32_at(bytes, 8) as usize;
+        let data_len = u32_at(bytes, 12) as usize;
         let start = data_start(header_len.min(u32::MAX as usize));
-        let needed = start.saturating_add(data_len);
-        if bytes.len() < needed {
-            return Err(Error::Truncated {
-                needed,
-                got: bytes.len(),
-            });
-        }
-        if bytes.len() > needed {
-            return Err(Error::TrailingBytes {
-                extra: bytes.len() - needed,
-            });
-        }
-        let stored = read_u32(bytes, 16);
-        let computed = crc32(&bytes[PREAMBLE..]);
-        if stored != computed {
-            return Err(Error::ChecksumMismatch { stored, computed });
-        }
+        FRAMING.check_body(bytes, start.saturating_add(data_len), 16)?;
         let header: Header = postcard::from_bytes(&bytes[PREAMBLE..PREAMBLE + header_len])
             .map_err(|_| Error::BadHeader)?;
         let data = &bytes[start..];
@@ -349,14 +319,12 @@ pub fn encode(header: &Header, data: &[u8]) -> Result<std::vec::Vec<u8>, Error> 
     let table = postcard::to_slice(header, &mut buf).map_err(|_| Error::BadHeader)?;
     let start = data_start(table.len());
     let mut out = std::vec![0u8; start + data.len()];
-    out[..4].copy_from_slice(&MAGIC);
-    out[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    FRAMING.write_head(&mut out);
     out[8..12].copy_from_slice(&(table.len() as u32).to_le_bytes());
     out[12..16].copy_from_slice(&(data.len() as u32).to_le_bytes());
     out[PREAMBLE..PREAMBLE + table.len()].copy_from_slice(table);
     out[start..].copy_from_slice(data);
-    let crc = crc32(&out[PREAMBLE..]);
-    out[16..20].copy_from_slice(&crc.to_le_bytes());
+    FRAMING.seal(&mut out, 16);
     Model::from_bytes(&out)?;
     Ok(out)
 }

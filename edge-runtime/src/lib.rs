@@ -15,6 +15,7 @@
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
 #![forbid(unsafe_code)]
 
+mod container;
 pub mod crc32;
 pub mod detect;
 pub mod error;

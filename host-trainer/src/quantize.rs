@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Sample, SIDE};
 use crate::model::Net;
-use crate::recipe::Recipe;
 use crate::training::make_batch;
 
 /// How an activation range is chosen from calibration values.
@@ -47,7 +46,7 @@ pub fn calibrate(
     let mut values: Vec<Vec<f32>> = Vec::new();
     let idx: Vec<usize> = (0..images.len()).collect();
     for chunk in idx.chunks(100) {
-        let (x, _) = make_batch(images, chunk, &Recipe::paper(), None, device);
+        let (x, _) = make_batch(images, chunk, None, device);
         for (i, t) in net.forward_trace(x).into_iter().enumerate() {
             let v: Vec<f32> = t.into_data().try_into_vec().unwrap_or_default();
             if values.len() <= i {

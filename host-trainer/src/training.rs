@@ -17,7 +17,7 @@ use crate::augment::{push_augmented, push_plain};
 use crate::data::{Sample, SIDE};
 use crate::fsutil::{read_json, write_json};
 use crate::model::Net;
-use crate::recipe::{Monitor, Recipe};
+use crate::recipe::{Augment, Monitor, Recipe};
 use crate::rng::Rng;
 
 /// Metrics of one finished epoch.
@@ -199,6 +199,12 @@ pub fn train(
     if recipe.epochs > state.epoch && !state.stopped_early {
         state.finished = false;
     }
+    if recipe.epochs > state.recipe.epochs && state.epoch >= state.recipe.epochs {
+        // Extending a run that used all its epochs: the finished epochs keep their rates.
+        state.recipe.epochs = recipe.epochs;
+        let done = state.epoch;
+        state.recipe.extend_from(done);
+    }
     state.recipe.epochs = recipe.epochs;
     state.recipe.patience = recipe.patience;
     let recipe = state.recipe.clone();
@@ -225,7 +231,8 @@ pub fn train(
         for b in state.batch..batches {
             let idx = &order[b * recipe.batch_size..((b + 1) * recipe.batch_size).min(train.len())];
             let mut rng = Rng::derive(recipe.seed, &[2, epoch as u64, b as u64]);
-            let (images, targets) = make_batch(train, idx, &recipe, Some(&mut rng), &ad);
+            let augment = recipe.augment_at(epoch);
+            let (images, targets) = make_batch(train, idx, Some((augment, &mut rng)), &ad);
             let logits = model.forward(images);
             let loss = loss_fn.forward(logits.clone(), targets.clone());
             let pred = logits.argmax(1).flatten::<1>(0, 1);
@@ -360,18 +367,17 @@ fn progress_bar(show: bool, len: u64, prefix: &str) -> ProgressBar {
 pub fn make_batch(
     samples: &[Sample],
     idx: &[usize],
-    recipe: &Recipe,
-    rng: Option<&mut Rng>,
+    augment: Option<(Augment, &mut Rng)>,
     device: &Device,
 ) -> (Tensor<4>, Tensor<1, Int>) {
     let mut pixels = Vec::with_capacity(idx.len() * SIDE * SIDE);
-    match rng {
-        Some(rng) if recipe.flip || recipe.max_shift > 0 => {
+    match augment {
+        Some((aug, rng)) if aug.is_active() => {
             for &i in idx {
                 push_augmented(
                     &samples[i].pixels,
-                    recipe.flip,
-                    recipe.max_shift,
+                    aug.flip,
+                    aug.max_shift,
                     rng,
                     &mut pixels,
                 );
@@ -404,7 +410,6 @@ pub fn evaluate(
     progress: bool,
 ) -> (f64, f64, Vec<f32>) {
     let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let recipe = Recipe::paper();
     let bar = progress_bar(
         progress,
         samples.len().div_ceil(EVAL_BATCH) as u64,
@@ -414,7 +419,7 @@ pub fn evaluate(
     let mut scores = Vec::with_capacity(samples.len() * edge_runtime::labels::CLASS_COUNT);
     let all: Vec<usize> = (0..samples.len()).collect();
     for idx in all.chunks(EVAL_BATCH) {
-        let (images, targets) = make_batch(samples, idx, &recipe, None, device);
+        let (images, targets) = make_batch(samples, idx, None, device);
         let logits = model.forward(images);
         let loss: f64 = loss_fn
             .forward(logits.clone(), targets.clone())

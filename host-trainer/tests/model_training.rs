@@ -45,10 +45,9 @@ fn loss_falls_when_training_on_real_faces() {
     let mut optim = AdamConfig::new().init();
     let loss_fn = CrossEntropyLossConfig::new().init(&device);
     let idx: Vec<usize> = (0..samples.len()).collect();
-    let recipe = Recipe::paper();
     let mut losses = Vec::new();
     for _ in 0..30 {
-        let (x, y) = make_batch(&samples, &idx, &recipe, None, &device);
+        let (x, y) = make_batch(&samples, &idx, None, &device);
         let loss = loss_fn.forward(net.forward(x), y);
         losses.push(loss.clone().into_scalar::<f64>());
         let grads = GradientsParams::from_grads(loss.backward(), &net);
@@ -94,10 +93,22 @@ fn interrupted_run_resumes_and_finishes() {
         }
         Outcome::Interrupted(_) => panic!("should have finished"),
     }
-    // A larger --epochs extends the finished run, keeping its history.
+    // A larger --epochs extends the finished run, keeping its history and the learning rates its
+    // finished epochs had (the extension is a warm restart).
+    let before = recipe.clone();
     recipe.epochs = 3;
     match training::train(&recipe, train, val, &device, &ckpt, &opts).expect("extend") {
-        Outcome::Finished(_, s) => assert_eq!(s.history.len(), 3),
+        Outcome::Finished(_, s) => {
+            assert_eq!(s.history.len(), 3);
+            for p in [0.5, 1.0, 1.5, 1.99] {
+                assert_eq!(
+                    s.recipe.lr_at(p),
+                    before.lr_at(p),
+                    "rate at epoch {p} changed"
+                );
+            }
+            assert!(s.recipe.lr_at(2.0) > before.lr_at(1.99));
+        }
         Outcome::Interrupted(_) => panic!("should have finished"),
     }
     // Resuming with other data is refused with a clear message.

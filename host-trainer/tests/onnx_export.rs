@@ -6,7 +6,6 @@ use burn::module::Module;
 use common::*;
 use host_trainer::data::{self, BadImages, SIDE};
 use host_trainer::model::{DropoutRates, Net};
-use host_trainer::recipe::Recipe;
 use host_trainer::training::make_batch;
 use tract_onnx::prelude::*;
 
@@ -33,7 +32,7 @@ fn tract_reproduces_burn_scores_on_real_faces() {
     let device = host_trainer::device();
     let net = model(&device);
     let idx: Vec<usize> = (0..samples.len()).collect();
-    let (x, _) = make_batch(&samples, &idx, &Recipe::paper(), None, &device);
+    let (x, _) = make_batch(&samples, &idx, None, &device);
     let burn_scores: Vec<f32> = burn::tensor::activation::softmax(net.forward(x.clone()), 1)
         .into_data()
         .try_into_vec()

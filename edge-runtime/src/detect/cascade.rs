@@ -20,7 +20,7 @@
 
 use core::fmt;
 
-use crate::crc32::crc32;
+use crate::container::{u16_at, u32_at, Framing, FramingError};
 
 /// Magic bytes of a cascade file.
 pub const MAGIC: [u8; 4] = *b"FERC";
@@ -34,6 +34,12 @@ const FEATURE: usize = 4;
 const STAGE: usize = 8;
 const WEAK: usize = 44;
 const COUNTS: usize = 12;
+/// Magic, version and checksum of the cascade file.
+const FRAMING: Framing = Framing {
+    magic: MAGIC,
+    version: VERSION,
+    preamble: PREAMBLE,
+};
 
 /// Why a cascade file was rejected.
 #[non_exhaustive]
@@ -58,6 +64,22 @@ pub enum CascadeError {
     BadFeatureIndex { weak: u32 },
     /// Feature `feature`'s 3x3 cell grid does not fit the window.
     FeatureOutsideWindow { feature: u16 },
+}
+
+impl From<FramingError> for CascadeError {
+    fn from(e: FramingError) -> Self {
+        match e {
+            FramingError::Truncated { needed, got } => CascadeError::Truncated { needed, got },
+            FramingError::BadMagic => CascadeError::BadMagic,
+            FramingError::UnsupportedVersion { found, supported } => {
+                CascadeError::UnsupportedVersion { found, supported }
+            }
+            FramingError::TrailingBytes { extra } => CascadeError::TrailingBytes { extra },
+            FramingError::ChecksumMismatch { stored, computed } => {
+                CascadeError::ChecksumMismatch { stored, computed }
+            }
+        }
+    }
 }
 
 impl fmt::Display for CascadeError {
@@ -117,12 +139,6 @@ pub struct Cascade<'a> {
     weak: &'a [u8],
 }
 
-fn u16_at(b: &[u8], i: usize) -> u16 {
-    u16::from_le_bytes([b[i], b[i + 1]])
-}
-fn u32_at(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
 fn i32_at(b: &[u8], i: usize) -> i32 {
     i32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
@@ -135,40 +151,10 @@ impl<'a> Cascade<'a> {
     /// # Errors
     /// The first [`CascadeError`] found.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, CascadeError> {
-        if bytes.len() < PREAMBLE {
-            return Err(CascadeError::Truncated {
-                needed: PREAMBLE,
-                got: bytes.len(),
-            });
-        }
-        if bytes[..4] != MAGIC {
-            return Err(CascadeError::BadMagic);
-        }
-        let version = u16_at(bytes, 4);
-        if version != VERSION {
-            return Err(CascadeError::UnsupportedVersion {
-                found: version,
-                supported: VERSION,
-            });
-        }
+        FRAMING.check_head(bytes)?;
         let len = u32_at(bytes, 8) as usize;
-        let needed = PREAMBLE.saturating_add(len);
-        if bytes.len() < needed {
-            return Err(CascadeError::Truncated {
-                needed,
-                got: bytes.len(),
-            });
-        }
-        if bytes.len() > needed {
-            return Err(CascadeError::TrailingBytes {
-                extra: bytes.len() - needed,
-            });
-        }
+        FRAMING.check_body(bytes, PREAMBLE.saturating_add(len), 12)?;
         let payload = &bytes[PREAMBLE..];
-        let (stored, computed) = (u32_at(bytes, 12), crc32(payload));
-        if stored != computed {
-            return Err(CascadeError::ChecksumMismatch { stored, computed });
-        }
         if payload.len() < COUNTS {
             return Err(CascadeError::Truncated {
                 needed: PREAMBLE + COUNTS,
@@ -356,13 +342,11 @@ impl CascadeSpec {
                 p.extend_from_slice(&q16(w.leaves[1]).to_le_bytes());
             }
         }
-        let mut out = std::vec::Vec::with_capacity(PREAMBLE + p.len());
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&[0, 0]);
-        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        out.extend_from_slice(&crc32(&p).to_le_bytes());
+        let mut out = std::vec![0u8; PREAMBLE];
+        FRAMING.write_head(&mut out);
+        out[8..12].copy_from_slice(&(p.len() as u32).to_le_bytes());
         out.extend_from_slice(&p);
+        FRAMING.seal(&mut out, 12);
         Cascade::from_bytes(&out)?;
         Ok(out)
     }
