@@ -4,7 +4,7 @@ use proptest::prelude::*;
 use std::vec::Vec;
 
 use crate::format::{Blob, Builder, Kind, LayerDesc, LayerParams, QParams};
-use crate::kernels::{conv, dense};
+use crate::kernels::{conv, dense, dot};
 use crate::requant::Stage;
 use crate::{Error, Model};
 
@@ -101,8 +101,19 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
+    fn dot_matches_the_naive_sum(
+        pairs in proptest::collection::vec((any::<i8>(), any::<i8>()), 0..70),
+    ) {
+        let a: Vec<i8> = pairs.iter().map(|p| p.0).collect();
+        let b: Vec<i8> = pairs.iter().map(|p| p.1).collect();
+        let naive: i64 = pairs.iter().map(|&(x, w)| i64::from(x) * i64::from(w)).sum();
+        prop_assert_eq!(i64::from(dot::dot(&a, &bytes_i8(&b))), naive);
+        prop_assert_eq!(i64::from(dot::sum(&bytes_i8(&b))), b.iter().map(|&w| i64::from(w)).sum::<i64>());
+    }
+
+    #[test]
     fn conv_matches_unfused_reference(
-        h in 2usize..10, w in 2usize..10, cin in 1usize..5, cout in 1usize..5,
+        h in 2usize..10, w in 2usize..10, cin in 1usize..11, cout in 1usize..5,
         zero in -128i32..128, relu in any::<bool>(), pool in any::<bool>(), seed in any::<u64>(),
         stages in proptest::collection::vec(stage_strategy(), 4),
     ) {

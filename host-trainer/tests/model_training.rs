@@ -40,6 +40,7 @@ fn parameter_count_is_the_papers() {
 fn loss_falls_when_training_on_real_faces() {
     let samples = real_samples(6); // 42 faces
     let device = host_trainer::device().autodiff();
+    eprintln!("training on {device:?}");
     device.seed(1);
     let mut net = Net::new(&device, DropoutRates::default());
     let mut optim = AdamConfig::new().init();

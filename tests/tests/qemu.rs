@@ -38,6 +38,13 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
         out.status.success(),
         "QEMU firmware failed:\n{stdout}\n{stderr}"
     );
+    // The DSP (`SMLAD`) dot product agreed with the plain reference on the M7 before any golden.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("dot self-check: ") && l.ends_with(" vectors agree")),
+        "no passing dot self-check:\n{stdout}"
+    );
     let golden: serde_json::Value = serde_json::from_slice(
         &std::fs::read(firmware().join("../../models/golden/logits.json")).expect("logits.json"),
     )
@@ -92,8 +99,8 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
 
 /// Instructions per inference on the emulated Cortex-M7, counted exactly by a QEMU TCG plugin
 /// (`firmware/qemu/plugin/insn_count.c`, built here with the C compiler) between the firmware's
-/// markers around each inference. Prints instructions per MAC, the figure the optimized kernels
-/// will improve; asserts the count is the same for every input (the kernels do not branch on data).
+/// markers around each inference. Prints instructions per MAC (the `SMLAD` kernels' figure);
+/// asserts the count is the same for every input (the kernels do not branch on data).
 #[test]
 fn instructions_per_inference_on_cortex_m7() {
     if !have_qemu() {
@@ -185,6 +192,8 @@ fn instructions_per_inference_on_cortex_m7() {
         per.iter().all(|&p| p == per[0]),
         "counts differ between inputs: {per:?}"
     );
+    // Four MACs take at least two loads, four SXTB16 and two SMLAD: fewer instructions than
+    // MACs would mean the counter is broken.
     assert!(
         per[0] > macs,
         "fewer instructions than MACs: the counter is broken"

@@ -1,5 +1,6 @@
 //! 3x3 'same' convolution with the fused output stage and optional 2x2 max pool.
 
+use super::dot::{dot, sum};
 use super::{i32_at, stage_at};
 
 /// Shapes and quantization of one conv call.
@@ -14,37 +15,34 @@ pub struct ConvShape {
     pub pool: bool,
 }
 
-/// The int32 accumulator of output channel `co` at `(y, x)`: bias plus the 3x3xcin window.
-/// Taps outside the image are the real value 0, i.e. `x - zero = 0`: they are skipped.
+/// The int32 accumulator of one output channel at `(y, x)`: bias plus the 3x3xcin window.
+/// `weights` are this channel's `[3][3][cin]`; `zero_share[t]` is `input_zero · Σ_c w[t][c]` for
+/// tap `t`. Taps outside the image are the real value 0, i.e. `x - zero = 0`: they are skipped,
+/// and for the others `Σ (v − zero)·w = Σ v·w − zero_share`. The taps of one kernel row that lie
+/// inside the image are contiguous in both the HWC input and the weights: one dot product each.
 #[inline]
 fn accumulate(
     input: &[i8],
     weights: &[u8],
     bias: i32,
+    zero_share: &[i32; 9],
     s: &ConvShape,
     y: usize,
     x: usize,
-    co: usize,
 ) -> i32 {
+    // Kernel columns inside the image: kx in kx0..kx1, i.e. input columns x+kx-1.
+    let kx0 = usize::from(x == 0);
+    let kx1 = if x + 1 >= s.w { 2 } else { 3 };
+    let cols = (kx1 - kx0) * s.cin;
     let mut acc = bias;
     for ky in 0..3 {
         let iy = y + ky;
         if iy < 1 || iy > s.h {
             continue;
         }
-        let iy = iy - 1;
-        for kx in 0..3 {
-            let ix = x + kx;
-            if ix < 1 || ix > s.w {
-                continue;
-            }
-            let ix = ix - 1;
-            let px = &input[(iy * s.w + ix) * s.cin..][..s.cin];
-            let wk = &weights[((co * 3 + ky) * 3 + kx) * s.cin..][..s.cin];
-            for (&v, &w) in px.iter().zip(wk) {
-                acc += (i32::from(v) - s.input_zero) * i32::from(w as i8);
-            }
-        }
+        let px = &input[((iy - 1) * s.w + x + kx0 - 1) * s.cin..][..cols];
+        let wk = &weights[(ky * 3 + kx0) * s.cin..][..cols];
+        acc += dot(px, wk) - zero_share[ky * 3 + kx0..ky * 3 + kx1].iter().sum::<i32>();
     }
     acc
 }
@@ -65,16 +63,22 @@ pub fn conv3x3(
     let step = if s.pool { 2 } else { 1 };
     let (oh, ow) = (s.h / step, s.w / step);
     debug_assert_eq!(output.len(), oh * ow * s.cout);
+    let taps = 9 * s.cin;
     for co in 0..s.cout {
         let b = i32_at(bias, co);
         let stage = stage_at(stages, co);
+        let wco = &weights[co * taps..][..taps];
+        let mut zero_share = [0i32; 9];
+        for (t, share) in zero_share.iter_mut().enumerate() {
+            *share = s.input_zero * sum(&wco[t * s.cin..][..s.cin]);
+        }
         for oy in 0..oh {
             for ox in 0..ow {
                 let mut best = i8::MIN;
                 for dy in 0..step {
                     for dx in 0..step {
-                        let acc =
-                            accumulate(input, weights, b, s, oy * step + dy, ox * step + dx, co);
+                        let (y, x) = (oy * step + dy, ox * step + dx);
+                        let acc = accumulate(input, wco, b, &zero_share, s, y, x);
                         let acc = if s.relu { acc.max(0) } else { acc };
                         best = best.max(stage.apply(acc));
                     }

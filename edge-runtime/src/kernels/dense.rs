@@ -1,5 +1,6 @@
 //! Fully connected layer with the fused output stage.
 
+use super::dot::{dot, sum};
 use super::{i32_at, stage_at};
 
 /// `output[o] = stage_o(relu?(bias[o] + Σ_i w[o][i] · (input[i] − input_zero)))`.
@@ -16,10 +17,8 @@ pub fn dense(
     debug_assert_eq!(weights.len(), n * output.len());
     for (o, out) in output.iter_mut().enumerate() {
         let row = &weights[o * n..][..n];
-        let mut acc = i32_at(bias, o);
-        for (&x, &w) in input.iter().zip(row) {
-            acc += (i32::from(x) - input_zero) * i32::from(w as i8);
-        }
+        // Σ (x − zero)·w = Σ x·w − zero·Σ w.
+        let acc = i32_at(bias, o) + dot(input, row) - input_zero * sum(row);
         let acc = if relu { acc.max(0) } else { acc };
         *out = stage_at(stages, o).apply(acc);
     }

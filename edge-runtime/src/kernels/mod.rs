@@ -1,8 +1,12 @@
-//! Layer kernels. Each is the plain reference: written to be read and checked, tested against
-//! an even simpler unfused formulation. Faster variants will live beside them, tested against them.
+//! Layer kernels, written to be read and checked and tested against an even simpler unfused
+//! formulation. Their inner loop is [`dot::dot`]; with the `dsp` feature on Armv7E-M it is the
+//! `SMLAD` version in `dsp` (the crate's only `unsafe`), tested against [`dot::dot_reference`].
 
 pub mod conv;
 pub mod dense;
+pub mod dot;
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+mod dsp;
 
 /// Reads int32 value `i` of a little-endian blob.
 #[inline]

@@ -1,0 +1,35 @@
+//! Dot products of int8 vectors: the inner loop of every layer.
+
+/// `Σ a[i] · b[i]`, with `b` holding int8 values as bytes (weights straight from the model
+/// blob). `b` must be at least as long as `a`. Exact: `|Σ| ≤ 2^14 · a.len()`, far inside i32 for
+/// every layer a valid model has.
+///
+/// With the `dsp` feature on an Arm target this is the SIMD version (two `SMLAD` per four
+/// products, [`super::dsp`]); everywhere else it is [`dot_reference`].
+#[inline]
+pub fn dot(a: &[i8], b: &[u8]) -> i32 {
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    {
+        super::dsp::dot(a, b)
+    }
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    {
+        dot_reference(a, b)
+    }
+}
+
+/// The plain dot product, one multiply-accumulate per element. Each product of two int8 values
+/// fits in i16, which lets compilers use 16-bit SIMD multiplies on the host.
+#[inline]
+pub fn dot_reference(a: &[i8], b: &[u8]) -> i32 {
+    a.iter()
+        .zip(&b[..a.len()])
+        .map(|(&x, &w)| i32::from(i16::from(x) * i16::from(w as i8)))
+        .sum()
+}
+
+/// `Σ b[i]` of int8 bytes: how much a constant input offset adds to [`dot`].
+#[inline]
+pub fn sum(b: &[u8]) -> i32 {
+    b.iter().map(|&w| i32::from(w as i8)).sum()
+}
