@@ -301,7 +301,16 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::from(130))
         }
-        Outcome::Finished(model, state) => {
+        Outcome::Finished(model, mut state) => {
+            let averaged = training::average_last_epochs(
+                &ckpt,
+                &mut state,
+                &split.train,
+                &split.validation,
+                &device,
+                !args.quiet,
+            )?;
+            let model = averaged.map(Box::new).unwrap_or(model);
             let name = model_name(&recipe.name);
             let record = args.out.join(format!("{name}.bpk"));
             model

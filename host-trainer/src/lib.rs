@@ -4,6 +4,7 @@
 pub use fer_dataset::{data, metrics, rng, split};
 
 pub mod augment;
+pub mod averaging;
 pub mod bench;
 pub mod cascade_xml;
 pub mod cli;

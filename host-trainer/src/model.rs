@@ -23,7 +23,7 @@ pub const HIDDEN: usize = 512;
 
 /// Dropout rates. The paper gives 0.25 after each block; it does not give the rate of the two
 /// Dropouts after Flatten, which we also set to 0.25 (the value the PyTorch reference run used).
-#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DropoutRates {
     pub block: f64,
     pub head: f64,
@@ -110,6 +110,17 @@ impl Net {
             out: LinearConfig::new(HIDDEN, CLASS_COUNT).init(device),
             relu: Relu::new(),
         }
+    }
+
+    /// The same network with other Dropout rates (Dropout has no weights: a recipe may change
+    /// the rates between epochs).
+    pub fn with_dropout(mut self, rates: DropoutRates) -> Self {
+        for block in &mut self.blocks {
+            block.dropout.prob = rates.block;
+        }
+        self.head_dropout1.prob = rates.head;
+        self.head_dropout2.prob = rates.head;
+        self
     }
 
     /// Trainable parameters, as Keras counts them: every float parameter except BatchNorm's

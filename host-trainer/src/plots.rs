@@ -11,7 +11,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
 use crate::metrics::Report;
-use crate::training::EpochStats;
+use crate::training::{Averaged, EpochStats};
 
 const FONT: &str = "sans-serif";
 
@@ -60,12 +60,14 @@ fn render_atomic(
 }
 
 /// Two panels: accuracy and loss per epoch, training and validation, like the paper's Figure 2.
-/// A dashed vertical line marks the epoch whose weights were kept.
+/// A dashed vertical line marks the epoch whose weights were kept; a weight average of the last
+/// epochs, when there is one, is a green bar over the averaged epochs at its validation figure.
 pub fn curves(
     path: &Path,
     title: &str,
     history: &[EpochStats],
     best_epoch: Option<usize>,
+    averaged: Option<&Averaged>,
 ) -> Result<()> {
     if history.is_empty() {
         return Err(anyhow!("no epochs to plot in {}", path.display()));
@@ -79,12 +81,23 @@ pub fn curves(
             .map_err(draw_err(path))?;
         let panels = root.split_evenly((1, 2));
         let n = history.len() as f64;
-        let specs: [(&str, Metric, Metric); 2] = [
-            ("accuracy", |e| e.train_accuracy, |e| e.val_accuracy),
-            ("loss", |e| e.train_loss, |e| e.val_loss),
+        let specs: [(&str, Metric, Metric, Option<f64>); 2] = [
+            (
+                "accuracy",
+                |e| e.train_accuracy,
+                |e| e.val_accuracy,
+                averaged.map(|a| a.val_accuracy),
+            ),
+            (
+                "loss",
+                |e| e.train_loss,
+                |e| e.val_loss,
+                averaged.map(|a| a.val_loss),
+            ),
         ];
-        for (panel, (name, train, val)) in panels.iter().zip(specs) {
-            let values: Vec<f64> = history.iter().flat_map(|e| [train(e), val(e)]).collect();
+        for (panel, (name, train, val, mean_val)) in panels.iter().zip(specs) {
+            let mut values: Vec<f64> = history.iter().flat_map(|e| [train(e), val(e)]).collect();
+            values.extend(mean_val);
             let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
             let hi = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let pad = ((hi - lo) * 0.08).max(1e-3);
@@ -118,6 +131,20 @@ pub fn curves(
                 chart
                     .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.filled())))
                     .map_err(draw_err(path))?;
+            }
+            if let (Some(a), Some(v)) = (averaged, mean_val) {
+                let span = vec![(a.epochs.0 as f64 - 0.3, v), (a.epochs.1 as f64 + 0.3, v)];
+                let green = RGBColor(0, 150, 60);
+                chart
+                    .draw_series(LineSeries::new(span, green.stroke_width(5)))
+                    .map_err(draw_err(path))?
+                    .label(format!(
+                        "weight average, validation{}",
+                        if a.chosen { " (kept)" } else { "" }
+                    ))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], green.stroke_width(5))
+                    });
             }
             if let Some(best) = best_epoch {
                 let b = best as f64;

@@ -37,6 +37,20 @@ pub fn load_model(
     Ok((net, state))
 }
 
+/// Which weights a finished run kept: its best epoch, or the mean of its last epochs.
+pub fn weights_description(state: &TrainState) -> String {
+    match &state.averaged {
+        Some(a) if a.chosen => format!(
+            "mean of the weights of epochs {}-{}",
+            a.epochs.0, a.epochs.1
+        ),
+        _ => match state.best_epoch {
+            Some(e) => format!("best epoch {e}"),
+            None => "no finished epoch".into(),
+        },
+    }
+}
+
 /// Runs the report step for model `name` in `out` on `split` ("test", "validation" or "train").
 ///
 /// # Errors
@@ -57,8 +71,9 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
     let report = Report::from_pairs(samples.iter().map(|s| s.label.index()).zip(predicted));
 
     let title = format!(
-        "{name} ({} recipe) on the {split} split ({} images)",
+        "{name} ({} recipe, {}) on the {split} split ({} images)",
         state.recipe.name,
+        weights_description(&state),
         samples.len()
     );
     println!(
@@ -93,12 +108,17 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
             state.recipe.name
         ),
         &state.history,
-        state.best_epoch,
+        match &state.averaged {
+            Some(a) if a.chosen => None,
+            _ => state.best_epoch,
+        },
+        state.averaged.as_ref(),
     )?;
     let doc = format!(
-        "FER-2013 expression CNN (Zaidi et al. 2024 architecture), recipe '{}', best epoch {:?}; \
+        "FER-2013 expression CNN (Zaidi et al. 2024 architecture), recipe '{}', {}; \
          input pixel/255, output softmax scores over labels",
-        state.recipe.name, state.best_epoch
+        state.recipe.name,
+        weights_description(&state)
     );
     let onnx = crate::onnx::to_bytes(&net, &doc)?;
     write_atomic(&out.join(format!("{name}.onnx")), &onnx)?;

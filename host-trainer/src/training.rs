@@ -50,6 +50,20 @@ pub struct TrainState {
     pub train_seconds: f64,
     /// Number of training images, to refuse resuming on different data.
     pub train_len: usize,
+    /// The weight average of the last epochs, when the recipe asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub averaged: Option<Averaged>,
+}
+
+/// The weight average of a run's last epochs, measured on the validation split.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Averaged {
+    /// First and last averaged epoch (1-based, inclusive).
+    pub epochs: (usize, usize),
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    /// Whether it beat the best single epoch (by the recipe's monitor) and is the run's result.
+    pub chosen: bool,
 }
 
 /// Where a run keeps its checkpoint.
@@ -75,6 +89,14 @@ impl Checkpoint {
     /// The best weights so far (by the recipe's monitor).
     pub fn best(&self) -> PathBuf {
         self.dir.join("best.bpk")
+    }
+    /// The weight average of the last epochs (see [`average_last_epochs`]).
+    pub fn average(&self) -> PathBuf {
+        self.dir.join("average.bpk")
+    }
+    /// The weights at the end of epoch `epoch` (1-based), kept for the epochs of the last cycle.
+    pub fn epoch_weights(&self, epoch: usize) -> PathBuf {
+        self.dir.join(format!("epoch-{epoch:03}.bpk"))
     }
     pub fn exists(&self) -> bool {
         self.state().is_file()
@@ -160,13 +182,21 @@ pub fn train(
                 recipe.seed
             );
         }
-        eprintln!(
-            "resuming from {}: epoch {} of {}, batch {}",
-            ckpt.dir.display(),
-            s.epoch + 1,
-            recipe.epochs,
-            s.batch
-        );
+        if s.finished && s.epoch >= recipe.epochs {
+            eprintln!(
+                "{} holds a finished run of {} epochs",
+                ckpt.dir.display(),
+                s.epoch
+            );
+        } else {
+            eprintln!(
+                "resuming from {}: epoch {} of {}, batch {}",
+                ckpt.dir.display(),
+                s.epoch + 1,
+                recipe.epochs,
+                s.batch
+            );
+        }
         (m, o, s)
     } else {
         if opts.resume {
@@ -187,6 +217,7 @@ pub fn train(
             finished: false,
             train_seconds: 0.0,
             train_len: train.len(),
+            averaged: None,
         };
         (
             Net::new(&ad, recipe.dropout),
@@ -194,12 +225,26 @@ pub fn train(
             state,
         )
     };
+    let batches = train.len().div_ceil(recipe.batch_size);
     // A resumed run keeps its recipe except the epoch count and the patience: a larger --epochs
-    // extends a run that ran out of epochs (not one that early stopping ended).
+    // extends a run that ran out of epochs (not one that early stopping ended). The one
+    // exception: a recipe that would have trained the finished epochs exactly as they were
+    // trained (a preset that grew a further cycle) takes over the run.
     if recipe.epochs > state.epoch && !state.stopped_early {
         state.finished = false;
     }
-    if recipe.epochs > state.recipe.epochs && state.epoch >= state.recipe.epochs {
+    let adopt = recipe.replays(&state.recipe, &state.history, batches);
+    if adopt && state.epoch > 0 {
+        let before = serde_json::to_string(&state.recipe)?;
+        if before != serde_json::to_string(recipe)? {
+            eprintln!(
+                "continuing under the current `{}` recipe, which replays the {} finished epochs \
+                 exactly (the checkpoint's was {before})",
+                recipe.name, state.epoch
+            );
+        }
+        state.recipe = recipe.clone();
+    } else if recipe.epochs > state.recipe.epochs && state.epoch >= state.recipe.epochs {
         // Extending a run that used all its epochs: the finished epochs keep their rates.
         state.recipe.epochs = recipe.epochs;
         let done = state.epoch;
@@ -214,10 +259,10 @@ pub fn train(
     }
 
     let loss_fn = CrossEntropyLossConfig::new().init(&ad);
-    let batches = train.len().div_ceil(recipe.batch_size);
     while state.epoch < recipe.epochs {
         let epoch = state.epoch;
         let started = Instant::now();
+        model = model.with_dropout(recipe.dropout_at(epoch));
         let mut order: Vec<usize> = (0..train.len()).collect();
         Rng::derive(recipe.seed, &[1, epoch as u64]).shuffle(&mut order);
         let bar = progress_bar(
@@ -330,6 +375,14 @@ pub fn train(
         if state.epoch >= recipe.epochs {
             state.finished = true;
         }
+        if epoch >= recipe.last_cycle_start() {
+            // The weights of each epoch of the last cycle, for weight averaging.
+            let path = ckpt.epoch_weights(epoch + 1);
+            model
+                .clone()
+                .save_file(&path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
         ckpt.save(&model, &optim, &state)?;
         if state.finished {
             break;
@@ -340,6 +393,78 @@ pub fn train(
     }
     let best = load_best(ckpt, device, &recipe)?;
     Ok(Outcome::Finished(Box::new(best), state))
+}
+
+/// Averages the weights of the last `recipe.average_last` epochs of a finished run (kept in
+/// `ckpt`), measures BatchNorm's statistics on `train` and the result on `validation`, and
+/// records that in `state.averaged`. Returns the average when it beats the best single epoch by
+/// the recipe's monitor.
+///
+/// # Errors
+/// Missing or unreadable epoch weights (the checkpoint keeps those of the last cycle only).
+pub fn average_last_epochs(
+    ckpt: &Checkpoint,
+    state: &mut TrainState,
+    train: &[Sample],
+    validation: &[Sample],
+    device: &Device,
+    progress: bool,
+) -> Result<Option<Net>> {
+    let recipe = &state.recipe;
+    let n = recipe.average_last;
+    if n == 0 {
+        return Ok(None);
+    }
+    let last = state.epoch;
+    if n > last || last - n < recipe.last_cycle_start() {
+        bail!(
+            "the recipe averages the last {n} epochs, but only the last cycle's (epochs {} to \
+             {last}) are kept",
+            recipe.last_cycle_start() + 1
+        );
+    }
+    let first = last - n + 1;
+    if let Some(done) = state.averaged.clone().filter(|a| a.epochs == (first, last)) {
+        if ckpt.average().is_file() {
+            // Made before (a finished run resumed): the epochs' weights may be gone by now.
+            let mean = Net::new(device, recipe.dropout)
+                .try_load_file(ckpt.average())
+                .with_context(|| format!("cannot load {}", ckpt.average().display()))?;
+            return Ok(done.chosen.then_some(mean));
+        }
+    }
+    let paths: Vec<PathBuf> = (first..=last).map(|e| ckpt.epoch_weights(e)).collect();
+    let mean = crate::averaging::mean_weights(&paths, device)?;
+    let mean = crate::averaging::recompute_batch_norm(mean, train, device);
+    let (val_loss, val_accuracy, _) = evaluate(&mean, validation, device, progress);
+    let chosen = match (recipe.monitor, state.best_value) {
+        (_, None) => true,
+        (Monitor::ValLoss, Some(best)) => val_loss < best,
+        (Monitor::ValAccuracy, Some(best)) => val_accuracy > best,
+    };
+    eprintln!(
+        "mean of the weights of epochs {first}-{last}: val loss {val_loss:.4} acc {:.2}% \
+         ({} the best epoch, {:?} = {:?})",
+        100.0 * val_accuracy,
+        if chosen {
+            "kept: beats"
+        } else {
+            "dropped: does not beat"
+        },
+        recipe.monitor,
+        state.best_value.unwrap_or(f64::NAN)
+    );
+    state.averaged = Some(Averaged {
+        epochs: (first, last),
+        val_loss,
+        val_accuracy,
+        chosen,
+    });
+    mean.clone()
+        .save_file(ckpt.average())
+        .with_context(|| format!("cannot write {}", ckpt.average().display()))?;
+    write_json(&ckpt.state(), state)?;
+    Ok(chosen.then_some(mean))
 }
 
 fn load_best(ckpt: &Checkpoint, device: &Device, recipe: &Recipe) -> Result<Net> {

@@ -9,9 +9,10 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use common::*;
+use host_trainer::averaging;
 use host_trainer::data::{self, BadImages};
 use host_trainer::model::{DropoutRates, Net};
-use host_trainer::recipe::Recipe;
+use host_trainer::recipe::{Recipe, Schedule};
 use host_trainer::training::{self, make_batch, Checkpoint, Outcome, RunOptions};
 
 fn real_samples(per_class: usize) -> Vec<data::Sample> {
@@ -117,4 +118,146 @@ fn interrupted_run_resumes_and_finishes() {
         .err()
         .expect("mismatch refused");
     assert!(format!("{e:#}").contains("training images"), "{e:#}");
+}
+
+/// Per-channel mean of `x` `[n, c, h, w]` over n, h and w.
+fn channel_means(x: burn::tensor::Tensor<4>) -> Vec<f32> {
+    let [n, c, h, w] = x.dims();
+    x.swap_dims(0, 1)
+        .reshape([c, n * h * w])
+        .mean_dim(1)
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("f32")
+}
+
+#[test]
+fn weight_average_is_the_mean_and_measures_batch_norm_anew() {
+    let samples = real_samples(20); // 140 faces: one batch of the statistics pass
+    let out = temp();
+    let device = host_trainer::device();
+    device.seed(3);
+    let (a, b) = (
+        Net::new(&device, DropoutRates::default()),
+        Net::new(&device, DropoutRates::default()),
+    );
+    let (pa, pb) = (out.path().join("a.bpk"), out.path().join("b.bpk"));
+    a.clone().save_file(&pa).expect("save a");
+    b.clone().save_file(&pb).expect("save b");
+    let mean = averaging::mean_weights(&[pa, pb], &device).expect("average");
+    let weight = |n: &Net| {
+        n.fc2
+            .weight
+            .val()
+            .into_data()
+            .try_into_vec::<f32>()
+            .unwrap()
+    };
+    let (wa, wb, wm) = (weight(&a), weight(&b), weight(&mean));
+    assert_ne!(wa, wb);
+    for ((x, y), m) in wa.iter().zip(&wb).zip(&wm) {
+        assert!((0.5 * (x + y) - m).abs() < 1e-6, "{x} {y} {m}");
+    }
+
+    // BatchNorm's running mean becomes the mean of its input (conv + ReLU) over the images.
+    let measured = averaging::recompute_batch_norm(mean, &samples, &device);
+    let idx: Vec<usize> = (0..samples.len()).collect();
+    let (images, _) = make_batch(&samples, &idx, None, &device);
+    let first = &measured.blocks[0];
+    let expected = channel_means(first.relu.forward(first.conv.forward(images)));
+    let running = first
+        .norm
+        .running_mean
+        .value()
+        .into_data()
+        .try_into_vec::<f32>()
+        .expect("f32");
+    assert_eq!(running.len(), 32);
+    for (r, e) in running.iter().zip(&expected) {
+        assert!(
+            (r - e).abs() < 1e-4 * e.abs().max(1.0),
+            "running {r}, measured {e}"
+        );
+    }
+    assert!(
+        expected.iter().any(|&e| e > 1e-3),
+        "a dead first layer proves nothing"
+    );
+}
+
+#[test]
+fn a_recipe_that_replays_a_finished_run_takes_it_over_and_averages_its_last_cycle() {
+    let samples = real_samples(12);
+    let (train, val) = samples.split_at(70);
+    let out = temp();
+    let ckpt = Checkpoint::new(&out.path().join("ckpt"));
+    let device = host_trainer::device();
+    let mut first = Recipe::default_recipe();
+    first.epochs = 2;
+    first.batch_size = 20;
+    first.schedule = Schedule::Cosine {
+        warmup_epochs: 1.0,
+        final_fraction: 0.02,
+        restarts: vec![],
+    };
+    first.last_cycle_head_dropout = None;
+    let opts = RunOptions {
+        checkpoint_every: 0,
+        resume: true,
+        progress: false,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    training::train(&first, train, val, &device, &ckpt, &opts).expect("first run");
+    // The same run with a second cycle that trains without the head Dropouts' old rate, and
+    // keeps the mean of its two epochs: it would have trained epochs 1-2 exactly as they were.
+    let mut grown = first.clone();
+    grown.epochs = 4;
+    grown.schedule = Schedule::Cosine {
+        warmup_epochs: 1.0,
+        final_fraction: 0.02,
+        restarts: vec![2],
+    };
+    grown.last_cycle_head_dropout = Some(0.1);
+    grown.average_last = 2;
+    let mut state = match training::train(&grown, train, val, &device, &ckpt, &opts) {
+        Ok(Outcome::Finished(_, s)) => s,
+        _ => panic!("the grown run should finish"),
+    };
+    assert_eq!(state.history.len(), 4);
+    assert_eq!(
+        state.recipe.average_last, 2,
+        "the checkpoint kept its own recipe"
+    );
+    assert_eq!(state.recipe.last_cycle_head_dropout, Some(0.1));
+    for e in 3..=4 {
+        assert!(ckpt.epoch_weights(e).is_file(), "epoch {e} weights kept");
+    }
+    training::average_last_epochs(&ckpt, &mut state, train, val, &device, false).expect("average");
+    let avg = state.averaged.clone().expect("recorded");
+    assert_eq!(avg.epochs, (3, 4));
+    assert!((0.0..=1.0).contains(&avg.val_accuracy));
+    // Kept in the checkpoint: resuming the finished run needs the epochs' weights no more.
+    assert!(ckpt.average().is_file());
+    for e in 3..=4 {
+        std::fs::remove_file(ckpt.epoch_weights(e)).expect("remove epoch weights");
+    }
+    let mut resumed = match training::train(&grown, train, val, &device, &ckpt, &opts) {
+        Ok(Outcome::Finished(_, s)) => s,
+        _ => panic!("the finished run should stay finished"),
+    };
+    assert_eq!(resumed.averaged.as_ref().map(|a| a.epochs), Some((3, 4)));
+    training::average_last_epochs(&ckpt, &mut resumed, train, val, &device, false)
+        .expect("the kept average is reused");
+    // A recipe that would have trained the first epochs otherwise does not take over: it only
+    // extends the run (a warm restart) under the checkpoint's own recipe.
+    let mut other = grown.clone();
+    other.epochs = 5;
+    other.dropout.head = 0.5;
+    match training::train(&other, train, val, &device, &ckpt, &opts) {
+        Ok(Outcome::Finished(_, s)) => {
+            assert_eq!(s.history.len(), 5);
+            assert_eq!(s.recipe.dropout.head, 0.25);
+        }
+        _ => panic!("the extension should finish"),
+    }
 }
