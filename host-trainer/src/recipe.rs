@@ -15,6 +15,25 @@ pub enum Monitor {
     ValAccuracy,
 }
 
+impl Monitor {
+    /// The watched figure of a validation pass.
+    pub fn value(self, val_loss: f64, val_accuracy: f64) -> f64 {
+        match self {
+            Monitor::ValLoss => val_loss,
+            Monitor::ValAccuracy => val_accuracy,
+        }
+    }
+
+    /// Whether `value` beats `best` (no best yet: it does).
+    pub fn improves(self, value: f64, best: Option<f64>) -> bool {
+        match (self, best) {
+            (_, None) => true,
+            (Monitor::ValLoss, Some(best)) => value < best,
+            (Monitor::ValAccuracy, Some(best)) => value > best,
+        }
+    }
+}
+
 /// The learning rate over training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]

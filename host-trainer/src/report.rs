@@ -39,15 +39,13 @@ pub fn load_model(
 
 /// Which weights a finished run kept: its best epoch, or the mean of its last epochs.
 pub fn weights_description(state: &TrainState) -> String {
-    match &state.averaged {
-        Some(a) if a.chosen => format!(
+    match (state.kept_average(), state.best_epoch) {
+        (Some(a), _) => format!(
             "mean of the weights of epochs {}-{}",
             a.epochs.0, a.epochs.1
         ),
-        _ => match state.best_epoch {
-            Some(e) => format!("best epoch {e}"),
-            None => "no finished epoch".into(),
-        },
+        (None, Some(e)) => format!("best epoch {e}"),
+        (None, None) => "no finished epoch".into(),
     }
 }
 
@@ -108,10 +106,7 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
             state.recipe.name
         ),
         &state.history,
-        match &state.averaged {
-            Some(a) if a.chosen => None,
-            _ => state.best_epoch,
-        },
+        state.best_epoch.filter(|_| state.kept_average().is_none()),
         state.averaged.as_ref(),
     )?;
     let doc = format!(

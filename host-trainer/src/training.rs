@@ -17,7 +17,7 @@ use crate::augment::{push_augmented, push_plain};
 use crate::data::{Sample, SIDE};
 use crate::fsutil::{read_json, write_json};
 use crate::model::Net;
-use crate::recipe::{Augment, Monitor, Recipe};
+use crate::recipe::{Augment, Recipe};
 use crate::rng::Rng;
 
 /// Metrics of one finished epoch.
@@ -53,6 +53,13 @@ pub struct TrainState {
     /// The weight average of the last epochs, when the recipe asks for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub averaged: Option<Averaged>,
+}
+
+impl TrainState {
+    /// The weight average, when it is the run's result.
+    pub fn kept_average(&self) -> Option<&Averaged> {
+        self.averaged.as_ref().filter(|a| a.chosen)
+    }
 }
 
 /// The weight average of a run's last epochs, measured on the validation split.
@@ -336,15 +343,8 @@ pub fn train(
             100.0 * val_accuracy,
             seconds
         );
-        let value = match recipe.monitor {
-            Monitor::ValLoss => val_loss,
-            Monitor::ValAccuracy => val_accuracy,
-        };
-        let improved = match (state.best_value, recipe.monitor) {
-            (None, _) => true,
-            (Some(best), Monitor::ValLoss) => value < best,
-            (Some(best), Monitor::ValAccuracy) => value > best,
-        };
+        let value = recipe.monitor.value(val_loss, val_accuracy);
+        let improved = recipe.monitor.improves(value, state.best_value);
         state.history.push(stats);
         state.epoch += 1;
         state.batch = 0;
@@ -437,11 +437,8 @@ pub fn average_last_epochs(
     let mean = crate::averaging::mean_weights(&paths, device)?;
     let mean = crate::averaging::recompute_batch_norm(mean, train, device);
     let (val_loss, val_accuracy, _) = evaluate(&mean, validation, device, progress);
-    let chosen = match (recipe.monitor, state.best_value) {
-        (_, None) => true,
-        (Monitor::ValLoss, Some(best)) => val_loss < best,
-        (Monitor::ValAccuracy, Some(best)) => val_accuracy > best,
-    };
+    let value = recipe.monitor.value(val_loss, val_accuracy);
+    let chosen = recipe.monitor.improves(value, state.best_value);
     eprintln!(
         "mean of the weights of epochs {first}-{last}: val loss {val_loss:.4} acc {:.2}% \
          ({} the best epoch, {:?} = {:?})",
