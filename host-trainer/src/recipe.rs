@@ -93,6 +93,10 @@ pub struct Recipe {
     /// after the last restart); `None`: `dropout.head` throughout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_cycle_head_dropout: Option<f64>,
+    /// The epoch (0-based) from which `last_cycle_head_dropout` applies; `None`: the start of
+    /// the last cycle. Set when a run is extended, so its finished epochs keep their rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dropout_from: Option<usize>,
     pub monitor: Monitor,
     /// When non-zero, the run's result is the mean of the weights of its last this many epochs
     /// (BatchNorm statistics measured anew), if that beats the best single epoch on validation
@@ -120,6 +124,7 @@ impl Recipe {
             shift_epochs: None,
             dropout: DropoutRates::default(),
             last_cycle_head_dropout: None,
+            head_dropout_from: None,
             monitor: Monitor::ValLoss,
             average_last: 0,
             patience: 5,
@@ -127,40 +132,43 @@ impl Recipe {
         }
     }
 
-    /// Our default: the same network, optimizer and batch, trained longer in three cosine cycles
+    /// Our default: the same network, optimizer and batch, trained longer in four cosine cycles
     /// that end less hobbled than they start:
     /// - random horizontal flips throughout, and random shifts of up to 4 pixels (faces are
-    ///   roughly symmetric and FER crops are loosely aligned) in the first 50 epochs; the last 10
+    ///   roughly symmetric and FER crops are loosely aligned) in the first 50 epochs; the last 30
     ///   fit the images as they are;
     /// - learning rate: a one-epoch warm-up to 0.001, then cosine decay to 2% of it by epoch 20;
-    ///   warm restarts at epochs 20 and 40, each jumping to where one cosine over the whole run
-    ///   stands (53% and 27% of the base rate) and decaying to the floor again by the cycle's end;
-    /// - the two Dropouts after Flatten (a rate the paper leaves open) at 0.25, then 0.1 in the
-    ///   last cycle: at 0.25 they sit in series behind the last block's Dropout and keep only
-    ///   42% of the 256 features;
+    ///   warm restarts at epochs 20, 40 and 60, each jumping to where one cosine over the whole
+    ///   run stands (53%, 27% and 17% of the base rate) and decaying to the floor again by the
+    ///   cycle's end;
+    /// - the two Dropouts after Flatten (a rate the paper leaves open) at 0.25, then 0.1 from
+    ///   epoch 41 (the last two cycles): at 0.25 they sit in series behind the last block's
+    ///   Dropout and keep only 42% of the 256 features;
     /// - early stopping on validation accuracy (the figure we report), with a patience longer
     ///   than a cycle: a restart lowers the validation accuracy for a few epochs;
     /// - the result is the mean of the weights of the last 10 epochs (BatchNorm statistics
     ///   measured anew) when it beats the best single epoch on validation.
     ///
-    /// This is how the published model was trained: the first 40 epochs as a 20-epoch run
-    /// extended once (`--resume --epochs 40`), the last cycle by resuming its checkpoint under
-    /// this recipe (see [`Recipe::replays`]).
+    /// This is how the published model was trained, in legs: the first 40 epochs as a 20-epoch
+    /// run extended once (`--resume --epochs 40`), the third cycle by resuming that checkpoint
+    /// under the then 60-epoch default (see [`Recipe::replays`]), the fourth by extending the
+    /// finished 60-epoch run (`--resume --epochs 80`, see [`Recipe::extend_from`]).
     pub fn default_recipe() -> Self {
         Recipe {
             name: "default".into(),
-            epochs: 60,
+            epochs: 80,
             learning_rate: 0.001,
             schedule: Schedule::Cosine {
                 warmup_epochs: 1.0,
                 final_fraction: 0.02,
-                restarts: vec![20, 40],
+                restarts: vec![20, 40, 60],
             },
             flip: true,
             max_shift: 4,
             shift_epochs: Some(50),
             dropout: DropoutRates::default(),
             last_cycle_head_dropout: Some(0.1),
+            head_dropout_from: Some(40),
             monitor: Monitor::ValAccuracy,
             average_last: 10,
             patience: 25,
@@ -184,8 +192,11 @@ impl Recipe {
 
     /// The Dropout rates of epoch `epoch` (0-based).
     pub fn dropout_at(&self, epoch: usize) -> DropoutRates {
+        let from = self
+            .head_dropout_from
+            .unwrap_or_else(|| self.last_cycle_start());
         match self.last_cycle_head_dropout {
-            Some(head) if epoch >= self.last_cycle_start() => DropoutRates {
+            Some(head) if epoch >= from => DropoutRates {
                 head,
                 ..self.dropout
             },
@@ -221,13 +232,20 @@ impl Recipe {
     }
 
     /// Records that a run which ended after `old_epochs` continues to `self.epochs`: the epochs
-    /// already trained keep the learning rates they had, and the extension is a warm restart.
+    /// already trained keep the learning and Dropout rates they had, and the extension is a warm
+    /// restart.
     pub fn extend_from(&mut self, old_epochs: usize) {
+        if old_epochs >= self.epochs {
+            return;
+        }
         if let Schedule::Cosine { restarts, .. } = &mut self.schedule {
-            if old_epochs < self.epochs {
-                // Restarts at or past the old end never happened in that run.
-                restarts.retain(|&r| r < old_epochs);
-                restarts.push(old_epochs);
+            // Restarts at or past the old end never happened in that run.
+            restarts.retain(|&r| r < old_epochs);
+            let old_last_cycle = restarts.iter().copied().max().unwrap_or(0);
+            restarts.push(old_epochs);
+            // The lighter head Dropout stays where it started; the new cycle keeps it.
+            if self.last_cycle_head_dropout.is_some() && self.head_dropout_from.is_none() {
+                self.head_dropout_from = Some(old_last_cycle);
             }
         }
     }
@@ -279,8 +297,8 @@ mod tests {
         assert!(r.lr_at(10.0) < r.learning_rate);
         let floor = r.learning_rate * 0.02;
         assert!((r.lr_at(r.epochs as f64) - floor).abs() < 1e-12);
-        // Each cycle ends at the floor; the restarts jump to 53% and 27% of the base rate.
-        for (end, peak) in [(20, 0.53), (40, 0.27)] {
+        // Each cycle ends at the floor; the restarts jump to 53%, 27% and 17% of the base rate.
+        for (end, peak) in [(20, 0.53), (40, 0.27), (60, 0.17)] {
             assert!(
                 (r.lr_at(end as f64 - 1e-7) - floor).abs() < 1e-9,
                 "end {end}"
@@ -374,21 +392,49 @@ mod tests {
     }
 
     #[test]
-    fn head_dropout_drops_in_the_last_cycle() {
+    fn head_dropout_is_lighter_from_epoch_41() {
         let r = Recipe::default_recipe();
-        assert_eq!(r.last_cycle_start(), 40);
+        assert_eq!(r.last_cycle_start(), 60);
         assert_eq!(r.dropout_at(0), DropoutRates::default());
         assert_eq!(r.dropout_at(39), DropoutRates::default());
-        let last = r.dropout_at(40);
-        assert_eq!((last.block, last.head), (0.25, 0.1));
-        assert_eq!(r.dropout_at(59), last);
-        // A run cut before the last restart has one cycle: the whole run is the last.
-        let mut short = r.clone();
-        short.epochs = 30;
-        assert_eq!(short.last_cycle_start(), 20);
-        short.epochs = 15;
-        assert_eq!(short.dropout_at(0), last);
+        let late = r.dropout_at(40);
+        assert_eq!((late.block, late.head), (0.25, 0.1));
+        assert_eq!(r.dropout_at(79), late);
+        // Without a start of its own, the lighter rate is the last cycle's; a run cut before
+        // the last restart has one cycle: the whole run is the last.
+        let mut r = r;
+        r.head_dropout_from = None;
+        assert_eq!(r.dropout_at(59), DropoutRates::default());
+        assert_eq!(r.dropout_at(60), late);
+        r.epochs = 30;
+        assert_eq!(r.last_cycle_start(), 20);
+        r.epochs = 15;
+        assert_eq!(r.dropout_at(0), late);
         assert_eq!(Recipe::paper().dropout_at(30), DropoutRates::default());
+    }
+
+    #[test]
+    fn an_extended_run_keeps_the_dropout_its_epochs_had() {
+        for old_epochs in [60, 30] {
+            // A recipe whose lighter head Dropout is the last cycle's, as checkpoints made before
+            // `head_dropout_from` recorded it.
+            let mut r = Recipe::default_recipe();
+            r.head_dropout_from = None;
+            r.epochs = old_epochs;
+            let done: Vec<DropoutRates> = (0..old_epochs).map(|e| r.dropout_at(e)).collect();
+            r.epochs = old_epochs + 20;
+            r.extend_from(old_epochs);
+            for (e, rates) in done.iter().enumerate() {
+                assert_eq!(
+                    r.dropout_at(e),
+                    *rates,
+                    "epoch {e} of a {old_epochs}-epoch run"
+                );
+            }
+            // The new cycle keeps the lighter rate.
+            assert_eq!(r.dropout_at(old_epochs).head, 0.1);
+            assert_eq!(r.dropout_at(old_epochs + 19).head, 0.1);
+        }
     }
 
     /// The history a recipe records when trained for `epochs` epochs of `batches` steps.
@@ -414,6 +460,7 @@ mod tests {
         let mut old = without_restarts(Recipe::default_recipe());
         old.shift_epochs = None;
         old.last_cycle_head_dropout = None;
+        old.head_dropout_from = None;
         old.epochs = 20;
         let mut history = history_of(&old, 20, batches);
         old.epochs = 40;
@@ -422,6 +469,18 @@ mod tests {
         let default = Recipe::default_recipe();
         assert!(default.replays(&old, &history, batches));
         assert!(default.replays(&old, &history[..7], batches));
+        // ... and the 60-epoch run that continued it under the previous default (three cycles,
+        // the lighter head Dropout in the last), whose checkpoint the fourth cycle extends.
+        let mut sixty = default.clone();
+        sixty.epochs = 60;
+        sixty.schedule = Schedule::Cosine {
+            warmup_epochs: 1.0,
+            final_fraction: 0.02,
+            restarts: vec![20, 40],
+        };
+        sixty.head_dropout_from = None;
+        let history60 = history_of(&sixty, 60, batches);
+        assert!(default.replays(&sixty, &history60, batches));
         // Anything that would have trained those epochs differently does not.
         let mut other = default.clone();
         other.dropout.head = 0.1;

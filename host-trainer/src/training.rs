@@ -259,6 +259,10 @@ pub fn train(
     }
     state.recipe.epochs = recipe.epochs;
     state.recipe.patience = recipe.patience;
+    let kept = serde_json::to_string(&state.recipe)?;
+    if state.epoch > 0 && kept != serde_json::to_string(recipe)? {
+        eprintln!("the run continues under its checkpoint's recipe: {kept}");
+    }
     let recipe = state.recipe.clone();
     if state.finished {
         let best = load_best(ckpt, device, &recipe)?;
@@ -375,7 +379,7 @@ pub fn train(
         if state.epoch >= recipe.epochs {
             state.finished = true;
         }
-        if epoch >= recipe.last_cycle_start() {
+        if recipe.average_last > 0 && epoch >= recipe.last_cycle_start() {
             // The weights of each epoch of the last cycle, for weight averaging.
             let path = ckpt.epoch_weights(epoch + 1);
             model

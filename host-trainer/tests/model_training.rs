@@ -201,6 +201,8 @@ fn a_recipe_that_replays_a_finished_run_takes_it_over_and_averages_its_last_cycl
         restarts: vec![],
     };
     first.last_cycle_head_dropout = None;
+    first.head_dropout_from = None;
+    first.average_last = 0;
     let opts = RunOptions {
         checkpoint_every: 0,
         resume: true,
@@ -208,6 +210,12 @@ fn a_recipe_that_replays_a_finished_run_takes_it_over_and_averages_its_last_cycl
         stop: Arc::new(AtomicBool::new(false)),
     };
     training::train(&first, train, val, &device, &ckpt, &opts).expect("first run");
+    for e in 1..=2 {
+        assert!(
+            !ckpt.epoch_weights(e).exists(),
+            "epoch {e} weights kept by a recipe that does not average"
+        );
+    }
     // The same run with a second cycle that trains without the head Dropouts' old rate, and
     // keeps the mean of its two epochs: it would have trained epochs 1-2 exactly as they were.
     let mut grown = first.clone();
@@ -229,6 +237,11 @@ fn a_recipe_that_replays_a_finished_run_takes_it_over_and_averages_its_last_cycl
         "the checkpoint kept its own recipe"
     );
     assert_eq!(state.recipe.last_cycle_head_dropout, Some(0.1));
+    assert_eq!(
+        state.recipe.dropout_at(2).head,
+        0.1,
+        "the new cycle's head Dropout"
+    );
     for e in 3..=4 {
         assert!(ckpt.epoch_weights(e).is_file(), "epoch {e} weights kept");
     }
