@@ -138,9 +138,9 @@ impl Recipe {
     ///   roughly symmetric and FER crops are loosely aligned) in the first 50 epochs; the last 30
     ///   fit the images as they are;
     /// - learning rate: a one-epoch warm-up to 0.001, then cosine decay to 2% of it by epoch 20;
-    ///   warm restarts at epochs 20, 40 and 60, each jumping to where one cosine over the whole
-    ///   run stands (53%, 27% and 17% of the base rate) and decaying to the floor again by the
-    ///   cycle's end;
+    ///   warm restarts at epochs 20, 40 and 60, each jumping to where one cosine from epoch 1 to
+    ///   that cycle's end stands (53%, 27% and 17% of the base rate) and decaying to the floor
+    ///   again by the cycle's end;
     /// - the two Dropouts after Flatten (a rate the paper leaves open) at 0.25, then 0.1 from
     ///   epoch 41 (the last two cycles): at 0.25 they sit in series behind the last block's
     ///   Dropout and keep only 42% of the 256 features;
@@ -149,10 +149,11 @@ impl Recipe {
     /// - the result is the mean of the weights of the last 10 epochs (BatchNorm statistics
     ///   measured anew) when it beats the best single epoch on validation.
     ///
-    /// This is how the published model was trained, in legs: the first 40 epochs as a 20-epoch
-    /// run extended once (`--resume --epochs 40`), the third cycle by resuming that checkpoint
-    /// under the then 60-epoch default (see [`Recipe::replays`]), the fourth by extending the
-    /// finished 60-epoch run (`--resume --epochs 80`, see [`Recipe::extend_from`]).
+    /// This is how the measured 80-epoch run was trained, in legs: the first 40 epochs as a
+    /// 20-epoch run extended once (`--resume --epochs 40`), the third cycle by resuming that
+    /// checkpoint under the then 60-epoch default (see [`Recipe::replays`]; `models/` publishes
+    /// this 60-epoch state), the fourth by extending it (`--resume --epochs 80`, see
+    /// [`Recipe::extend_from`]).
     pub fn default_recipe() -> Self {
         Recipe {
             name: "default".into(),
