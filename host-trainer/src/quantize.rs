@@ -28,6 +28,29 @@ pub enum RangeMethod {
     Percentile { low: f64, high: f64 },
 }
 
+impl RangeMethod {
+    /// The range of `values` under this method (`values` is reordered; empty gives `(0, 0)`).
+    pub fn range(self, values: &mut [f32]) -> (f32, f32) {
+        if values.is_empty() {
+            return (0.0, 0.0);
+        }
+        match self {
+            RangeMethod::MinMax => values
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x))),
+            RangeMethod::Percentile { low, high } => {
+                (percentile(values, low), percentile(values, high))
+            }
+        }
+    }
+}
+
+/// The `p`-th percentile (0–100, nearest rank) of non-empty `values`, which it reorders.
+fn percentile(values: &mut [f32], p: f64) -> f32 {
+    let rank = ((p.clamp(0.0, 100.0) / 100.0) * (values.len() - 1) as f64).round() as usize;
+    *values.select_nth_unstable_by(rank, f32::total_cmp).1
+}
+
 /// Scale and zero point for a real range (always widened to contain 0, so 0 is exact).
 pub fn qparams_for(min: f32, max: f32) -> QParams {
     let (min, max) = (min.min(0.0), max.max(0.0));
@@ -36,43 +59,49 @@ pub fn qparams_for(min: f32, max: f32) -> QParams {
     QParams { scale, zero }
 }
 
-/// Per-tensor ranges of the 8 quantized layer outputs over the calibration images.
-pub fn calibrate(
-    net: &Net,
-    images: &[Sample],
-    method: RangeMethod,
-    device: &Device,
-) -> Vec<QParams> {
-    let mut values: Vec<Vec<f32>> = Vec::new();
-    let idx: Vec<usize> = (0..images.len()).collect();
-    for chunk in idx.chunks(100) {
-        let (x, _) = make_batch(images, chunk, None, device);
-        for (i, t) in net.forward_trace(x).into_iter().enumerate() {
-            let v: Vec<f32> = t.into_data().try_into_vec().unwrap_or_default();
-            if values.len() <= i {
-                values.push(Vec::new());
+/// The float outputs of the quantized layers over a set of calibration images.
+pub struct Calibration {
+    /// Per layer (see [`Net::forward_trace`]), all values of all images.
+    layers: Vec<Vec<f32>>,
+    images: usize,
+}
+
+impl Calibration {
+    /// Runs `net` on `images` and keeps every quantized layer's output.
+    pub fn collect(net: &Net, images: &[Sample], device: &Device) -> Self {
+        let mut layers: Vec<Vec<f32>> = Vec::new();
+        let idx: Vec<usize> = (0..images.len()).collect();
+        for chunk in idx.chunks(100) {
+            let (x, _) = make_batch(images, chunk, None, device);
+            for (i, t) in net.forward_trace(x).into_iter().enumerate() {
+                let v: Vec<f32> = t.into_data().try_into_vec().unwrap_or_default();
+                if layers.len() <= i {
+                    layers.push(Vec::new());
+                }
+                layers[i].extend(v);
             }
-            values[i].extend(v);
+        }
+        Calibration {
+            layers,
+            images: images.len(),
         }
     }
-    values
-        .into_iter()
-        .map(|mut v| {
-            let (lo, hi) = match method {
-                RangeMethod::MinMax => v
-                    .iter()
-                    .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x))),
-                RangeMethod::Percentile { low, high } => {
-                    let n = v.len();
-                    let rank = |p: f64| ((p / 100.0) * (n - 1) as f64).round() as usize;
-                    let lo = *v.select_nth_unstable_by(rank(low), f32::total_cmp).1;
-                    let hi = *v.select_nth_unstable_by(rank(high), f32::total_cmp).1;
-                    (lo, hi)
-                }
-            };
-            qparams_for(lo, hi)
-        })
-        .collect()
+
+    /// Images calibrated on.
+    pub fn images(&self) -> usize {
+        self.images
+    }
+
+    /// Activation parameters of every layer, each from its own values by `method`.
+    pub fn qparams(&self, method: RangeMethod) -> Vec<QParams> {
+        self.layers
+            .iter()
+            .map(|values| {
+                let (lo, hi) = method.range(&mut values.clone());
+                qparams_for(lo, hi)
+            })
+            .collect()
+    }
 }
 
 /// `M` as an output stage with offset `B`: `m = round(M·2^n)` with `|m|` in `[2^30, 2^31)`.
@@ -161,7 +190,7 @@ fn layer_desc(
 }
 
 /// Quantizes `net` with the activation parameters `acts` (one per layer output, from
-/// [`calibrate`]).
+/// [`Calibration::qparams`]).
 ///
 /// # Errors
 /// A parameter that cannot be read, or a model edge-runtime rejects (named by its error).
@@ -301,4 +330,44 @@ pub fn int8_predictions(file: &[u8], samples: &[Sample]) -> Result<Vec<usize>> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", s.id))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_nearest_ranks_and_min_max_the_extremes() {
+        let mut v: Vec<f32> = (0..=1000).rev().map(|i| i as f32).collect();
+        assert_eq!(RangeMethod::MinMax.range(&mut v), (0.0, 1000.0));
+        let p = RangeMethod::Percentile {
+            low: 1.0,
+            high: 99.0,
+        };
+        assert_eq!(p.range(&mut v), (10.0, 990.0));
+        assert_eq!(RangeMethod::MinMax.range(&mut []), (0.0, 0.0));
+    }
+
+    #[test]
+    fn each_layer_gets_the_range_of_its_own_values() {
+        let cal = Calibration {
+            layers: vec![
+                (0..=100).map(|i| i as f32 / 10.0).collect(),
+                (0..=100).map(|i| -5.0 + i as f32 / 20.0).collect(),
+            ],
+            images: 1,
+        };
+        assert_eq!(
+            cal.qparams(RangeMethod::MinMax),
+            [qparams_for(0.0, 10.0), qparams_for(-5.0, 0.0)]
+        );
+        let p = RangeMethod::Percentile {
+            low: 10.0,
+            high: 90.0,
+        };
+        assert_eq!(
+            cal.qparams(p),
+            [qparams_for(1.0, 9.0), qparams_for(-4.5, -0.5)]
+        );
+    }
 }

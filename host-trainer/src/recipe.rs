@@ -151,9 +151,9 @@ impl Recipe {
     ///
     /// This is how the measured 80-epoch run was trained, in legs: the first 40 epochs as a
     /// 20-epoch run extended once (`--resume --epochs 40`), the third cycle by resuming that
-    /// checkpoint under the then 60-epoch default (see [`Recipe::replays`]; `models/` publishes
-    /// this 60-epoch state), the fourth by extending it (`--resume --epochs 80`, see
-    /// [`Recipe::extend_from`]).
+    /// checkpoint under the then 60-epoch default (see [`Recipe::replays`]), the fourth by
+    /// extending it (`--resume --epochs 80`, see [`Recipe::extend_from`]). `models/` publishes
+    /// the finished 80-epoch run.
     pub fn default_recipe() -> Self {
         Recipe {
             name: "default".into(),
