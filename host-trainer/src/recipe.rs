@@ -72,7 +72,7 @@ impl Augment {
 }
 
 /// Every knob of a training run. Saved next to the model and in each checkpoint.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
     pub name: String,
     pub epochs: usize,

@@ -242,12 +242,13 @@ pub fn train(
     }
     let adopt = recipe.replays(&state.recipe, &state.history, batches);
     if adopt && state.epoch > 0 {
-        let before = serde_json::to_string(&state.recipe)?;
-        if before != serde_json::to_string(recipe)? {
+        if state.recipe != *recipe {
             eprintln!(
                 "continuing under the current `{}` recipe, which replays the {} finished epochs \
-                 exactly (the checkpoint's was {before})",
-                recipe.name, state.epoch
+                 exactly (the checkpoint's was {})",
+                recipe.name,
+                state.epoch,
+                serde_json::to_string(&state.recipe)?
             );
         }
         state.recipe = recipe.clone();
@@ -259,9 +260,11 @@ pub fn train(
     }
     state.recipe.epochs = recipe.epochs;
     state.recipe.patience = recipe.patience;
-    let kept = serde_json::to_string(&state.recipe)?;
-    if state.epoch > 0 && kept != serde_json::to_string(recipe)? {
-        eprintln!("the run continues under its checkpoint's recipe: {kept}");
+    if state.epoch > 0 && state.recipe != *recipe {
+        eprintln!(
+            "the run continues under its checkpoint's recipe: {}",
+            serde_json::to_string(&state.recipe)?
+        );
     }
     let recipe = state.recipe.clone();
     if state.finished {
