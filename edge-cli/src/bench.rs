@@ -101,7 +101,8 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     println!("| engine | median ms | mean ms | images/s |");
     println!("|---|---:|---:|---:|");
     println!(
-        "| edge-runtime int8 (portable kernels) | {:.2} | {:.2} | {:.0} |",
+        "| edge-runtime int8 ({} kernels) | {:.2} | {:.2} | {:.0} |",
+        edge_runtime::kernels::dot::KERNEL,
         int8_med * 1e3,
         int8_mean * 1e3,
         1.0 / int8_med

@@ -13,7 +13,8 @@
 //! # Ok(()) }
 //! ```
 #![cfg_attr(not(any(test, feature = "std")), no_std)]
-// `unsafe` is denied everywhere but in the DSP kernel (`kernels/dsp.rs`, inline `SMLAD`).
+// `unsafe` is denied everywhere but in the two SIMD dot-product kernels (`kernels/dsp.rs`, inline
+// `SMLAD` on Cortex-M; `kernels/simd.rs`, SSE2 / NEON on hosts).
 #![deny(unsafe_code)]
 
 mod container;

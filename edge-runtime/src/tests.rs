@@ -241,6 +241,49 @@ pub(crate) fn tiny_model() -> Vec<u8> {
 }
 
 /// The fuzzer's seed: `WRITE_FUZZ_SEED=1 cargo test -p edge-runtime` rewrites it.
+/// The host SIMD dot product (SSE2 / NEON) against the plain one and an i64 sum: every length
+/// 0-300 at unaligned starts, with `b` longer than `a`, on random bytes and on the extremes
+/// (-128·-128 and -128·127 in every lane, the largest sums a layer can see).
+#[test]
+fn host_simd_dot_is_the_reference_bit_for_bit() {
+    let mut r = 0x2545_f491_4f6c_dd1du64;
+    let mut byte = || {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        r as u8
+    };
+    let random: Vec<u8> = (0..320).map(|_| byte()).collect();
+    let fills: [(Vec<u8>, Vec<u8>); 3] = [
+        (random.iter().rev().copied().collect(), random.clone()),
+        (vec![0x80; 320], vec![0x80; 320]),
+        (vec![0x80; 320], vec![0x7f; 320]),
+    ];
+    for (a_bytes, b) in &fills {
+        let a: Vec<i8> = a_bytes.iter().map(|&v| v as i8).collect();
+        for start in 0..4 {
+            for len in 0..=300 {
+                let (a, b) = (&a[start..start + len], &b[start..start + len + 7]);
+                let naive: i64 = a
+                    .iter()
+                    .zip(b)
+                    .map(|(&x, &w)| i64::from(x) * i64::from(w as i8))
+                    .sum();
+                assert_eq!(
+                    i64::from(dot::dot_reference(a, b)),
+                    naive,
+                    "reference, length {len}"
+                );
+                assert_eq!(
+                    dot::dot(a, b),
+                    dot::dot_reference(a, b),
+                    "length {len}, start {start}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn fuzz_seed_is_the_tiny_model() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/tiny.bin");

@@ -1,18 +1,38 @@
 //! Dot products of int8 vectors: the inner loop of every layer.
 
+/// Which dot product [`dot`] is on this target, for benchmark reports.
+pub const KERNEL: &str = if cfg!(all(feature = "dsp", target_arch = "arm")) {
+    "Armv7E-M SMLAD"
+} else if cfg!(target_arch = "x86_64") {
+    "SSE2"
+} else if cfg!(target_arch = "aarch64") {
+    "NEON"
+} else {
+    "portable"
+};
+
 /// `Σ a[i] · b[i]`, with `b` holding int8 values as bytes (weights straight from the model
 /// blob). `b` must be at least as long as `a`. Exact: `|Σ| ≤ 2^14 · a.len()`, far inside i32 for
 /// every layer a valid model has.
 ///
 /// With the `dsp` feature on an Arm target this is the SIMD version (two `SMLAD` per four
-/// products, [`super::dsp`]); everywhere else it is [`dot_reference`].
+/// products, [`super::dsp`]); on x86-64 and aarch64 the SSE2 / NEON version (16 products a
+/// step, [`super::simd`]); everywhere else it is [`dot_reference`].
 #[inline]
 pub fn dot(a: &[i8], b: &[u8]) -> i32 {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     {
         super::dsp::dot(a, b)
     }
-    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        super::simd::dot(a, b)
+    }
+    #[cfg(not(any(
+        all(feature = "dsp", target_arch = "arm"),
+        target_arch = "x86_64",
+        target_arch = "aarch64"
+    )))]
     {
         dot_reference(a, b)
     }

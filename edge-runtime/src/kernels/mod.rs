@@ -1,12 +1,15 @@
 //! Layer kernels, written to be read and checked and tested against an even simpler unfused
 //! formulation. Their inner loop is [`dot::dot`]; with the `dsp` feature on Armv7E-M it is the
-//! `SMLAD` version in `dsp` (the crate's only `unsafe`), tested against [`dot::dot_reference`].
+//! `SMLAD` version in `dsp`, on x86-64 and aarch64 hosts the SSE2 / NEON version in `simd` (the
+//! crate's only `unsafe`), each tested against [`dot::dot_reference`].
 
 pub mod conv;
 pub mod dense;
 pub mod dot;
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 mod dsp;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+pub(crate) mod simd;
 
 /// Reads int32 value `i` of a little-endian blob.
 #[inline]
