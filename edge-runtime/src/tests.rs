@@ -240,7 +240,6 @@ pub(crate) fn tiny_model() -> Vec<u8> {
     b.finish().expect("valid tiny model")
 }
 
-/// The fuzzer's seed: `WRITE_FUZZ_SEED=1 cargo test -p edge-runtime` rewrites it.
 /// The host SIMD dot product (SSE2 / NEON) against the plain one and an i64 sum: every length
 /// 0-300 at unaligned starts, with `b` longer than `a`, on random bytes and on the extremes
 /// (-128·-128 and -128·127 in every lane, the largest sums a layer can see).
@@ -284,6 +283,7 @@ fn host_simd_dot_is_the_reference_bit_for_bit() {
     }
 }
 
+/// The fuzzer's seed: `WRITE_FUZZ_SEED=1 cargo test -p edge-runtime` rewrites it.
 #[test]
 fn fuzz_seed_is_the_tiny_model() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/tiny.bin");

@@ -1,7 +1,7 @@
 //! Layer kernels, written to be read and checked and tested against an even simpler unfused
 //! formulation. Their inner loop is [`dot::dot`]; with the `dsp` feature on Armv7E-M it is the
-//! `SMLAD` version in `dsp`, on x86-64 and aarch64 hosts the SSE2 / NEON version in `simd` (the
-//! crate's only `unsafe`), each tested against [`dot::dot_reference`].
+//! `SMLAD` version in `dsp`, on x86-64 and aarch64 hosts the SSE2 / NEON version in `simd`; these
+//! two files hold the crate's only `unsafe`, and each is tested against [`dot::dot_reference`].
 
 pub mod conv;
 pub mod dense;

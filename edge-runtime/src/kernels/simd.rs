@@ -1,8 +1,8 @@
 //! The host dot product on 16 bytes at a time: SSE2 `PMADDWD` on x86-64, NEON `SMULL` +
 //! `SADALP` on aarch64 (the Raspberry Pi). Both instruction sets are part of their target's
 //! baseline, so no run-time detection is needed. Integer-exact, so the result is the same as
-//! [`super::dot::dot_reference`] bit for bit: tested against it in `crate::tests` (x86-64) and by
-//! edge-cli's aarch64 test under qemu-aarch64 (golden logits).
+//! [`super::dot::dot_reference`] bit for bit: tested against it in `crate::tests` (on x86-64, and
+//! under qemu-aarch64 by `.ci/run`) and by edge-cli's aarch64 test (golden logits).
 #![allow(unsafe_code)]
 
 #[cfg(target_arch = "x86_64")]
@@ -16,20 +16,27 @@ use core::arch::aarch64::{
     vaddvq_s32, vdupq_n_s32, vget_low_s8, vld1q_s8, vmull_high_s8, vmull_s8, vpadalq_s16,
 };
 
-/// Same result as [`super::dot::dot_reference`]: `Σ a[i] · (b[i] as i8)`.
-#[cfg(target_arch = "x86_64")]
+/// Same result as [`super::dot::dot_reference`]: `Σ a[i] · (b[i] as i8)`. Whole 16-byte blocks
+/// go through [`blocks`]; the tail through the plain loop.
 #[inline]
 pub fn dot(a: &[i8], b: &[u8]) -> i32 {
     let b = &b[..a.len()];
     let (xs, x_rest) = a.as_chunks::<16>();
     let (ws, w_rest) = b.as_chunks::<16>();
+    blocks(xs, ws) + super::dot::dot_reference(x_rest, w_rest)
+}
+
+/// `Σ x·w` over paired 16-byte blocks, with SSE2.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn blocks(xs: &[[i8; 16]], ws: &[[u8; 16]]) -> i32 {
     // SAFETY: SSE2 is part of the x86-64 baseline, so every intrinsic below exists on the CPU.
-    // The two loads read exactly the 16 bytes of one `[_; 16]` chunk (unaligned loads allow
+    // The two loads read exactly the 16 bytes of one `[_; 16]` block (unaligned loads allow
     // any address). The rest is register arithmetic: int8 lanes are sign-extended to int16
     // (unpack with themselves, arithmetic shift right by 8), `PMADDWD` adds pairs of int16
     // products into int32 lanes (each product ≤ 2^14 in magnitude, so it cannot overflow), and
     // the lanes are summed at the end.
-    let simd = unsafe {
+    unsafe {
         let mut acc = _mm_setzero_si128();
         for (x, w) in xs.iter().zip(ws) {
             let x = _mm_loadu_si128(x.as_ptr().cast::<__m128i>());
@@ -44,23 +51,19 @@ pub fn dot(a: &[i8], b: &[u8]) -> i32 {
         let acc = _mm_add_epi32(acc, _mm_shuffle_epi32::<0b01_00_11_10>(acc));
         let acc = _mm_add_epi32(acc, _mm_shuffle_epi32::<0b10_11_00_01>(acc));
         _mm_cvtsi128_si32(acc)
-    };
-    simd + super::dot::dot_reference(x_rest, w_rest)
+    }
 }
 
-/// Same result as [`super::dot::dot_reference`]: `Σ a[i] · (b[i] as i8)`.
+/// `Σ x·w` over paired 16-byte blocks, with NEON.
 #[cfg(target_arch = "aarch64")]
 #[inline]
-pub fn dot(a: &[i8], b: &[u8]) -> i32 {
-    let b = &b[..a.len()];
-    let (xs, x_rest) = a.as_chunks::<16>();
-    let (ws, w_rest) = b.as_chunks::<16>();
+fn blocks(xs: &[[i8; 16]], ws: &[[u8; 16]]) -> i32 {
     // SAFETY: NEON is part of the aarch64 baseline, so every intrinsic below exists on the CPU.
-    // The two loads read exactly the 16 bytes of one `[_; 16]` chunk (`LD1` has no alignment
+    // The two loads read exactly the 16 bytes of one `[_; 16]` block (`LD1` has no alignment
     // requirement; the weight bytes are read as the int8 values they store). The rest is
     // register arithmetic: `SMULL` gives exact int16 products of int8 lanes (≤ 2^14 in
     // magnitude), `SADALP` adds their pairs into int32 lanes, `ADDV` sums the lanes.
-    let simd = unsafe {
+    unsafe {
         let mut acc = vdupq_n_s32(0);
         for (x, w) in xs.iter().zip(ws) {
             let x = vld1q_s8(x.as_ptr());
@@ -69,6 +72,5 @@ pub fn dot(a: &[i8], b: &[u8]) -> i32 {
             acc = vpadalq_s16(acc, vmull_high_s8(x, w));
         }
         vaddvq_s32(acc)
-    };
-    simd + super::dot::dot_reference(x_rest, w_rest)
+    }
 }
