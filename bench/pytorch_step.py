@@ -35,22 +35,28 @@ def paper_cnn():
     )
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--inferences", type=int, default=200)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+def training_setup(threads, batch=40):
+    """The network, Adam, the loss and one synthetic batch, as `host-trainer bench` has them."""
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = paper_cnn()
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trainable == 934_471, trainable
     opt = torch.optim.Adam(model.parameters(), lr=0.0005)
     loss_fn = nn.CrossEntropyLoss()
-    x = torch.rand(40, 1, 48, 48)
-    y = torch.arange(40) % 7
+    x = torch.rand(batch, 1, 48, 48)
+    y = torch.arange(batch) % 7
     model.train()
+    return model, opt, loss_fn, x, y
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--inferences", type=int, default=200)
+    args = ap.parse_args()
+    model, opt, loss_fn, x, y = training_setup(args.threads)
     times = []
     for i in range(args.steps + 3):
         t = time.perf_counter()

@@ -9,9 +9,10 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, RunningState};
 use burn::tensor::module::batch_norm_train;
 use burn::tensor::{Device, Tensor};
 
+use crate::batches::make_batch;
 use crate::data::Sample;
 use crate::model::{DropoutRates, Net};
-use crate::training::{make_batch, EVAL_BATCH};
+use crate::training::EVAL_BATCH;
 
 /// Every float tensor of a module (weights and running statistics), flattened, in visiting order.
 struct Collect(Vec<Tensor<1>>);

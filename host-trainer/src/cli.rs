@@ -77,6 +77,15 @@ pub struct BenchArgs {
     /// Timed batch-1 inferences (after 10 warm-up runs).
     #[arg(long, default_value_t = 200)]
     pub inferences: usize,
+    /// Batch size of the timed training step (the paper's is 40).
+    #[arg(long, default_value_t = 40)]
+    pub batch: usize,
+    /// Print where one training step spends its time, operation by operation, instead.
+    #[arg(long, conflicts_with = "compare")]
+    pub profile: bool,
+    /// Time steps with burn's BatchNorm and Dropout and with host-trainer's, alternately.
+    #[arg(long)]
+    pub compare: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -88,7 +97,8 @@ pub struct TrainArgs {
     /// Output folder for the model, split manifest, report and plots.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
-    /// Recipe: `default` (beats the paper at the same size) or `paper` (exactly the paper).
+    /// Recipe: `default` (beats the paper at the same size), `paper` (exactly the paper) or `v2`
+    /// (stronger augmentation and 120 epochs: the candidate for the next default).
     #[arg(long, default_value = "default")]
     pub preset: String,
     /// Override the recipe's number of epochs.
@@ -150,7 +160,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Bench(args)) => {
             warn_if_unoptimized();
-            crate::bench::run(args.steps, args.inferences)?;
+            if args.batch == 0 {
+                bail!("--batch must be at least 1");
+            }
+            if args.profile {
+                crate::profile::run(args.batch, args.steps)?;
+            } else if args.compare {
+                crate::bench::compare(args.batch, args.steps)?;
+            } else {
+                crate::bench::run(args.batch, args.steps, args.inferences)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         None => train(&cli.train),
@@ -229,7 +248,7 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
     let data_dir = data_path(&args.data)?;
     let mut recipe = Recipe::preset(&args.preset).with_context(|| {
         format!(
-            "unknown --preset '{}': expected default or paper",
+            "unknown --preset '{}': expected default, paper or v2",
             args.preset
         )
     })?;
@@ -302,6 +321,14 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
             Ok(ExitCode::from(130))
         }
         Outcome::Finished(model, mut state) => {
+            let name = model_name(&recipe.name);
+            let record = args.out.join(format!("{name}.bpk"));
+            // The best epoch's weights are written first: whatever fails after this, the run's
+            // result is on disk (and in the checkpoint's best.bpk).
+            model
+                .clone()
+                .save_file(&record)
+                .with_context(|| format!("cannot write {}", record.display()))?;
             let averaged = training::average_last_epochs(
                 &ckpt,
                 &mut state,
@@ -309,14 +336,17 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
                 &split.validation,
                 &device,
                 !args.quiet,
-            )?;
-            let model = averaged.map(Box::new).unwrap_or(model);
-            let name = model_name(&recipe.name);
-            let record = args.out.join(format!("{name}.bpk"));
-            model
-                .clone()
-                .save_file(&record)
-                .with_context(|| format!("cannot write {}", record.display()))?;
+            )
+            .with_context(|| {
+                format!(
+                    "the weights of the best epoch are in {}; averaging the last epochs failed",
+                    record.display()
+                )
+            })?;
+            if let Some(mean) = averaged {
+                mean.save_file(&record)
+                    .with_context(|| format!("cannot write {}", record.display()))?;
+            }
             write_json(&args.out.join(format!("{name}.history.json")), &state)?;
             eprintln!(
                 "done: best epoch {:?} ({:?} = {:?}); weights in {}",

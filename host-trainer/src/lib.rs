@@ -5,14 +5,17 @@ pub use fer_dataset::{data, metrics, rng, split};
 
 pub mod augment;
 pub mod averaging;
+pub mod batches;
 pub mod bench;
 pub mod cascade_xml;
 pub mod cli;
 pub mod export_int8;
+pub mod fast_ops;
 pub mod fsutil;
 pub mod model;
 pub mod onnx;
 pub mod plots;
+pub mod profile;
 pub mod quantize;
 pub mod recipe;
 pub mod report;

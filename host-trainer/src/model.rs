@@ -63,9 +63,24 @@ impl Block {
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self.relu.forward(self.conv.forward(x));
-        let x = self.norm.forward(x);
+        let x = self.normalize(x);
         let x = self.pool.forward(x);
-        self.dropout.forward(x)
+        if crate::fast_ops::enabled() {
+            crate::fast_ops::dropout(&self.dropout, x)
+        } else {
+            self.dropout.forward(x)
+        }
+    }
+
+    /// The block's BatchNorm: in training, [`crate::fast_ops::batch_norm_train`] (the same values
+    /// and gradients as burn's, without its transposes); otherwise burn's own.
+    pub fn normalize(&self, x: Tensor<4>) -> Tensor<4> {
+        if crate::fast_ops::enabled() && x.device().is_autodiff() && self.norm.training.is_enabled()
+        {
+            crate::fast_ops::batch_norm_train(&self.norm, x)
+        } else {
+            self.norm.forward(x)
+        }
     }
 }
 

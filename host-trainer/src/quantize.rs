@@ -14,9 +14,9 @@ use edge_runtime::format::{Blob, Builder, Kind, LayerDesc, LayerParams, QParams}
 use edge_runtime::requant::Stage;
 use serde::{Deserialize, Serialize};
 
+use crate::batches::make_batch;
 use crate::data::{Sample, SIDE};
 use crate::model::Net;
-use crate::training::make_batch;
 
 /// How an activation range is chosen from calibration values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -9,15 +9,15 @@ use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, OptimizerRecord};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::augment::{push_augmented, push_plain};
-use crate::data::{Sample, SIDE};
+use crate::batches::{make_batch, EpochBatches};
+use crate::data::Sample;
 use crate::fsutil::{read_json, write_json};
 use crate::model::Net;
-use crate::recipe::{Augment, Recipe};
+use crate::recipe::Recipe;
 use crate::rng::Rng;
 
 /// Metrics of one finished epoch.
@@ -101,7 +101,8 @@ impl Checkpoint {
     pub fn average(&self) -> PathBuf {
         self.dir.join("average.bpk")
     }
-    /// The weights at the end of epoch `epoch` (1-based), kept for the epochs of the last cycle.
+    /// The weights at the end of epoch `epoch` (1-based), kept for the last epochs of the last
+    /// cycle (as many as the recipe averages).
     pub fn epoch_weights(&self, epoch: usize) -> PathBuf {
         self.dir.join(format!("epoch-{epoch:03}.bpk"))
     }
@@ -272,7 +273,9 @@ pub fn train(
         return Ok(Outcome::Finished(Box::new(best), state));
     }
 
-    let loss_fn = CrossEntropyLossConfig::new().init(&ad);
+    let loss_fn = CrossEntropyLossConfig::new()
+        .with_smoothing((recipe.label_smoothing > 0.0).then_some(recipe.label_smoothing as f32))
+        .init(&ad);
     while state.epoch < recipe.epochs {
         let epoch = state.epoch;
         let started = Instant::now();
@@ -287,44 +290,61 @@ pub fn train(
         bar.set_position(state.batch as u64);
         let (mut loss_sum, mut correct, mut seen) = state.partial;
         let mut lr = recipe.lr_at(epoch as f64);
-        for b in state.batch..batches {
-            let idx = &order[b * recipe.batch_size..((b + 1) * recipe.batch_size).min(train.len())];
-            let mut rng = Rng::derive(recipe.seed, &[2, epoch as u64, b as u64]);
-            let augment = recipe.augment_at(epoch);
-            let (images, targets) = make_batch(train, idx, Some((augment, &mut rng)), &ad);
-            let logits = model.forward(images);
-            let loss = loss_fn.forward(logits.clone(), targets.clone());
-            let pred = logits.argmax(1).flatten::<1>(0, 1);
-            let hits: i64 = pred.equal(targets).int().sum().into_scalar();
-            let loss_value: f64 = loss.clone().into_scalar();
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            lr = recipe.lr_at(epoch as f64 + b as f64 / batches as f64);
-            model = optim.step(lr, model, grads);
+        let epoch_batches = EpochBatches {
+            samples: train,
+            order: &order,
+            batch_size: recipe.batch_size,
+            augment: recipe.augment_at(epoch),
+            seed: recipe.seed,
+            epoch,
+        };
+        let stepped = epoch_batches.prefetched(state.batch..batches, |ready| -> Result<_> {
+            // The model and optimizer move in and out: the optimizer updates weights that
+            // nothing else holds.
+            let (mut model, mut optim) = (model, optim);
+            for (b, host) in ready {
+                let n = host.labels.len();
+                let (images, targets) = host.to_device(&ad);
+                let logits = model.forward(images);
+                let loss = loss_fn.forward(logits.clone(), targets.clone());
+                let pred = logits.argmax(1).flatten::<1>(0, 1);
+                let hits: i64 = pred.equal(targets).int().sum().into_scalar();
+                let loss_value: f64 = loss.clone().into_scalar();
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                lr = recipe.lr_at(epoch as f64 + b as f64 / batches as f64);
+                model = optim.step(lr, model, grads);
 
-            loss_sum += loss_value * idx.len() as f64;
-            correct += hits as usize;
-            seen += idx.len();
-            bar.set_message(format!(
-                "loss {:.4} acc {:.2}% lr {:.2e}",
-                loss_sum / seen as f64,
-                100.0 * correct as f64 / seen as f64,
-                lr
-            ));
-            bar.inc(1);
+                loss_sum += loss_value * n as f64;
+                correct += hits as usize;
+                seen += n;
+                bar.set_message(format!(
+                    "loss {:.4} acc {:.2}% lr {:.2e}",
+                    loss_sum / seen as f64,
+                    100.0 * correct as f64 / seen as f64,
+                    lr
+                ));
+                bar.inc(1);
 
-            let interrupted = opts.stop.load(Ordering::SeqCst);
-            let periodic = opts.checkpoint_every > 0 && (b + 1) % opts.checkpoint_every == 0;
-            if (interrupted || periodic) && b + 1 < batches {
-                state.batch = b + 1;
-                state.partial = (loss_sum, correct, seen);
-                state.train_seconds += started.elapsed().as_secs_f64();
-                ckpt.save(&model, &optim, &state)?;
-                state.train_seconds -= started.elapsed().as_secs_f64();
-                if interrupted {
-                    bar.abandon_with_message("interrupted");
-                    return Ok(Outcome::Interrupted(state));
+                let interrupted = opts.stop.load(Ordering::SeqCst);
+                let periodic = opts.checkpoint_every > 0 && (b + 1) % opts.checkpoint_every == 0;
+                if (interrupted || periodic) && b + 1 < batches {
+                    state.batch = b + 1;
+                    state.partial = (loss_sum, correct, seen);
+                    state.train_seconds += started.elapsed().as_secs_f64();
+                    ckpt.save(&model, &optim, &state)?;
+                    state.train_seconds -= started.elapsed().as_secs_f64();
+                    if interrupted {
+                        return Ok((model, optim, true));
+                    }
                 }
             }
+            Ok((model, optim, false))
+        })?;
+        let interrupted;
+        (model, optim, interrupted) = stepped;
+        if interrupted {
+            bar.abandon_with_message("interrupted");
+            return Ok(Outcome::Interrupted(state));
         }
         bar.finish_and_clear();
 
@@ -383,12 +403,20 @@ pub fn train(
             state.finished = true;
         }
         if recipe.average_last > 0 && epoch >= recipe.last_cycle_start() {
-            // The weights of each epoch of the last cycle, for weight averaging.
+            // The weights of the last `average_last` epochs of the last cycle, for weight
+            // averaging; older ones are removed as the window moves on.
             let path = ckpt.epoch_weights(epoch + 1);
             model
                 .clone()
                 .save_file(&path)
                 .with_context(|| format!("cannot write {}", path.display()))?;
+            for old in 1..(epoch + 2).saturating_sub(recipe.average_last) {
+                let old = ckpt.epoch_weights(old);
+                if old.is_file() {
+                    std::fs::remove_file(&old)
+                        .with_context(|| format!("cannot remove {}", old.display()))?;
+                }
+            }
         }
         ckpt.save(&model, &optim, &state)?;
         if state.finished {
@@ -418,17 +446,24 @@ pub fn average_last_epochs(
     progress: bool,
 ) -> Result<Option<Net>> {
     let recipe = &state.recipe;
-    let n = recipe.average_last;
-    if n == 0 {
-        return Ok(None);
-    }
     let last = state.epoch;
-    if n > last || last - n < recipe.last_cycle_start() {
-        bail!(
-            "the recipe averages the last {n} epochs, but only the last cycle's (epochs {} to \
-             {last}) are kept",
-            recipe.last_cycle_start() + 1
+    let n = averaging_window(recipe, last);
+    if n < recipe.average_last {
+        eprintln!(
+            "the recipe averages the last {} epochs, but the run's last cycle has {} (epochs {} to \
+             {last}): {}",
+            recipe.average_last,
+            last.saturating_sub(recipe.last_cycle_start()),
+            recipe.last_cycle_start() + 1,
+            if n >= 2 {
+                format!("averaging the last {n}")
+            } else {
+                "the best epoch is the result".to_string()
+            }
         );
+    }
+    if n < 2 {
+        return Ok(None);
     }
     let first = last - n + 1;
     if let Some(done) = state.averaged.clone().filter(|a| a.epochs == (first, last)) {
@@ -471,6 +506,15 @@ pub fn average_last_epochs(
     Ok(chosen.then_some(mean))
 }
 
+/// How many of the last epochs of a run that ended after `last` epochs the weight average takes:
+/// the recipe's `average_last`, but no more than the last cycle holds (only its epochs' weights
+/// are kept, and an average across a warm restart mixes unrelated minima).
+pub fn averaging_window(recipe: &Recipe, last: usize) -> usize {
+    recipe
+        .average_last
+        .min(last.saturating_sub(recipe.last_cycle_start()))
+}
+
 fn load_best(ckpt: &Checkpoint, device: &Device, recipe: &Recipe) -> Result<Net> {
     Net::new(device, recipe.dropout)
         .try_load_file(ckpt.best())
@@ -490,42 +534,6 @@ fn progress_bar(show: bool, len: u64, prefix: &str) -> ProgressBar {
     );
     bar.set_prefix(prefix.to_string());
     bar
-}
-
-/// Builds the `[n, 1, 48, 48]` input (x/255, augmented when `rng` is given) and the targets.
-pub fn make_batch(
-    samples: &[Sample],
-    idx: &[usize],
-    augment: Option<(Augment, &mut Rng)>,
-    device: &Device,
-) -> (Tensor<4>, Tensor<1, Int>) {
-    let mut pixels = Vec::with_capacity(idx.len() * SIDE * SIDE);
-    match augment {
-        Some((aug, rng)) if aug.is_active() => {
-            for &i in idx {
-                push_augmented(
-                    &samples[i].pixels,
-                    aug.flip,
-                    aug.max_shift,
-                    rng,
-                    &mut pixels,
-                );
-            }
-        }
-        _ => {
-            for &i in idx {
-                push_plain(&samples[i].pixels, &mut pixels);
-            }
-        }
-    }
-    let labels: Vec<i64> = idx
-        .iter()
-        .map(|&i| samples[i].label.index() as i64)
-        .collect();
-    let images =
-        Tensor::<4>::from_data(TensorData::new(pixels, [idx.len(), 1, SIDE, SIDE]), device);
-    let targets = Tensor::<1, Int>::from_data(TensorData::new(labels, [idx.len()]), device);
-    (images, targets)
 }
 
 /// Batch size for evaluation (no gradients, so larger batches are cheap).
@@ -570,4 +578,56 @@ pub fn evaluate(
     bar.finish_and_clear();
     let n = samples.len().max(1) as f64;
     (loss_sum / n, correct as f64 / n, scores)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_averaging_window_fits_the_epochs_that_were_kept() {
+        // The default keeps the weights of its last cycle (epochs 61-80) and averages 10.
+        let mut r = Recipe::default_recipe();
+        assert_eq!(averaging_window(&r, 80), 10);
+        // Stopped early at 75: still 15 epochs of the last cycle.
+        assert_eq!(averaging_window(&r, 75), 10);
+        assert_eq!(averaging_window(&r, 65), 5);
+        // Stopped early before the last cycle began: no epoch weights were kept.
+        assert_eq!(averaging_window(&r, 2), 0);
+        assert_eq!(averaging_window(&r, 60), 0);
+        // --epochs 25: the last cycle is epochs 21-25; --epochs 5: one cycle, 5 epochs.
+        r.epochs = 25;
+        assert_eq!(averaging_window(&r, 25), 5);
+        r.epochs = 5;
+        assert_eq!(averaging_window(&r, 5), 5);
+        r.epochs = 45;
+        assert_eq!(averaging_window(&r, 45), 5);
+        assert_eq!(averaging_window(&Recipe::paper(), 20), 0);
+    }
+
+    #[test]
+    fn a_run_stopped_before_its_last_cycle_keeps_its_best_epoch() {
+        // Early stopping at epoch 2 of the default (whose last cycle starts at 61) used to fail
+        // after training with "epochs 61 to 2" and write no model.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ckpt = Checkpoint::new(dir.path());
+        let mut state = TrainState {
+            recipe: Recipe::default_recipe(),
+            epoch: 2,
+            batch: 0,
+            partial: (0.0, 0, 0),
+            history: Vec::new(),
+            best_epoch: Some(2),
+            best_value: Some(0.5),
+            stopped_early: true,
+            finished: true,
+            train_seconds: 1.0,
+            train_len: 10,
+            averaged: None,
+        };
+        let device = crate::device();
+        let result = average_last_epochs(&ckpt, &mut state, &[], &[], &device, false);
+        assert!(matches!(result, Ok(None)), "no average, no error");
+        assert!(state.averaged.is_none());
+    }
 }

@@ -10,10 +10,11 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use common::*;
 use host_trainer::averaging;
+use host_trainer::batches::make_batch;
 use host_trainer::data::{self, BadImages};
 use host_trainer::model::{DropoutRates, Net};
 use host_trainer::recipe::{Recipe, Schedule};
-use host_trainer::training::{self, make_batch, Checkpoint, Outcome, RunOptions};
+use host_trainer::training::{self, Checkpoint, Outcome, RunOptions};
 
 fn real_samples(per_class: usize) -> Vec<data::Sample> {
     let dir = temp();

@@ -4,9 +4,9 @@ mod common;
 
 use burn::module::Module;
 use common::*;
+use host_trainer::batches::make_batch;
 use host_trainer::data::{self, BadImages, SIDE};
 use host_trainer::model::{DropoutRates, Net};
-use host_trainer::training::make_batch;
 use tract_onnx::prelude::*;
 
 /// The committed trained model when present (so the check covers the published artifact), else
