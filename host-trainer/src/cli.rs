@@ -33,8 +33,9 @@ pub enum Command {
     /// Evaluate a trained model on the test split of its manifest; write the report, plots and
     /// the float ONNX next to it.
     Report(ReportArgs),
-    /// Quantize a trained model to int8 (edge-runtime's model file) and export its QDQ ONNX.
-    Quantize(ReportArgs),
+    /// Quantize a trained model to int8 (edge-runtime's model file) and export its QDQ ONNX:
+    /// calibrated on training images, the range method chosen on the validation split.
+    Quantize(QuantizeArgs),
     /// Time a training step (batch 40) and batch-1 inference; print images/s.
     Bench(BenchArgs),
     /// Convert an OpenCV LBP cascade (XML) into edge-runtime's face-detector file.
@@ -58,7 +59,7 @@ pub struct ReportArgs {
     /// Folder holding the model and `split.json`.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
-    /// Which preset's model: `default` or `paper`.
+    /// Which preset's model: `default`, `paper` or `v2`.
     #[arg(long, default_value = "default")]
     pub preset: String,
     /// Evaluate on this part of the split.
@@ -67,6 +68,19 @@ pub struct ReportArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct QuantizeArgs {
+    /// The data set the split manifest refers to. Defaults to FER2013_DIR.
+    #[arg(long, env = "FER2013_DIR")]
+    pub data: Option<PathBuf>,
+    /// Folder holding the model and `split.json`.
+    #[arg(long, default_value = "models")]
+    pub out: PathBuf,
+    /// Which preset's model: `default`, `paper` or `v2`.
+    #[arg(long, default_value = "default")]
+    pub preset: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -243,6 +257,21 @@ pub fn load_split(data_dir: &Path, out: &Path, seed: u64, skip_bad: bool) -> Res
     Ok(split)
 }
 
+/// Fails now, not after the first epoch, when `out` cannot hold the run's files.
+fn check_writable(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("--out {}: cannot create this folder", out.display()))?;
+    let probe = out.join(format!(".write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "--out {}: cannot write files into this folder",
+            out.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 fn train(args: &TrainArgs) -> Result<ExitCode> {
     warn_if_unoptimized();
     let data_dir = data_path(&args.data)?;
@@ -262,6 +291,13 @@ fn train(args: &TrainArgs) -> Result<ExitCode> {
     if let Some(m) = args.monitor {
         recipe.monitor = m;
     }
+    if recipe.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    if recipe.patience == 0 {
+        bail!("--patience must be at least 1");
+    }
+    check_writable(&args.out)?;
     let mut split = load_split(&data_dir, &args.out, args.seed, args.skip_bad)?;
     if let Some(n) = args.limit_train {
         // The split is grouped by class: shuffle before keeping the first n.

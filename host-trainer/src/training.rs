@@ -190,6 +190,16 @@ pub fn train(
                 recipe.seed
             );
         }
+        if !s.finished && s.epoch > recipe.epochs {
+            bail!(
+                "the checkpoint in {} has trained {} epochs, more than --epochs {}: pass \
+                 --epochs {} or more to continue it",
+                ckpt.dir.display(),
+                s.epoch,
+                recipe.epochs,
+                s.epoch
+            );
+        }
         if s.finished && s.epoch >= recipe.epochs {
             eprintln!(
                 "{} holds a finished run of {} epochs",

@@ -137,3 +137,46 @@ fn cli_without_data_explains_how_to_get_it() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Runs the trainer with `args` and returns its stderr, asserting it failed without a panic.
+fn trainer_fails(args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+        .args(args)
+        .output()
+        .expect("run host-trainer");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn settings_are_checked_before_the_data_is_read() {
+    let dir = temp();
+    // The data folder does not exist: each error below must come before it is looked at.
+    let data = dir.path().join("no-data");
+    let out = dir.path().join("out");
+    let e = trainer_fails(&[
+        "train".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--epochs".as_ref(),
+        "0".as_ref(),
+    ]);
+    assert!(e.contains("--epochs must be at least 1"), "{e}");
+    // An --out below a regular file cannot be created.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let below = file.join("out");
+    let e = trainer_fails(&[
+        "train".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        below.as_os_str(),
+    ]);
+    assert!(e.contains("--out") && e.contains("a-file"), "{e}");
+    assert!(!e.contains("no-data"), "the data was read first: {e}");
+}
