@@ -35,7 +35,7 @@ pub enum Command {
     Report(ReportArgs),
     /// Quantize a trained model to int8 (edge-runtime's model file) and export its QDQ ONNX:
     /// calibrated on training images, the range method chosen on the validation split.
-    Quantize(QuantizeArgs),
+    Quantize(ModelArgs),
     /// Time a training step (batch 40) and batch-1 inference; print images/s.
     Bench(BenchArgs),
     /// Convert an OpenCV LBP cascade (XML) into edge-runtime's face-detector file.
@@ -51,8 +51,9 @@ pub struct CascadeArgs {
     pub out: PathBuf,
 }
 
+/// Which trained model a command works on.
 #[derive(Args, Debug, Clone)]
-pub struct ReportArgs {
+pub struct ModelArgs {
     /// The data set the split manifest refers to. Defaults to FER2013_DIR.
     #[arg(long, env = "FER2013_DIR")]
     pub data: Option<PathBuf>,
@@ -62,25 +63,18 @@ pub struct ReportArgs {
     /// Which preset's model: `default`, `paper` or `v2`.
     #[arg(long, default_value = "default")]
     pub preset: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Evaluate on this part of the split.
     #[arg(long, default_value = "test")]
     pub split: String,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct QuantizeArgs {
-    /// The data set the split manifest refers to. Defaults to FER2013_DIR.
-    #[arg(long, env = "FER2013_DIR")]
-    pub data: Option<PathBuf>,
-    /// Folder holding the model and `split.json`.
-    #[arg(long, default_value = "models")]
-    pub out: PathBuf,
-    /// Which preset's model: `default`, `paper` or `v2`.
-    #[arg(long, default_value = "default")]
-    pub preset: String,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -153,11 +147,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Some(Command::Train(args)) => train(&args),
         Some(Command::Report(args)) => {
-            let data_dir = data_path(&args.data)?;
+            let data_dir = data_path(&args.model.data)?;
             crate::report::run(
                 &data_dir,
-                &args.out,
-                &model_name(&args.preset),
+                &args.model.out,
+                &model_name(&args.model.preset),
                 &args.split,
                 !args.quiet,
             )?;
