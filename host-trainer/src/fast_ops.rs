@@ -26,6 +26,9 @@ pub fn set_enabled(on: bool) {
 /// `1 / (1 - p)` before it meets the activation, so autodiff records one multiplication instead
 /// of two (one full pass fewer forward and one backward). Outside training, the input.
 pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    if !enabled() {
+        return layer.forward(x);
+    }
     if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
         return x;
     }

@@ -65,11 +65,7 @@ impl Block {
         let x = self.relu.forward(self.conv.forward(x));
         let x = self.normalize(x);
         let x = self.pool.forward(x);
-        if crate::fast_ops::enabled() {
-            crate::fast_ops::dropout(&self.dropout, x)
-        } else {
-            self.dropout.forward(x)
-        }
+        crate::fast_ops::dropout(&self.dropout, x)
     }
 
     /// The block's BatchNorm: in training, [`crate::fast_ops::batch_norm_train`] (the same values

@@ -154,7 +154,9 @@ pub fn profile(batch: usize, reps: usize) -> Result<(Vec<Row>, f64)> {
         );
         push(
             format!("dropout{n}"),
-            time_op(&ad, pooled, true, reps, |x| block.dropout.forward(x)),
+            time_op(&ad, pooled, true, reps, |x| {
+                crate::fast_ops::dropout(&block.dropout, x)
+            }),
         );
         side /= 2;
         cin = cout;
