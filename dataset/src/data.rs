@@ -162,7 +162,20 @@ fn load_folders(root: &Path, bad: BadImages) -> Result<Dataset> {
         ..Dataset::default()
     };
     for ((path, label), result) in files.iter().zip(decoded) {
-        let id = relative_id(root, path);
+        let Some(id) = relative_id(root, path) else {
+            // The manifest records file names as text: a name that is not UTF-8 could not be
+            // found again by the report, the quantizer or edge-cli.
+            let e = format!(
+                "{}: the file name is not valid UTF-8; rename it (the split manifest stores \
+                 names as text)",
+                path.display()
+            );
+            if bad == BadImages::Skip {
+                data.skipped.push(e);
+                continue;
+            }
+            bail!("{e} (or pass --skip-bad to skip it)");
+        };
         match result {
             Ok((pixels, converted)) => {
                 data.converted += usize::from(converted);
@@ -205,10 +218,7 @@ fn decode_all(
 
 /// Reads one image file as 48x48 gray; the flag says whether it had to be converted.
 pub fn decode_file(path: &Path) -> Result<(Box<[u8; PIXELS]>, bool)> {
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let img = image::load_from_memory(&bytes)
-        .with_context(|| format!("{} is not a readable image", path.display()))?;
-    Ok(to_gray48(img))
+    Ok(to_gray48(crate::input::read_image(path)?))
 }
 
 /// Converts any image to 48x48 8-bit gray (Lanczos resize of the whole image); the flag says
@@ -237,8 +247,7 @@ pub fn to_gray48(img: image::DynamicImage) -> (Box<[u8; PIXELS]>, bool) {
 /// 2304 space-separated values. Rows with Usage `PrivateTest` are held out like the folder layout
 /// holds them out (see the data README); `Training` and `PublicTest` are merged.
 fn load_csv(path: &Path) -> Result<Dataset> {
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read CSV file {}", path.display()))?;
+    let text = crate::input::read_to_string(path, crate::input::Kind::Csv)?;
     let name = path
         .file_name()
         .map_or_else(|| "csv".into(), |n| n.to_string_lossy().to_string());
@@ -352,13 +361,29 @@ fn is_image_name(p: &Path) -> bool {
         .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
 }
 
-/// `root/train/happy/x.jpg` → `train/happy/x.jpg`, with `/` on every platform.
-fn relative_id(root: &Path, path: &Path) -> String {
+/// `root/train/happy/x.jpg` → `train/happy/x.jpg`, with `/` on every platform; `None` when a
+/// component is not UTF-8.
+fn relative_id(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).unwrap_or(path);
-    rel.components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+/// The file a manifest id names under `root`, refusing ids that would leave it (absolute paths,
+/// `..`): a manifest is data, and must not make the tools read elsewhere.
+fn manifest_path(root: &Path, id: &str) -> Result<PathBuf> {
+    let rel = Path::new(id);
+    if id.is_empty()
+        || !rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+    {
+        bail!(
+            "manifest entry '{id}' is not a relative path inside the data folder {}",
+            root.display()
+        );
+    }
+    Ok(root.join(rel))
 }
 
 /// Loads the files a split manifest names (relative ids) from `root`, as [`Sample`]s.
@@ -390,7 +415,7 @@ pub fn load_ids(root: &Path, ids: &[(String, Emotion)]) -> Result<Vec<Sample>> {
                 .with_context(|| format!("manifest row {id} is not in the CSV"))?;
             out.push(s.clone());
         } else {
-            let path = root.join(id);
+            let path = manifest_path(root, id)?;
             let (pixels, _) = decode_file(&path).with_context(|| format!("manifest file {id}"))?;
             out.push(Sample {
                 id: id.clone(),
@@ -400,4 +425,42 @@ pub fn load_ids(root: &Path, ids: &[(String, Emotion)]) -> Result<Vec<Sample>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_entries_stay_inside_the_data_folder() {
+        let root = Path::new("/data/fer");
+        assert_eq!(
+            manifest_path(root, "train/happy/a.jpg").expect("inside"),
+            root.join("train/happy/a.jpg")
+        );
+        for bad in [
+            "../secret.jpg",
+            "/etc/passwd",
+            "train/../../x.jpg",
+            "",
+            "./a.jpg",
+        ] {
+            let e = manifest_path(root, bad).expect_err(bad).to_string();
+            assert!(e.contains("not a relative path inside"), "{bad}: {e}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_name_that_is_not_utf8_has_no_id() {
+        use std::os::unix::ffi::OsStrExt;
+        let root = Path::new("/data");
+        let bad = root.join(std::ffi::OsStr::from_bytes(b"train/happy/caf\xe9.jpg"));
+        assert_eq!(relative_id(root, &bad), None);
+        let good = root.join("train/happy/cafe.jpg");
+        assert_eq!(
+            relative_id(root, &good).as_deref(),
+            Some("train/happy/cafe.jpg")
+        );
+    }
 }

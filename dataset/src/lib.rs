@@ -4,6 +4,7 @@
 //! the cross-crate checks.
 
 pub mod data;
+pub mod input;
 pub mod metrics;
 pub mod rng;
 pub mod split;

@@ -94,7 +94,7 @@ impl Manifest {
     /// # Errors
     /// Unreadable file, bad JSON, or an unknown label (named with its file entry).
     pub fn read(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
+        let text = crate::input::read_to_string(path, crate::input::Kind::Json)
             .with_context(|| format!("cannot read split manifest {}", path.display()))?;
         let m: Manifest = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a valid split manifest", path.display()))?;

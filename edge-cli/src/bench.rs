@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use edge_runtime::{Model, INPUT_PIXELS};
-use tract_onnx::prelude::*;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -20,9 +19,6 @@ pub struct Args {
     pub runs: usize,
 }
 
-/// The published float ONNX, embedded for `--engine tract` and the benchmark.
-pub static EMBEDDED_ONNX: &[u8] = include_bytes!("../../models/fer_cnn.onnx");
-
 /// A 320x240 gray camera frame with one face (models/golden/detect_frame.gray).
 static GOLDEN_FRAME: &[u8] = include_bytes!("../../models/golden/detect_frame.gray");
 
@@ -33,15 +29,34 @@ fn stats(mut t: Vec<f64>) -> (f64, f64) {
     (t[t.len() / 2], mean)
 }
 
+/// Median and mean seconds of tract running the float ONNX (`--onnx`, else the embedded one) on
+/// `face`.
+#[cfg(feature = "tract")]
+fn time_tract(args: &Args, face: &[u8], runs: usize) -> Result<(f64, f64)> {
+    use tract_onnx::prelude::*;
+    let onnx = match &args.onnx {
+        Some(p) => fer_dataset::input::read(p, fer_dataset::input::Kind::Onnx)?,
+        None => crate::tract_engine::EMBEDDED_ONNX.to_vec(),
+    };
+    let plan = crate::tract_engine::plan(&onnx)?;
+    let input = crate::tract_engine::input(face)?;
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..runs + 10 {
+        let t = Instant::now();
+        let out = plan.run(tvec!(input.clone().into()))?;
+        std::hint::black_box(out);
+        if i >= 10 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(stats(times))
+}
+
 /// Runs the benchmark and prints a table.
 ///
 /// # Errors
 /// An unreadable ONNX file or one tract cannot run.
 pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
-    let onnx = match &args.onnx {
-        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
-        None => EMBEDDED_ONNX.to_vec(),
-    };
     let face: Vec<u8> = (0..INPUT_PIXELS)
         .map(|i| ((i % 48) * 5 + (i / 48)) as u8)
         .collect();
@@ -61,18 +76,8 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     }
     let (int8_med, int8_mean) = stats(times);
 
-    let plan = crate::tract_engine::plan(&onnx)?;
-    let input = crate::tract_engine::input(&face)?;
-    let mut times = Vec::with_capacity(runs);
-    for i in 0..runs + 10 {
-        let t = Instant::now();
-        let out = plan.run(tvec!(input.clone().into()))?;
-        std::hint::black_box(out);
-        if i >= 10 {
-            times.push(t.elapsed().as_secs_f64());
-        }
-    }
-    let (tract_med, tract_mean) = stats(times);
+    #[cfg(feature = "tract")]
+    let (tract_med, tract_mean) = time_tract(args, &face, runs)?;
 
     // The face detector on a QVGA camera frame (the astronaut portrait of the golden files).
     let detector = crate::faces::Detector::new(None, crate::faces::FaceMode::Detect)?;
@@ -107,12 +112,15 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         int8_mean * 1e3,
         1.0 / int8_med
     );
+    #[cfg(feature = "tract")]
     println!(
         "| tract float ONNX | {:.2} | {:.2} | {:.0} |",
         tract_med * 1e3,
         tract_mean * 1e3,
         1.0 / tract_med
     );
+    #[cfg(not(feature = "tract"))]
+    println!("| tract float ONNX | (built without the `tract` feature) | | |");
     println!(
         "| face detector, QVGA frame (LBP cascade, faces from {} px; {found} found) | {:.2} | {:.2} | {:.0} frames/s |",
         crate::faces::Detector::params(320, 240).min_size,

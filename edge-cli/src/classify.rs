@@ -1,5 +1,6 @@
 //! `edge-cli classify`: the expression of the face in each image, as a table or JSON lines.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -49,6 +50,7 @@ pub enum Engine<'m> {
         model: &'m Model<'m>,
         arena: Vec<i8>,
     },
+    #[cfg(feature = "tract")]
     Tract(std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>),
 }
 
@@ -64,14 +66,21 @@ impl<'m> Engine<'m> {
                 model,
                 arena: vec![0i8; model.arena_size()],
             },
+            #[cfg(feature = "tract")]
             EngineKind::Tract => {
                 let bytes = match onnx {
-                    Some(p) => {
-                        std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?
-                    }
-                    None => crate::bench::EMBEDDED_ONNX.to_vec(),
+                    Some(p) => fer_dataset::input::read(p, fer_dataset::input::Kind::Onnx)?,
+                    None => crate::tract_engine::EMBEDDED_ONNX.to_vec(),
                 };
                 Engine::Tract(crate::tract_engine::plan(&bytes)?)
+            }
+            #[cfg(not(feature = "tract"))]
+            EngineKind::Tract => {
+                let _ = onnx;
+                anyhow::bail!(
+                    "--engine tract: this edge-cli was built without the `tract` feature \
+                     (rebuild without --no-default-features)"
+                )
             }
         })
     }
@@ -95,6 +104,7 @@ impl<'m> Engine<'m> {
                     Some(logits.0),
                 ))
             }
+            #[cfg(feature = "tract")]
             Engine::Tract(plan) => {
                 use tract_onnx::prelude::*;
                 let out = plan.run(tvec!(crate::tract_engine::input(input)?.into()))?;
@@ -132,10 +142,11 @@ const IMAGE_EXTENSIONS: [&str; 9] = [
 /// Expands folders into the image files they hold (sorted); files are kept as given.
 fn expand(inputs: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
     let mut out = Vec::new();
+    let mut walk = Walk::default();
     for p in inputs {
         if p.is_dir() {
             let before = out.len();
-            walk(p, &mut out, errors);
+            walk.dir(p, &mut out, errors);
             if out.len() == before {
                 errors.push(format!(
                     "{}: folder holds no images ({})",
@@ -150,24 +161,49 @@ fn expand(inputs: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
     out
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
-    let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-        Err(e) => {
-            errors.push(format!("{}: cannot list folder: {e}", dir.display()));
-            return;
+/// A walk through folders that visits each real folder and image once, by canonical path: a
+/// link to the folder itself or to a parent cannot make it loop, and an image reached through
+/// two links is classified once.
+#[derive(Default)]
+struct Walk {
+    folders: HashSet<PathBuf>,
+    images: HashSet<PathBuf>,
+}
+
+impl Walk {
+    fn dir(&mut self, dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+        match std::fs::canonicalize(dir) {
+            Ok(real) => {
+                if !self.folders.insert(real) {
+                    return;
+                }
+            }
+            Err(e) => {
+                errors.push(format!("{}: cannot resolve folder: {e}", dir.display()));
+                return;
+            }
         }
-    };
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, out, errors);
-        } else if p
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
-            out.push(p);
+        let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+            Err(e) => {
+                errors.push(format!("{}: cannot list folder: {e}", dir.display()));
+                return;
+            }
+        };
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                self.dir(&p, out, errors);
+            } else if p
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+            {
+                let real = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());
+                if self.images.insert(real) {
+                    out.push(p);
+                }
+            }
         }
     }
 }
@@ -181,13 +217,7 @@ pub fn classify_file(
     detector: &Detector,
     path: &Path,
 ) -> Result<Vec<Classified>> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("{}: cannot read file", path.display()))?;
-    let img = image::load_from_memory(&bytes)
-        .with_context(|| format!("{}: not an image in a supported format", path.display()))?;
-    if img.width() == 0 || img.height() == 0 {
-        anyhow::bail!("{}: empty image", path.display());
-    }
+    let img = fer_dataset::input::read_image(path)?;
     let faces = classify_gray(engine, detector, &gray_of(&img))
         .with_context(|| format!("{}: inference failed", path.display()))?;
     if faces.is_empty() {

@@ -20,9 +20,9 @@ pub struct Args {
     /// Evaluate only the files of one part of this split manifest (e.g. models/split.json).
     #[arg(long)]
     pub manifest: Option<PathBuf>,
-    /// The part of the manifest: train, validation or test.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    /// The part of the manifest: train, validation or test (default: test). Needs --manifest.
+    #[arg(long, requires = "manifest")]
+    pub split: Option<String>,
     /// Skip unreadable images instead of stopping.
     #[arg(long)]
     pub skip_bad: bool,
@@ -34,10 +34,11 @@ pub struct Args {
 fn load(args: &Args) -> Result<Vec<Sample>> {
     match &args.manifest {
         Some(m) => {
+            let part = args.split.as_deref().unwrap_or("test");
             let manifest = Manifest::read(m)?;
-            let ids = manifest.part(&args.split)?;
+            let ids = manifest.part(part)?;
             data::load_ids(&args.data, &ids)
-                .with_context(|| format!("loading the {} files of {}", args.split, m.display()))
+                .with_context(|| format!("loading the {part} files of {}", m.display()))
         }
         None => {
             let bad = if args.skip_bad {

@@ -5,11 +5,12 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use edge_runtime::detect::{detect, scratch_len, Cascade, DetectParams, Face};
 use edge_runtime::preprocess::{GrayFrame, Square};
 
 use crate::frame::Gray;
+use fer_dataset::input::Kind;
 
 /// The published face detector (OpenCV's lbpcascade_frontalface, converted), embedded.
 pub static EMBEDDED_CASCADE: &[u8] = include_bytes!("../../models/face_lbp.cascade");
@@ -56,10 +57,7 @@ impl Detector {
     pub fn new(path: Option<&Path>, mode: FaceMode) -> Result<Self> {
         let bytes: Cow<'static, [u8]> = match path {
             None => Cow::Borrowed(EMBEDDED_CASCADE),
-            Some(p) => Cow::Owned(
-                std::fs::read(p)
-                    .with_context(|| format!("cannot read cascade file {}", p.display()))?,
-            ),
+            Some(p) => Cow::Owned(fer_dataset::input::read(p, Kind::Cascade)?),
         };
         Cascade::from_bytes(&bytes).map_err(|e| {
             let name = path.map_or_else(

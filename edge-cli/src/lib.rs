@@ -10,6 +10,7 @@ pub mod faces;
 pub mod frame;
 pub mod model;
 pub mod preprocess;
+#[cfg(feature = "tract")]
 pub mod tract_engine;
 
 use std::path::PathBuf;

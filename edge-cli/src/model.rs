@@ -3,8 +3,9 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use edge_runtime::Model;
+use fer_dataset::input::Kind;
 
 /// The published int8 model, embedded in the binary.
 pub static EMBEDDED: &[u8] = include_bytes!("../../models/fer_cnn.int8.bin");
@@ -16,11 +17,7 @@ pub static EMBEDDED: &[u8] = include_bytes!("../../models/fer_cnn.int8.bin");
 pub fn load_bytes(path: Option<&Path>) -> Result<Cow<'static, [u8]>> {
     match path {
         None => Ok(Cow::Borrowed(EMBEDDED)),
-        Some(p) => {
-            Ok(Cow::Owned(std::fs::read(p).with_context(|| {
-                format!("cannot read model file {}", p.display())
-            })?))
-        }
+        Some(p) => Ok(Cow::Owned(fer_dataset::input::read(p, Kind::Model)?)),
     }
 }
 

@@ -1,8 +1,12 @@
-//! The float reference engine: tract running the float ONNX (used by `bench`).
+//! The float reference engine: tract running the float ONNX (`--engine tract`, `bench`). Behind
+//! the default feature `tract`: `--no-default-features` builds edge-cli without it.
 
 use anyhow::{Context, Result};
 use edge_runtime::INPUT_PIXELS;
 use tract_onnx::prelude::*;
+
+/// The published float ONNX, embedded for `--engine tract` and the benchmark.
+pub static EMBEDDED_ONNX: &[u8] = include_bytes!("../../models/fer_cnn.onnx");
 
 /// A runnable plan for one 48x48 image.
 ///

@@ -5,15 +5,9 @@
 //! `.ci/run` cross-builds the binary first (Debian: gcc-aarch64-linux-gnu, qemu-user) and passes
 //! its path in `EDGE_CLI_AARCH64`; a nested cargo build here would wait on the outer one's lock.
 
-mod common;
-
-use common::fer_dir;
+use fer_test_support::{fer_dir, models_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn models_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../models")
-}
 
 fn classify(cmd: &mut Command, files: &[PathBuf]) -> Vec<serde_json::Value> {
     let out = cmd

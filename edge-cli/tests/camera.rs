@@ -3,8 +3,6 @@
 //! expression as the image itself; and a missing or non-camera device is a clear error.
 #![cfg(target_os = "linux")]
 
-mod common;
-
 use std::process::Command;
 
 use edge_cli::classify::{classify_gray, Engine, EngineKind};
@@ -15,7 +13,7 @@ use edge_runtime::Model;
 /// Real faces from the test folder, each pasted at the centre of a 160x120 frame (gray border),
 /// as a camera framing one face would see it.
 fn frames(n: usize) -> Vec<Gray> {
-    let dir = common::fer_dir().join("test").join("surprise");
+    let dir = fer_test_support::fer_dir().join("test").join("surprise");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("list")
         .map(|e| e.expect("entry").path())

@@ -1,8 +1,6 @@
 //! The command line on real FER-2013 faces and on bad input.
 
-mod common;
-
-use common::fer_dir;
+use fer_test_support::fer_dir;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -205,4 +203,104 @@ fn a_bad_cascade_file_is_refused_with_its_name() {
         err.contains("bad.cascade is not a valid face cascade"),
         "{err}"
     );
+}
+
+/// A PNG whose header claims `w` x `h` pixels (the rest is not needed to be refused).
+fn png_header(w: u32, h: u32) -> Vec<u8> {
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]); // 8-bit gray, deflate, no filter, no interlace
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13u32.to_be_bytes());
+    png.extend(&ihdr);
+    png.extend(edge_runtime::crc32::crc32(&ihdr).to_be_bytes());
+    // A first (empty) data chunk and the end: decoders read the header up to here.
+    for (kind, data) in [
+        (&b"IDAT"[..], &b"\x78\x9c\x03\x00\x00\x00\x00\x01"[..]),
+        (b"IEND", b""),
+    ] {
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(data);
+        png.extend((data.len() as u32).to_be_bytes());
+        png.extend(&chunk);
+        png.extend(edge_runtime::crc32::crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+#[test]
+fn devices_fifos_huge_and_truncated_files_are_refused_without_hanging() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fifo = dir.path().join("pipe.jpg");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let huge = dir.path().join("huge.png");
+    std::fs::write(&huge, png_header(20_000, 20_000)).expect("write");
+    let jpg = first_files("happy", 1).remove(0);
+    let bytes = std::fs::read(&jpg).expect("read");
+    let cut = dir.path().join("cut.jpg");
+    std::fs::write(&cut, &bytes[..bytes.len() * 6 / 10]).expect("write");
+    let out = cli(&[
+        "classify",
+        "/dev/zero",
+        fifo.to_str().expect("utf8"),
+        huge.to_str().expect("utf8"),
+        cut.to_str().expect("utf8"),
+        jpg.to_str().expect("utf8"),
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("/dev/zero: not a regular file"), "{err}");
+    assert!(err.contains("pipe.jpg: not a regular file"), "{err}");
+    assert!(err.contains("huge.png: 20000x20000 pixels"), "{err}");
+    assert!(err.contains("cut.jpg: truncated JPEG"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The whole file still gives its answer.
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 2, "header and one face: {stdout}");
+    assert!(!stdout.contains("cut.jpg"), "{stdout}");
+
+    let face = jpg.to_str().expect("utf8");
+    for (flag, what) in [("--model", "int8 model"), ("--cascade", "cascade")] {
+        let out = cli(&["classify", flag, "/dev/zero", face]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("/dev/zero: not a regular file") && err.contains(what),
+            "{flag}: {err}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn folders_with_links_to_themselves_are_walked_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let faces = dir.path().join("faces");
+    std::fs::create_dir(&faces).expect("mkdir");
+    let jpg = first_files("surprise", 1).remove(0);
+    std::fs::copy(&jpg, faces.join("a.jpg")).expect("copy");
+    std::os::unix::fs::symlink(&faces, faces.join("self")).expect("link");
+    std::os::unix::fs::symlink(dir.path(), faces.join("parent")).expect("link");
+    std::os::unix::fs::symlink(faces.join("a.jpg"), faces.join("b.jpg")).expect("link");
+    let out = cli(&["classify", "--json", faces.to_str().expect("utf8")]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(text(&out.stdout).lines().count(), 1, "one image, once");
+}
+
+#[test]
+fn eval_split_is_refused_without_a_manifest() {
+    let data = fer_dir();
+    let out = cli(&[
+        "eval",
+        "--data",
+        data.to_str().expect("utf8"),
+        "--split",
+        "bogus",
+    ]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("--manifest"), "{err}");
 }

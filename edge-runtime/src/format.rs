@@ -146,7 +146,10 @@ pub struct Header {
 pub struct Model<'a> {
     pub(crate) header: Header,
     pub(crate) data: &'a [u8],
-    pub(crate) arena: usize,
+    /// Bytes of the activations' ping-pong area: the largest layer input plus output.
+    pub(crate) activations: usize,
+    /// Bytes of kernel scratch after it (the largest conv layer's quad patch).
+    pub(crate) scratch: usize,
 }
 
 /// Magic, version and checksum of the model file.
@@ -177,11 +180,12 @@ impl<'a> Model<'a> {
         let header: Header = postcard::from_bytes(&bytes[PREAMBLE..PREAMBLE + header_len])
             .map_err(|_| Error::BadHeader)?;
         let data = &bytes[start..];
-        let arena = validate(&header, data)?;
+        let (activations, scratch) = validate(&header, data)?;
         Ok(Model {
             header,
             data,
-            arena,
+            activations,
+            scratch,
         })
     }
 
@@ -190,9 +194,10 @@ impl<'a> Model<'a> {
         &self.header.layers
     }
 
-    /// Bytes of arena [`Model::run`](crate::Model::run) needs.
+    /// Bytes of arena [`Model::run`](crate::Model::run) needs: the activations (the largest
+    /// layer input plus output) and the kernels' scratch.
     pub fn arena_size(&self) -> usize {
-        self.arena
+        self.activations + self.scratch
     }
 
     /// Bytes of weights, biases and output stages.
@@ -218,8 +223,9 @@ fn blob_ok(data: &[u8], b: Blob, len: usize) -> bool {
             .is_some_and(|end| end <= data.len())
 }
 
-/// Checks the whole table against the data; returns the arena size.
-fn validate(header: &Header, data: &[u8]) -> Result<usize, Error> {
+/// Checks the whole table against the data; returns the bytes of the activations' area and of
+/// the kernels' scratch.
+fn validate(header: &Header, data: &[u8]) -> Result<(usize, usize), Error> {
     let layers = &header.layers;
     if layers.is_empty() {
         return Err(Error::LayerCount { count: 0 });
@@ -236,6 +242,7 @@ fn validate(header: &Header, data: &[u8]) -> Result<usize, Error> {
         return Err(Error::BadIo);
     }
     let mut arena = 0usize;
+    let mut scratch = 0usize;
     let mut prev: Option<&LayerDesc> = None;
     for (i, l) in layers.iter().enumerate() {
         let li = i as u8;
@@ -304,9 +311,13 @@ fn validate(header: &Header, data: &[u8]) -> Result<usize, Error> {
             }
         }
         arena = arena.max(l.in_len() + l.out_len());
+        scratch = scratch.max(match l.kind {
+            Kind::Conv3x3 => crate::kernels::conv::scratch_bytes(usize::from(l.in_c), l.pool),
+            Kind::Dense => crate::kernels::dense::scratch_bytes(l.in_len()),
+        });
         prev = Some(l);
     }
-    Ok(arena)
+    Ok((arena, scratch))
 }
 
 /// Serializes a model file from its layer table and data section (host side).

@@ -27,7 +27,7 @@ impl Logits {
 }
 
 /// Converts a gray pixel to the int8 input: `q = p − 128` (scale 1/255, zero point −128, which
-/// is exactly p/255; DESIGN.md).
+/// is exactly p/255; docs/design.md).
 #[inline]
 pub fn pixel_to_input(p: u8) -> i8 {
     (p ^ 0x80) as i8
@@ -58,13 +58,13 @@ impl Model<'_> {
                 got: pixels.len(),
             });
         }
-        if arena.len() < self.arena {
+        if arena.len() < self.arena_size() {
             return Err(Error::ArenaTooSmall {
-                needed: self.arena,
+                needed: self.arena_size(),
                 got: arena.len(),
             });
         }
-        let arena = &mut arena[..self.arena];
+        let (arena, scratch) = arena[..self.arena_size()].split_at_mut(self.activations);
         // The input of layer i sits at the front of the arena when i is even and at the back when
         // i is odd; its output goes to the other end. `validate` made in + out fit for every layer.
         for (dst, &p) in arena.iter_mut().zip(pixels) {
@@ -94,7 +94,7 @@ impl Model<'_> {
                         relu: l.relu,
                         pool: l.pool,
                     };
-                    conv::conv3x3(input, weights, bias, stages, &shape, output);
+                    conv::conv3x3(input, weights, bias, stages, &shape, output, scratch);
                 }
                 Kind::Dense => dense::dense(
                     input,
@@ -104,6 +104,7 @@ impl Model<'_> {
                     i32::from(l.input.zero),
                     l.relu,
                     output,
+                    scratch,
                 ),
             }
             observe(i, l, output);

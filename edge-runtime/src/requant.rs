@@ -31,6 +31,13 @@ impl Stage {
         v.clamp(-128, 127) as i8
     }
 
+    /// The layer's output for an accumulator: the ReLU (when the layer has one) on the
+    /// accumulator, then the stage.
+    #[inline]
+    pub fn output(&self, acc: i32, relu: bool) -> i8 {
+        self.apply(if relu { acc.max(0) } else { acc })
+    }
+
     /// Reads a stage from its 16 little-endian bytes.
     #[inline]
     pub fn from_le_bytes(bytes: &[u8; STAGE_BYTES]) -> Stage {

@@ -113,21 +113,29 @@ proptest! {
 
     #[test]
     fn conv_matches_unfused_reference(
-        h in 2usize..10, w in 2usize..10, cin in 1usize..11, cout in 1usize..5,
+        h in 2usize..10, w in 2usize..10,
+        cin in prop_oneof![1usize..11, Just(16usize), Just(32), 33usize..41], cout in 1usize..5,
         zero in -128i32..128, relu in any::<bool>(), pool in any::<bool>(), seed in any::<u64>(),
         stages in proptest::collection::vec(stage_strategy(), 4),
     ) {
         let mut r = seed;
         let mut next = || { r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); (r >> 33) as i64 };
         let input: Vec<i8> = (0..h * w * cin).map(|_| (next() % 256 - 128) as i8).collect();
-        let weights: Vec<i8> = (0..cout * 9 * cin).map(|_| (next() % 255 - 127) as i8).collect();
+        let weights: Vec<i8> = (0..cout * 9 * cin).map(|_| (next() % 256 - 128) as i8).collect();
         let bias: Vec<i32> = (0..cout).map(|_| (next() % 20001 - 10000) as i32).collect();
         let stages = &stages[..cout];
         let s = conv::ConvShape { h, w, cin, cout, input_zero: zero, relu, pool };
         let step = if pool { 2 } else { 1 };
+        let (wb, bb, sb) = (bytes_i8(&weights), bytes_i32(&bias), bytes_stage(stages));
+        let naive = naive_conv(&input, &weights, &bias, stages, &s);
+        // The fast kernel (quad patches, pool on the accumulators) and its plain twin.
         let mut out = vec![0i8; (h / step) * (w / step) * cout];
-        conv::conv3x3(&input, &bytes_i8(&weights), &bytes_i32(&bias), &bytes_stage(stages), &s, &mut out);
-        prop_assert_eq!(out, naive_conv(&input, &weights, &bias, stages, &s));
+        let mut scratch = vec![0i8; conv::scratch_bytes(cin, pool)];
+        conv::conv3x3(&input, &wb, &bb, &sb, &s, &mut out, &mut scratch);
+        prop_assert_eq!(&out, &naive);
+        let mut plain = vec![0i8; out.len()];
+        conv::conv3x3_reference(&input, &wb, &bb, &sb, &s, &mut plain);
+        prop_assert_eq!(&plain, &naive);
     }
 
     #[test]
@@ -141,7 +149,12 @@ proptest! {
         let input = &input[..n];
         let weights = &weights[..n * outs];
         let mut out = vec![0i8; outs];
-        dense::dense(input, &bytes_i8(weights), &bytes_i32(&bias), &bytes_stage(&stages), zero, relu, &mut out);
+        let (wb, bb, sb) = (bytes_i8(weights), bytes_i32(&bias), bytes_stage(&stages));
+        let mut scratch = vec![0i8; dense::scratch_bytes(n)];
+        dense::dense(input, &wb, &bb, &sb, zero, relu, &mut out, &mut scratch);
+        let mut plain = vec![0i8; outs];
+        dense::dense_reference(input, &wb, &bb, &sb, zero, relu, &mut plain);
+        prop_assert_eq!(&plain, &out);
         for o in 0..outs {
             let mut acc = i64::from(bias[o]);
             for i in 0..n {
@@ -301,8 +314,8 @@ fn tiny_model_runs_and_reports_its_arena() {
     let bytes = tiny_model();
     let m = Model::from_bytes(&bytes).expect("valid");
     assert_eq!(m.layers().len(), 5);
-    // Largest layer: 48*48*1 in + 24*24*2 out.
-    assert_eq!(m.arena_size(), 2304 + 1152);
+    // Largest layer: 48*48*1 in + 24*24*2 out; then the patch of the widest conv input (2).
+    assert_eq!(m.arena_size(), 2304 + 1152 + conv::scratch_bytes(2, true));
     let mut arena = vec![0i8; m.arena_size()];
     let face: Vec<u8> = (0..2304).map(|i| (i * 7 % 256) as u8).collect();
     let a = m.run(&face, &mut arena).expect("runs");
@@ -320,7 +333,7 @@ fn tiny_model_runs_and_reports_its_arena() {
     assert_eq!(
         m.run(&face, &mut arena[..10]),
         Err(Error::ArenaTooSmall {
-            needed: 3456,
+            needed: m.arena_size(),
             got: 10
         })
     );
@@ -475,4 +488,10 @@ fn unsafe_requantization_is_rejected() {
             channel: 0
         }
     );
+}
+
+#[test]
+fn every_fast_kernel_agrees_with_its_reference() {
+    let n = crate::kernels::conformance::run().expect("conformance");
+    assert!(n > 600, "{n} cases");
 }

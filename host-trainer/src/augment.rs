@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{PIXELS, SIDE};
 use crate::rng::Rng;
 
-/// Scales a pixel to the network's input range: x / 255 (the paper's rescaling; DESIGN.md).
+/// Scales a pixel to the network's input range: x / 255 (the paper's rescaling; docs/design.md).
 #[inline]
 pub fn to_input(p: u8) -> f32 {
     f32::from(p) / 255.0

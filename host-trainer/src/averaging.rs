@@ -10,9 +10,12 @@ use burn::tensor::module::batch_norm_train;
 use burn::tensor::{Device, Tensor};
 
 use crate::batches::make_batch;
+use crate::checkpoint::{Averaged, Checkpoint, TrainState};
 use crate::data::Sample;
+use crate::evaluate::{evaluate, EVAL_BATCH};
+use crate::fsutil::write_json;
 use crate::model::{DropoutRates, Net};
-use crate::training::EVAL_BATCH;
+use crate::recipe::Recipe;
 
 /// Every float tensor of a module (weights and running statistics), flattened, in visiting order.
 struct Collect(Vec<Tensor<1>>);
@@ -51,6 +54,7 @@ pub fn mean_weights(paths: &[PathBuf], device: &Device) -> Result<Net> {
         bail!("no weights to average");
     };
     let load = |path: &PathBuf| {
+        fer_dataset::input::check(path, fer_dataset::input::Kind::Weights)?;
         Net::new(device, DropoutRates::default())
             .try_load_file(path)
             .with_context(|| format!("cannot load weights {} to average", path.display()))
@@ -110,4 +114,136 @@ pub fn recompute_batch_norm(model: Net, train: &[Sample], device: &Device) -> Ne
         }
     }
     model
+}
+
+/// Averages the weights of the last `recipe.average_last` epochs of a finished run (kept in
+/// `ckpt`), measures BatchNorm's statistics on `train` and the result on `validation`, and
+/// records that in `state.averaged`. Returns the average when it beats the best single epoch by
+/// the recipe's monitor.
+///
+/// # Errors
+/// Missing or unreadable epoch weights (the checkpoint keeps those of the last cycle only).
+pub fn average_last_epochs(
+    ckpt: &Checkpoint,
+    state: &mut TrainState,
+    train: &[Sample],
+    validation: &[Sample],
+    device: &Device,
+    progress: bool,
+) -> Result<Option<Net>> {
+    let recipe = &state.recipe;
+    let last = state.epoch;
+    let n = averaging_window(recipe, last);
+    if n < recipe.average_last {
+        eprintln!(
+            "the recipe averages the last {} epochs, but the run's last cycle has {} (epochs {} to \
+             {last}): {}",
+            recipe.average_last,
+            last.saturating_sub(recipe.last_cycle_start()),
+            recipe.last_cycle_start() + 1,
+            if n >= 2 {
+                format!("averaging the last {n}")
+            } else {
+                "the best epoch is the result".to_string()
+            }
+        );
+    }
+    if n < 2 {
+        return Ok(None);
+    }
+    let first = last - n + 1;
+    if let Some(done) = state.averaged.clone().filter(|a| a.epochs == (first, last)) {
+        if ckpt.average().is_file() {
+            // Made before (a finished run resumed): the epochs' weights may be gone by now.
+            let mean = Net::new(device, recipe.dropout)
+                .try_load_file(ckpt.average())
+                .with_context(|| format!("cannot load {}", ckpt.average().display()))?;
+            return Ok(done.chosen.then_some(mean));
+        }
+    }
+    let paths: Vec<PathBuf> = (first..=last).map(|e| ckpt.epoch_weights(e)).collect();
+    let mean = mean_weights(&paths, device)?;
+    let mean = recompute_batch_norm(mean, train, device);
+    let (val_loss, val_accuracy, _) = evaluate(&mean, validation, device, progress);
+    let value = recipe.monitor.value(val_loss, val_accuracy);
+    let chosen = recipe.monitor.improves(value, state.best_value);
+    eprintln!(
+        "mean of the weights of epochs {first}-{last}: val loss {val_loss:.4} acc {:.2}% \
+         ({} the best epoch, {:?} = {:?})",
+        100.0 * val_accuracy,
+        if chosen {
+            "kept: beats"
+        } else {
+            "dropped: does not beat"
+        },
+        recipe.monitor,
+        state.best_value.unwrap_or(f64::NAN)
+    );
+    state.averaged = Some(Averaged {
+        epochs: (first, last),
+        val_loss,
+        val_accuracy,
+        chosen,
+    });
+    mean.clone()
+        .save_file(ckpt.average())
+        .with_context(|| format!("cannot write {}", ckpt.average().display()))?;
+    write_json(&ckpt.state(), state)?;
+    Ok(chosen.then_some(mean))
+}
+
+/// How many of the last epochs of a run that ended after `last` epochs the weight average takes:
+/// the recipe's `average_last`, but no more than the last cycle holds (only its epochs' weights
+/// are kept, and an average across a warm restart mixes unrelated minima).
+pub fn averaging_window(recipe: &Recipe, last: usize) -> usize {
+    recipe
+        .average_last
+        .min(last.saturating_sub(recipe.last_cycle_start()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_averaging_window_fits_the_epochs_that_were_kept() {
+        // The default keeps the weights of its last cycle (epochs 61-80) and averages 10.
+        let mut r = Recipe::default_recipe();
+        assert_eq!(averaging_window(&r, 80), 10);
+        // Stopped early at 75: still 15 epochs of the last cycle.
+        assert_eq!(averaging_window(&r, 75), 10);
+        assert_eq!(averaging_window(&r, 65), 5);
+        // Stopped early before the last cycle began: no epoch weights were kept.
+        assert_eq!(averaging_window(&r, 2), 0);
+        assert_eq!(averaging_window(&r, 60), 0);
+        // --epochs 25: the last cycle is epochs 21-25; --epochs 5: one cycle, 5 epochs.
+        r.epochs = 25;
+        assert_eq!(averaging_window(&r, 25), 5);
+        r.epochs = 5;
+        assert_eq!(averaging_window(&r, 5), 5);
+        r.epochs = 45;
+        assert_eq!(averaging_window(&r, 45), 5);
+        assert_eq!(averaging_window(&Recipe::paper(), 20), 0);
+    }
+
+    #[test]
+    fn a_run_stopped_before_its_last_cycle_keeps_its_best_epoch() {
+        // Early stopping at epoch 2 of the default (whose last cycle starts at 61) used to fail
+        // after training with "epochs 61 to 2" and write no model.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ckpt = Checkpoint::new(dir.path());
+        let mut state = TrainState {
+            epoch: 2,
+            best_epoch: Some(2),
+            best_value: Some(0.5),
+            stopped_early: true,
+            finished: true,
+            train_seconds: 1.0,
+            ..TrainState::new(&Recipe::default_recipe(), 10)
+        };
+        let device = crate::device();
+        let result = average_last_epochs(&ckpt, &mut state, &[], &[], &device, false);
+        assert!(matches!(result, Ok(None)), "no average, no error");
+        assert!(state.averaged.is_none());
+    }
 }

@@ -146,8 +146,7 @@ pub fn parse(xml: &str) -> Result<CascadeSpec> {
 /// # Errors
 /// Unreadable input, anything [`parse`] refuses, or a cascade edge-runtime's validator refuses.
 pub fn convert(xml: &Path, out: &Path) -> Result<String> {
-    let text =
-        std::fs::read_to_string(xml).with_context(|| format!("cannot read {}", xml.display()))?;
+    let text = fer_dataset::input::read_to_string(xml, fer_dataset::input::Kind::CascadeXml)?;
     let spec = parse(&text).with_context(|| format!("{}", xml.display()))?;
     let bytes = spec
         .encode()

@@ -39,8 +39,64 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// Reads and parses a JSON file, naming it in any error.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text =
-        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON for this", path.display()))
+    let text = fer_dataset::input::read_to_string(path, fer_dataset::input::Kind::Json)?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not valid JSON of the expected shape ({})",
+            path.display(),
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("value")
+        )
+    })
+}
+
+/// Removes the temporary files [`write_atomic`] leaves in `dir` when a process is killed
+/// mid-write (`.<name>.tmp<pid>` of a process that no longer runs). Returns how many.
+pub fn remove_stale_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.rsplit_once(".tmp"))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_temp_files_of_dead_writers_are_removed() {
+        let dir = tempfile::tempdir().expect("tmp");
+        // No process has pid 4294967295; this one is alive.
+        let dead = dir.path().join(".fer_cnn.bpk.tmp4294967295");
+        let ours = dir
+            .path()
+            .join(format!(".state.json.tmp{}", std::process::id()));
+        let keep = dir.path().join("fer_cnn.tmp.bpk");
+        for p in [&dead, &ours, &keep] {
+            fs::write(p, b"x").expect("write");
+        }
+        assert_eq!(remove_stale_temp_files(dir.path()), 1);
+        assert!(!dead.exists() && ours.exists() && keep.exists());
+    }
 }

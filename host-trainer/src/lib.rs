@@ -3,23 +3,33 @@
 
 pub use fer_dataset::{data, metrics, rng, split};
 
-pub mod augment;
+// What a run is: the network, the recipe, and the training that follows it.
 pub mod averaging;
-pub mod batches;
-pub mod bench;
-pub mod cascade_xml;
-pub mod cli;
-pub mod export_int8;
-pub mod fast_ops;
-pub mod fsutil;
+pub mod checkpoint;
+pub mod history;
 pub mod model;
+pub mod recipe;
+pub mod training;
+// What a step eats: augmented batches assembled beside the step, and evaluation.
+pub mod augment;
+pub mod batches;
+pub mod evaluate;
+pub mod fast_ops;
+// What a finished run writes: reports, plots, ONNX, int8.
+pub mod artifacts;
+pub mod network;
 pub mod onnx;
 pub mod plots;
-pub mod profile;
 pub mod quantize;
-pub mod recipe;
-pub mod report;
-pub mod training;
+// The command line and its commands.
+pub mod cli;
+pub mod commands;
+// Tools beside the pipeline: timing, the face-detector converter, small helpers.
+pub mod bench;
+pub mod cascade_xml;
+pub mod fsutil;
+pub mod profile;
+pub mod progress;
 
 /// The backend device: flex (pure-Rust CPU) by default; with the `wgpu`, `cuda` or `tch` feature
 /// burn picks that backend first. The `BURN_DEVICE` environment variable overrides the choice.

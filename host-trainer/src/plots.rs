@@ -10,8 +10,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::FontStyle;
 
+use crate::checkpoint::Averaged;
+use crate::history::EpochStats;
 use crate::metrics::Report;
-use crate::training::{Averaged, EpochStats};
 
 const FONT: &str = "sans-serif";
 

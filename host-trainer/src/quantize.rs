@@ -1,22 +1,22 @@
 //! Post-training int8 quantization of the trained float model into edge-runtime's model file.
 //!
-//! Scheme (DESIGN.md, TFLite-compatible): weights int8 symmetric per output channel
+//! Scheme (docs/design.md, TFLite-compatible): weights int8 symmetric per output channel
 //! (`s_w[c] = max|w_c| / 127`); activations int8 asymmetric per tensor from calibration ranges;
 //! bias int32 at scale `s_in · s_w[c]`; one output stage per channel (see
 //! `edge_runtime::requant`) that applies ReLU on the accumulator, then BatchNorm and the output
 //! scale in one fixed-point multiply, so BatchNorm-after-ReLU (and negative BatchNorm scales) are
 //! exact. The input is `q = p − 128` with scale 1/255.
 
-use anyhow::{bail, Context, Result};
-use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use anyhow::{bail, Result};
+use burn::tensor::Device;
 use edge_runtime::format::{Blob, Builder, Kind, LayerDesc, LayerParams, QParams};
 use edge_runtime::requant::Stage;
 use serde::{Deserialize, Serialize};
 
 use crate::batches::make_batch;
-use crate::data::{Sample, SIDE};
+use crate::data::Sample;
 use crate::model::Net;
+use crate::network::Network;
 
 /// How an activation range is chosen from calibration values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,12 +125,6 @@ pub fn stage_for(multiplier: f64, offset: f64) -> Stage {
     }
 }
 
-fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    t.into_data()
-        .try_into_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("model parameter is not f32: {e:?}"))
-}
-
 /// Symmetric per-channel quantization of `w` (rows = output channels of `fan_in` values).
 fn quantize_rows(w: &[f32], fan_in: usize) -> (Vec<i8>, Vec<f32>) {
     let mut q = Vec::with_capacity(w.len());
@@ -193,58 +187,35 @@ fn layer_desc(
 /// [`Calibration::qparams`]).
 ///
 /// # Errors
-/// A parameter that cannot be read, or a model edge-runtime rejects (named by its error).
-pub fn quantize(net: &Net, acts: &[QParams]) -> Result<Quantized> {
-    let net = net.valid();
-    if acts.len() != net.blocks.len() + 3 {
-        bail!(
-            "expected {} activation ranges, got {}",
-            net.blocks.len() + 3,
-            acts.len()
-        );
+/// A model edge-runtime rejects (named by its error), or too few activation ranges.
+pub fn quantize(net: &Network, acts: &[QParams]) -> Result<Quantized> {
+    let count = net.blocks.len() + net.dense.len();
+    if acts.len() != count {
+        bail!("expected {count} activation ranges, got {}", acts.len());
     }
     let mut layers = Vec::new();
     let mut input = QParams {
         scale: 1.0 / 255.0,
         zero: edge_runtime::format::INPUT_ZERO,
     };
-    let mut side = SIDE;
-    for (i, block) in net.blocks.iter().enumerate() {
-        let [cout, cin, kh, kw] = block.conv.weight.val().dims();
-        if (kh, kw) != (3, 3) {
-            bail!("block {i}: kernel {kh}x{kw}, expected 3x3");
-        }
-        let w = to_vec(block.conv.weight.val())?;
-        // burn/ONNX [out][in][ky][kx] → ours [out][ky][kx][in].
-        let mut ours = vec![0f32; w.len()];
-        for o in 0..cout {
-            for c in 0..cin {
-                for k in 0..9 {
-                    ours[(o * 9 + k) * cin + c] = w[(o * cin + c) * 9 + k];
-                }
-            }
-        }
-        let (wq, ws) = quantize_rows(&ours, 9 * cin);
-        let b = to_vec(block.conv.bias.as_ref().context("conv bias")?.val())?;
-        let gamma = to_vec(block.norm.gamma.val())?;
-        let beta = to_vec(block.norm.beta.val())?;
-        let mean = to_vec(block.norm.running_mean.value())?;
-        let var = to_vec(block.norm.running_var.value())?;
-        let out = acts[i];
+    for (block, &out) in net.blocks.iter().zip(acts) {
+        let (wq, ws) = quantize_rows(&block.weights, 9 * block.in_c);
+        let norm = &block.norm;
         let mut bias = Vec::new();
         let mut stages = Vec::new();
-        for c in 0..cout {
-            let acc_scale = f64::from(input.scale) * f64::from(ws[c]);
-            bias.push((f64::from(b[c]) / acc_scale).round() as i32);
-            let g = f64::from(gamma[c]) / (f64::from(var[c]) + block.norm.epsilon).sqrt();
-            let shift = f64::from(beta[c]) - f64::from(mean[c]) * g;
+        for (c, &s_w) in ws.iter().enumerate() {
+            let acc_scale = f64::from(input.scale) * f64::from(s_w);
+            bias.push((f64::from(block.bias[c]) / acc_scale).round() as i32);
+            let g = f64::from(norm.gamma[c]) / (f64::from(norm.var[c]) + norm.epsilon).sqrt();
+            let shift = f64::from(norm.beta[c]) - f64::from(norm.mean[c]) * g;
             let s_out = f64::from(out.scale);
             stages.push(stage_for(
                 g * acc_scale / s_out,
                 shift / s_out + f64::from(out.zero),
             ));
         }
-        let desc = layer_desc(Kind::Conv3x3, [side, side, cin], cout, true, (input, out));
+        let shape = [block.side, block.side, block.in_c];
+        let desc = layer_desc(Kind::Conv3x3, shape, block.out_c, true, (input, out));
         layers.push(QuantLayer {
             desc,
             weights: wq,
@@ -253,41 +224,26 @@ pub fn quantize(net: &Net, acts: &[QParams]) -> Result<Quantized> {
             stages,
         });
         input = out;
-        side /= 2;
     }
-    let last_c = usize::from(layers.last().map_or(1, |l| l.desc.out_c));
-    let dense = [(&net.fc1, true), (&net.fc2, true), (&net.out, false)];
-    for (j, (fc, relu)) in dense.into_iter().enumerate() {
-        let [d_in, d_out] = fc.weight.val().dims();
-        let w = to_vec(fc.weight.val())?; // [in][out]
-        let mut ours = vec![0f32; w.len()];
-        for o in 0..d_out {
-            for k in 0..d_in {
-                // The first dense layer reads the last block's output: burn flattens CHW, we
-                // store HWC; permute its input index (identity when the map is 1x1).
-                let src = if j == 0 {
-                    let (c, hw) = (k % last_c, k / last_c);
-                    c * (side * side) + hw
-                } else {
-                    k
-                };
-                ours[o * d_in + k] = w[src * d_out + o];
-            }
-        }
-        let (wq, ws) = quantize_rows(&ours, d_in);
-        let b = to_vec(fc.bias.as_ref().context("dense bias")?.val())?;
-        let out = acts[net.blocks.len() + j];
+    for (fc, &out) in net.dense.iter().zip(&acts[net.blocks.len()..]) {
+        let (wq, ws) = quantize_rows(&fc.weights, fc.d_in);
         let mut bias = Vec::new();
         let mut stages = Vec::new();
-        for o in 0..d_out {
-            let acc_scale = f64::from(input.scale) * f64::from(ws[o]);
-            bias.push((f64::from(b[o]) / acc_scale).round() as i32);
+        for (o, &s_w) in ws.iter().enumerate() {
+            let acc_scale = f64::from(input.scale) * f64::from(s_w);
+            bias.push((f64::from(fc.bias[o]) / acc_scale).round() as i32);
             stages.push(stage_for(
                 acc_scale / f64::from(out.scale),
                 f64::from(out.zero),
             ));
         }
-        let desc = layer_desc(Kind::Dense, [1, 1, d_in], d_out, relu, (input, out));
+        let desc = layer_desc(
+            Kind::Dense,
+            [1, 1, fc.d_in],
+            fc.d_out,
+            fc.relu,
+            (input, out),
+        );
         layers.push(QuantLayer {
             desc,
             weights: wq,

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::augment::Distort;
+use crate::history::EpochStats;
 use crate::model::DropoutRates;
-use crate::training::EpochStats;
 
 /// What early stopping watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -575,12 +575,13 @@ mod tests {
 
     #[test]
     fn older_checkpoints_read_without_the_new_fields() {
-        // The committed checkpoint's state.json predates `distort` and `label_smoothing`.
+        // The published run's state (its history file) predates `distort` and
+        // `label_smoothing`.
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../models/checkpoint-default/state.json"
+            "/../models/fer_cnn.history.json"
         );
-        let text = std::fs::read_to_string(path).expect("committed checkpoint state");
+        let text = std::fs::read_to_string(path).expect("published run's history");
         let state: serde_json::Value = serde_json::from_str(&text).expect("json");
         let recipe: Recipe = serde_json::from_value(state["recipe"].clone()).expect("recipe");
         assert_eq!(recipe.distort, None);

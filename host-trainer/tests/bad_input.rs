@@ -66,6 +66,27 @@ fn corrupt_image_is_named_and_skip_bad_counts_it() {
     assert_eq!(ds.samples.len(), 14);
 }
 
+#[test]
+fn a_truncated_jpeg_is_refused_not_guessed() {
+    let dir = temp();
+    let files = first_images("train", 2);
+    copy_layout(dir.path(), "train", &files, false, false);
+    // Cut one real face to 60% of its bytes: a decoder would fill the rest with grey.
+    let (path, e) = &files[0];
+    let copy = dir
+        .path()
+        .join("train")
+        .join(e.name())
+        .join(path.file_name().expect("name"));
+    let bytes = std::fs::read(&copy).expect("read");
+    std::fs::write(&copy, &bytes[..bytes.len() * 6 / 10]).expect("cut");
+    let msg = err(dir.path());
+    assert!(msg.contains("truncated JPEG"), "{msg}");
+    let ds = data::load(dir.path(), BadImages::Skip).expect("skips");
+    assert_eq!(ds.skipped.len(), 1, "{:?}", ds.skipped);
+    assert_eq!(ds.samples.len(), 13);
+}
+
 fn csv_err(text: &str) -> String {
     let dir = temp();
     let path = dir.path().join("fer2013.csv");
@@ -179,4 +200,74 @@ fn settings_are_checked_before_the_data_is_read() {
     ]);
     assert!(e.contains("--out") && e.contains("a-file"), "{e}");
     assert!(!e.contains("no-data"), "the data was read first: {e}");
+}
+
+#[test]
+fn a_finished_model_or_a_checkpoint_in_out_is_never_overwritten() {
+    let dir = temp();
+    let data = dir.path().join("no-data");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).expect("out");
+    // A published run: its weights and history, no checkpoint.
+    std::fs::write(out.join("fer_cnn.bpk"), b"weights").expect("write");
+    let train = |extra: &[&std::ffi::OsStr]| {
+        let mut args: Vec<&std::ffi::OsStr> = vec![
+            "train".as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ];
+        args.extend_from_slice(extra);
+        trainer_fails(&args)
+    };
+    for resume in [&[][..], &["--resume".as_ref()][..]] {
+        let e = train(resume);
+        assert!(
+            e.contains("holds a finished model") && e.contains("--init-from"),
+            "{e}"
+        );
+        assert!(!e.contains("no-data"), "the data was read first: {e}");
+    }
+    assert_eq!(
+        std::fs::read(out.join("fer_cnn.bpk")).expect("read"),
+        b"weights"
+    );
+    // --init-from must name a file.
+    let missing = dir.path().join("missing.bpk");
+    let other = dir.path().join("other");
+    let e = trainer_fails(&[
+        "train".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        other.as_os_str(),
+        "--init-from".as_ref(),
+        missing.as_os_str(),
+    ]);
+    assert!(e.contains("--init-from") && e.contains("not a file"), "{e}");
+    // A checkpoint is continued with --resume, never restarted over.
+    let ckpt = other.join("checkpoint-default");
+    std::fs::create_dir_all(&ckpt).expect("ckpt");
+    std::fs::write(ckpt.join("state.json"), b"{}").expect("state");
+    let e = trainer_fails(&[
+        "train".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        other.as_os_str(),
+    ]);
+    assert!(e.contains("already holds a checkpoint"), "{e}");
+    let weights = out.join("fer_cnn.bpk");
+    let e = trainer_fails(&[
+        "train".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        other.as_os_str(),
+        "--resume".as_ref(),
+        "--init-from".as_ref(),
+        weights.as_os_str(),
+    ]);
+    assert!(e.contains("--init-from starts a new run"), "{e}");
 }

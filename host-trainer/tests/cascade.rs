@@ -2,7 +2,6 @@
 //! XML converts to exactly the committed `models/face_lbp.cascade`; malformed or unsupported XML
 //! is refused with the element and what was expected.
 
-use std::path::Path;
 use std::process::Command;
 
 use host_trainer::cascade_xml::parse;
@@ -44,7 +43,7 @@ fn the_debian_xml_converts_to_the_committed_cascade_byte_for_byte() {
         stdout.contains("24x24 window, 20 stages, 139 weak classifiers, 136 features"),
         "{stdout}"
     );
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/face_lbp.cascade");
+    let committed = fer_test_support::models_dir().join("face_lbp.cascade");
     assert!(
         std::fs::read(&file).expect("written") == std::fs::read(&committed).expect("committed"),
         "models/face_lbp.cascade differs from a fresh conversion"

@@ -11,10 +11,11 @@ use burn::optim::{AdamConfig, GradientsParams};
 use common::*;
 use host_trainer::averaging;
 use host_trainer::batches::make_batch;
+use host_trainer::checkpoint::Checkpoint;
 use host_trainer::data::{self, BadImages};
 use host_trainer::model::{DropoutRates, Net};
 use host_trainer::recipe::{Recipe, Schedule};
-use host_trainer::training::{self, Checkpoint, Outcome, RunOptions};
+use host_trainer::training::{self, Outcome, RunOptions};
 
 fn real_samples(per_class: usize) -> Vec<data::Sample> {
     let dir = temp();
@@ -75,6 +76,7 @@ fn interrupted_run_resumes_and_finishes() {
     let opts = RunOptions {
         checkpoint_every: 0,
         resume: false,
+        init_from: None,
         progress: false,
         stop: Arc::new(AtomicBool::new(true)),
     };
@@ -83,6 +85,7 @@ fn interrupted_run_resumes_and_finishes() {
         Outcome::Finished(..) => panic!("should have been interrupted"),
     }
     assert!(ckpt.exists());
+    assert_one_checkpoint_set(&ckpt.dir, "000-00001");
     let opts = RunOptions {
         resume: true,
         stop: Arc::new(AtomicBool::new(false)),
@@ -93,6 +96,7 @@ fn interrupted_run_resumes_and_finishes() {
             assert_eq!(s.history.len(), 2);
             assert!(s.finished);
             assert!(s.best_epoch.is_some());
+            assert_one_checkpoint_set(&ckpt.dir, "002-00000");
         }
         Outcome::Interrupted(_) => panic!("should have finished"),
     }
@@ -119,6 +123,24 @@ fn interrupted_run_resumes_and_finishes() {
         .err()
         .expect("mismatch refused");
     assert!(format!("{e:#}").contains("training images"), "{e:#}");
+}
+
+/// The checkpoint holds exactly one weight and one optimizer file, those of save `tag`, and its
+/// state names them.
+fn assert_one_checkpoint_set(dir: &std::path::Path, tag: &str) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("list checkpoint")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("model") || n.starts_with("optimizer"))
+        .collect();
+    names.sort();
+    let want = [format!("model-{tag}.bpk"), format!("optimizer-{tag}.bpk")];
+    assert_eq!(names, want);
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).expect("state"))
+            .expect("json");
+    assert_eq!(state["files"][0], want[0].as_str());
+    assert_eq!(state["files"][1], want[1].as_str());
 }
 
 /// Per-channel mean of `x` `[n, c, h, w]` over n, h and w.
@@ -207,6 +229,7 @@ fn a_recipe_that_replays_a_finished_run_takes_it_over_and_averages_its_last_cycl
     let opts = RunOptions {
         checkpoint_every: 0,
         resume: true,
+        init_from: None,
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
     };
@@ -246,7 +269,7 @@ fn a_recipe_that_replays_a_finished_run_takes_it_over_and_averages_its_last_cycl
     for e in 3..=4 {
         assert!(ckpt.epoch_weights(e).is_file(), "epoch {e} weights kept");
     }
-    training::average_last_epochs(&ckpt, &mut state, train, val, &device, false).expect("average");
+    averaging::average_last_epochs(&ckpt, &mut state, train, val, &device, false).expect("average");
     let avg = state.averaged.clone().expect("recorded");
     assert_eq!(avg.epochs, (3, 4));
     assert!((0.0..=1.0).contains(&avg.val_accuracy));
@@ -260,7 +283,7 @@ fn a_recipe_that_replays_a_finished_run_takes_it_over_and_averages_its_last_cycl
         _ => panic!("the finished run should stay finished"),
     };
     assert_eq!(resumed.averaged.as_ref().map(|a| a.epochs), Some((3, 4)));
-    training::average_last_epochs(&ckpt, &mut resumed, train, val, &device, false)
+    averaging::average_last_epochs(&ckpt, &mut resumed, train, val, &device, false)
         .expect("the kept average is reused");
     // A recipe that would have trained the first epochs otherwise does not take over: it only
     // extends the run (a warm restart) under the checkpoint's own recipe.

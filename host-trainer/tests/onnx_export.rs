@@ -7,12 +7,13 @@ use common::*;
 use host_trainer::batches::make_batch;
 use host_trainer::data::{self, BadImages, SIDE};
 use host_trainer::model::{DropoutRates, Net};
+use host_trainer::network::Network;
 use tract_onnx::prelude::*;
 
 /// The committed trained model when present (so the check covers the published artifact), else
 /// a freshly initialized one with trained-like BatchNorm statistics from a few steps.
 fn model(device: &burn::tensor::Device) -> Net {
-    let committed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/fer_cnn.bpk");
+    let committed = fer_test_support::models_dir().join("fer_cnn.bpk");
     let net = Net::new(device, DropoutRates::default());
     if committed.is_file() {
         net.try_load_file(&committed)
@@ -38,17 +39,9 @@ fn tract_reproduces_burn_scores_on_real_faces() {
         .try_into_vec()
         .expect("f32 scores");
 
-    let bytes = host_trainer::onnx::to_bytes(&net, "test").expect("export");
+    let bytes = host_trainer::onnx::float::to_bytes(&Network::read(&net).expect("read"), "test");
     let n = samples.len();
-    let plan = tract_onnx::onnx()
-        .model_for_read(&mut &bytes[..])
-        .expect("tract reads the ONNX")
-        .with_input_fact(0, f32::fact([n, 1, SIDE, SIDE]).into())
-        .expect("input fact")
-        .into_optimized()
-        .expect("optimize")
-        .into_runnable()
-        .expect("runnable");
+    let plan = fer_test_support::tract_plan(&bytes, n).expect("tract runs the ONNX");
     let input: Vec<f32> = x.into_data().try_into_vec().expect("input");
     let input = tract_ndarray::Array4::from_shape_vec((n, 1, SIDE, SIDE), input).expect("shape");
     let out = plan
@@ -71,7 +64,7 @@ fn tract_reproduces_burn_scores_on_real_faces() {
 #[test]
 fn onnx_declares_the_conventions_other_tools_rely_on() {
     let net = Net::new(&host_trainer::device(), DropoutRates::default());
-    let m = host_trainer::onnx::build(&net, "doc").expect("build");
+    let m = host_trainer::onnx::float::build(&Network::read(&net).expect("read"), "doc");
     let g = m.graph.as_ref().expect("graph");
     assert_eq!(g.input[0].name, "input");
     assert_eq!(g.output[0].name, "scores");

@@ -2,7 +2,7 @@
 //! larger frames over varied synthetic backgrounds, and frames with no face. Seeded: the same
 //! frames on every machine (the data set's SplitMix64 generator).
 
-use host_trainer::data::{Sample, SIDE};
+use fer_dataset::data::{Sample, SIDE};
 
 /// A gray frame with the boxes of the faces pasted into it.
 pub struct Composite {
@@ -13,7 +13,7 @@ pub struct Composite {
     pub faces: Vec<(usize, usize, usize, usize)>,
 }
 
-pub use host_trainer::rng::Rng;
+pub use fer_dataset::rng::Rng;
 
 /// Synthetic background kinds: smooth gradient, blotchy value noise, stripes, checkerboard, flat
 /// with sensor noise. Kinds past these crop a real texture photo (`tests/data/photos`).

@@ -109,7 +109,7 @@ fn detector_recall_false_positives_and_expression_accuracy_on_composite_frames()
         100.0 * acc_found,
         100.0 * acc_e2e
     );
-    // Thresholds from the measurement recorded in the README, with a few points of slack.
+    // Thresholds from the measurement recorded in docs/face-detection.md, with a few points of slack.
     assert!(recall >= 0.50, "recall {recall:.3} fell below 0.50");
     assert!(
         precision >= 0.80,

@@ -72,7 +72,7 @@ fn published_model_gives_the_golden_logits() {
             )
         })
         .collect();
-    let faces = host_trainer::data::load_ids(&fer_dir(), &ids).expect("golden faces");
+    let faces = fer_dataset::data::load_ids(&fer_dir(), &ids).expect("golden faces");
     for (i, face) in faces.iter().enumerate() {
         assert_eq!(
             &face.pixels[..],

@@ -3,7 +3,7 @@
 
 use edge_runtime::{Emotion, Model, CLASS_COUNT};
 use fer_checks::*;
-use host_trainer::metrics::{argmax_rows, Report};
+use fer_dataset::metrics::{argmax_rows, Report};
 
 #[test]
 fn int8_keeps_the_float_accuracy_on_the_test_split() {

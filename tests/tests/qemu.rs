@@ -38,15 +38,15 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
         out.status.success(),
         "QEMU firmware failed:\n{stdout}\n{stderr}"
     );
-    // The DSP (`SMLAD`) dot product agreed with the plain reference on the M7 before any golden.
+    // The `SMLAD` kernels agreed with their plain twins on the M7 before any golden.
     assert!(
         stdout
             .lines()
-            .any(|l| l.starts_with("dot self-check: ") && l.ends_with(" vectors agree")),
-        "no passing dot self-check:\n{stdout}"
+            .any(|l| l.starts_with("kernel conformance: ") && l.ends_with(" cases agree")),
+        "no passing kernel conformance:\n{stdout}"
     );
     let golden: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(firmware().join("../../models/golden/logits.json")).expect("logits.json"),
+        &std::fs::read(fer_checks::models_dir().join("golden/logits.json")).expect("logits.json"),
     )
     .expect("json");
     let expected = golden["logits"].as_array().expect("logits");
@@ -73,7 +73,7 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
         assert_eq!(nums, want, "{line}");
     }
     // The detector on the golden frame: the same faces as on the host.
-    let frame = std::fs::read(firmware().join("../../models/golden/detect_frame.gray"))
+    let frame = std::fs::read(fer_checks::models_dir().join("golden/detect_frame.gray"))
         .expect("detect_frame.gray");
     let cascade_file = fer_checks::artifact("face_lbp.cascade");
     let cascade = edge_runtime::detect::Cascade::from_bytes(&cascade_file).expect("cascade");
@@ -167,10 +167,20 @@ fn instructions_per_inference_on_cortex_m7() {
         .filter_map(|l| l.strip_prefix("mark "))
         .map(|v| v.trim().parse().expect("count"))
         .collect();
-    assert!(marks.len() >= 2 && marks.len().is_multiple_of(2), "{text}");
-    let mut per: Vec<u64> = marks.chunks(2).map(|p| p[1] - p[0]).collect();
-    // The last pair of marks brackets the face detector on the golden QVGA frame.
-    let detector = per.pop().expect("detector marks");
+    // Marks: a pair around each golden inference, then one before and one after every layer
+    // of a further inference (`layer marks: N` says how many), then a pair around the detector.
+    let layer_marks: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("layer marks: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("a 'layer marks' line");
+    assert!(marks.len() > layer_marks + 2, "{text}");
+    let (golden_marks, rest) = marks.split_at(marks.len() - layer_marks - 2);
+    let (layer_marks, detector_marks) = rest.split_at(layer_marks);
+    assert!(golden_marks.len().is_multiple_of(2), "{text}");
+    let per: Vec<u64> = golden_marks.chunks(2).map(|p| p[1] - p[0]).collect();
+    let per_layer: Vec<u64> = layer_marks.windows(2).map(|p| p[1] - p[0]).collect();
+    let detector = detector_marks[1] - detector_marks[0];
     println!(
         "Cortex-M7 (QEMU mps2-an500): {detector} instructions for the face detector on a QVGA frame (faces from 40 px)"
     );
@@ -192,10 +202,45 @@ fn instructions_per_inference_on_cortex_m7() {
         per.iter().all(|&p| p == per[0]),
         "counts differ between inputs: {per:?}"
     );
-    // Four MACs take at least two loads, four SXTB16 and two SMLAD: fewer instructions than
-    // MACs would mean the counter is broken.
+    // Per layer (the first includes converting the pixels to int8).
+    let model_file = fer_checks::artifact("fer_cnn.int8.bin");
+    let model = edge_runtime::Model::from_bytes(&model_file).expect("model");
+    assert_eq!(per_layer.len(), model.layers().len(), "{text}");
+    println!("| layer | instructions | MACs | instructions/MAC | share |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut convs = 0;
+    for (l, &n) in model.layers().iter().zip(&per_layer) {
+        let name = match l.kind {
+            edge_runtime::format::Kind::Conv3x3 => {
+                convs += 1;
+                format!(
+                    "conv{convs} ({}x{}x{} → {})",
+                    l.in_h, l.in_w, l.in_c, l.out_c
+                )
+            }
+            edge_runtime::format::Kind::Dense => format!("dense {} → {}", l.in_c, l.out_c),
+        };
+        println!(
+            "| {name} | {n} | {} | {:.2} | {:.1}% |",
+            l.macs(),
+            n as f64 / l.macs() as f64,
+            100.0 * n as f64 / per[0] as f64
+        );
+    }
+    let layers_total: u64 = per_layer.iter().sum();
+    println!(
+        "sum of the layers {layers_total} (with the marks' own instructions), whole inference {}",
+        per[0]
+    );
     assert!(
-        per[0] > macs,
-        "fewer instructions than MACs: the counter is broken"
+        layers_total.abs_diff(per[0]) <= per[0] / 100,
+        "the layers' counts ({layers_total}) add up to the inference's ({})",
+        per[0]
+    );
+    // An SMLAD does two multiply-accumulates, and nothing does more: fewer instructions than
+    // half the MACs would mean the counter is broken.
+    assert!(
+        per[0] > macs / 2,
+        "fewer instructions than half the MACs: the counter is broken"
     );
 }

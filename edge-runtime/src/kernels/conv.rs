@@ -1,6 +1,17 @@
 //! 3x3 'same' convolution with the fused output stage and optional 2x2 max pool.
+//!
+//! [`conv3x3`] with pooling (every conv of the paper's network) works per pool quad: the quad's
+//! input patch is built once ([`super::patch`]), then for each output channel the four
+//! accumulators come from one [`super::quad::quad_dot`], and the pool is taken on them. That is
+//! exact: the output stage is monotone in the accumulator (non-decreasing when its multiplier
+//! is ≥ 0, non-increasing when it is negative, the ReLU before it non-decreasing), so the
+//! largest of the four int8 results is the stage of the largest accumulator, or of the smallest
+//! one for a negative multiplier — and the stage runs once per pooled value instead of four
+//! times. [`conv3x3_reference`] is the straightforward version it is tested against.
 
 use super::dot::{dot, sum};
+use super::patch::{fill, padded_len, patch_bytes};
+use super::quad::{quad_dot, quad_dot_padded};
 use super::{i32_at, stage_at};
 
 /// Shapes and quantization of one conv call.
@@ -47,10 +58,77 @@ fn accumulate(
     acc
 }
 
+/// Bytes of scratch [`conv3x3`] needs for a layer with `cin` input channels: one quad's patch,
+/// plus 3 to start it on a word boundary, when it pools; none otherwise.
+pub const fn scratch_bytes(cin: usize, pool: bool) -> usize {
+    if pool {
+        patch_bytes(cin) + 3
+    } else {
+        0
+    }
+}
+
 /// Runs the layer: `input` is `h × w × cin` int8 (HWC), `output` is `h/2 × w/2 × cout` with
 /// `pool`, else `h × w × cout`. `weights` are `[cout][3][3][cin]` int8 bytes, `bias` int32 LE,
-/// `stages` one 16-byte output stage per channel. Shapes are validated at model load.
+/// `stages` one 16-byte output stage per channel; `scratch` holds at least
+/// [`scratch_bytes`]. Shapes are validated at model load. Same result as
+/// [`conv3x3_reference`].
 pub fn conv3x3(
+    input: &[i8],
+    weights: &[u8],
+    bias: &[u8],
+    stages: &[u8],
+    s: &ConvShape,
+    output: &mut [i8],
+    scratch: &mut [i8],
+) {
+    if !s.pool {
+        return conv3x3_reference(input, weights, bias, stages, s, output);
+    }
+    let taps = 9 * s.cin;
+    let kp = padded_len(s.cin);
+    debug_assert_eq!(weights.len(), s.cout * taps);
+    let (oh, ow) = (s.h / 2, s.w / 2);
+    debug_assert_eq!(output.len(), oh * ow * s.cout);
+    // Word-aligned, so the `SMLAD` kernel can read it with LDRD.
+    let start = scratch.as_ptr().align_offset(4).min(3);
+    let patch = &mut scratch[start..start + patch_bytes(s.cin)];
+    for oy in 0..oh {
+        for ox in 0..ow {
+            fill(
+                input,
+                (s.h, s.w, s.cin),
+                s.input_zero,
+                (2 * oy, 2 * ox),
+                patch,
+            );
+            let out = &mut output[(oy * ow + ox) * s.cout..][..s.cout];
+            for (co, o) in out.iter_mut().enumerate() {
+                // The patch's values past 9·cin are 0, so the weights that follow a channel's
+                // own (the next channel's first ones) add nothing: every channel but the last
+                // reads whole groups (the first layer's 9 weights as 16).
+                let w = &weights[co * taps..];
+                let [a, b, c, d] = if w.len() >= kp {
+                    quad_dot_padded(patch, &w[..kp])
+                } else {
+                    quad_dot(patch, s.cin, w)
+                };
+                let stage = stage_at(stages, co);
+                let acc = if stage.m >= 0 {
+                    a.max(b).max(c.max(d))
+                } else {
+                    a.min(b).min(c.min(d))
+                } + i32_at(bias, co);
+                *o = stage.output(acc, s.relu);
+            }
+        }
+    }
+}
+
+/// The straightforward layer [`conv3x3`] is tested against: per output channel and conv
+/// output, one dot product per kernel row with the zero point's share subtracted, the stage on
+/// every conv output, the pool on the int8 results.
+pub fn conv3x3_reference(
     input: &[i8],
     weights: &[u8],
     bias: &[u8],
@@ -79,8 +157,7 @@ pub fn conv3x3(
                     for dx in 0..step {
                         let (y, x) = (oy * step + dy, ox * step + dx);
                         let acc = accumulate(input, wco, b, &zero_share, s, y, x);
-                        let acc = if s.relu { acc.max(0) } else { acc };
-                        best = best.max(stage.apply(acc));
+                        best = best.max(stage.output(acc, s.relu));
                     }
                 }
                 output[(oy * ow + ox) * s.cout + co] = best;

@@ -1,13 +1,19 @@
 //! Layer kernels, written to be read and checked and tested against an even simpler unfused
-//! formulation. Their inner loop is [`dot::dot`]; with the `dsp` feature on Armv7E-M it is the
-//! `SMLAD` version in `dsp`, on x86-64 and aarch64 hosts the SSE2 / NEON version in `simd`; these
-//! two files hold the crate's only `unsafe`, and each is tested against [`dot::dot_reference`].
+//! formulation. A pooled conv layer builds each pool quad's input patch ([`patch`]) and takes
+//! four dot products per channel at once ([`quad::quad_dot`]); dense layers use [`dot::dot`].
+//! With the `dsp` feature on Armv7E-M both inner loops are the `SMLAD` versions in `dsp`, on
+//! x86-64 and aarch64 hosts the SSE2 / NEON versions in `simd`; these two files hold the crate's
+//! only `unsafe`. Each fast kernel has its plain twin in the crate, and [`conformance::run`]
+//! compares them on the same cases everywhere (host tests, qemu-aarch64, the QEMU firmware).
 
+pub mod conformance;
 pub mod conv;
 pub mod dense;
 pub mod dot;
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 mod dsp;
+pub mod patch;
+pub mod quad;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) mod simd;
 

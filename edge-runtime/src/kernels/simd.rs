@@ -7,13 +7,14 @@
 
 #[cfg(target_arch = "x86_64")]
 use core::arch::x86_64::{
-    __m128i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadu_si128, _mm_madd_epi16, _mm_setzero_si128,
-    _mm_shuffle_epi32, _mm_srai_epi16, _mm_unpackhi_epi8, _mm_unpacklo_epi8,
+    __m128i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_loadl_epi64, _mm_loadu_si128, _mm_madd_epi16,
+    _mm_setzero_si128, _mm_shuffle_epi32, _mm_srai_epi16, _mm_unpackhi_epi8, _mm_unpacklo_epi8,
 };
 
 #[cfg(target_arch = "aarch64")]
 use core::arch::aarch64::{
-    vaddvq_s32, vdupq_n_s32, vget_low_s8, vld1q_s8, vmull_high_s8, vmull_s8, vpadalq_s16,
+    vaddvq_s32, vdupq_n_s32, vget_low_s16, vget_low_s8, vld1_s8, vld1q_s8, vmlal_high_s16,
+    vmlal_s16, vmovl_s8, vmull_high_s8, vmull_s8, vpadalq_s16, vreinterpretq_s16_s8,
 };
 
 /// Same result as [`super::dot::dot_reference`]: `Σ a[i] · (b[i] as i8)`. Whole 16-byte blocks
@@ -72,5 +73,63 @@ fn blocks(xs: &[[i8; 16]], ws: &[[u8; 16]]) -> i32 {
             acc = vpadalq_s16(acc, vmull_high_s8(x, w));
         }
         vaddvq_s32(acc)
+    }
+}
+
+/// The four rows' products with the weights `w` (a multiple of eight: the first `w.len()`
+/// values of each row) for a patch in the SIMD layout ([`super::patch`]: groups of eight values
+/// per row in order, the four rows' groups one after the other, 64 bytes a group): eight weights
+/// at a time are widened to int16 once and multiplied with the eight matching values of each row.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub fn quad_dot(patch: &[i8], w: &[u8]) -> [i32; 4] {
+    let (ws, _) = w.as_chunks::<8>();
+    let (groups, _) = patch.as_chunks::<64>();
+    // SAFETY: SSE2 is part of the x86-64 baseline. `_mm_loadl_epi64` reads exactly the 8 bytes
+    // of one `[u8; 8]`, and each `_mm_loadu_si128` 16 of the 64 bytes of one `[i8; 64]`
+    // (unaligned loads allow any address). The rest is register arithmetic: weights are
+    // sign-extended to int16 (unpack with themselves, shift right by 8); `PMADDWD` adds pairs of
+    // int16 products (|x − z| ≤ 255 times |w| ≤ 128: no overflow) into int32 lanes, summed at
+    // the end.
+    unsafe {
+        let mut acc = [_mm_setzero_si128(); 4];
+        for (w, g) in ws.iter().zip(groups) {
+            let w = _mm_loadl_epi64(w.as_ptr().cast::<__m128i>());
+            let w = _mm_srai_epi16::<8>(_mm_unpacklo_epi8(w, w));
+            for (r, a) in acc.iter_mut().enumerate() {
+                let p = _mm_loadu_si128(g.as_ptr().add(16 * r).cast::<__m128i>());
+                *a = _mm_add_epi32(*a, _mm_madd_epi16(p, w));
+            }
+        }
+        acc.map(|a| {
+            let a = _mm_add_epi32(a, _mm_shuffle_epi32::<0b01_00_11_10>(a));
+            let a = _mm_add_epi32(a, _mm_shuffle_epi32::<0b10_11_00_01>(a));
+            _mm_cvtsi128_si32(a)
+        })
+    }
+}
+
+/// As the SSE2 version, with NEON: eight weights widened once (`SXTL`), then `SMLAL`/`SMLAL2`
+/// with each row's eight values.
+#[cfg(target_arch = "aarch64")]
+#[inline]
+pub fn quad_dot(patch: &[i8], w: &[u8]) -> [i32; 4] {
+    let (ws, _) = w.as_chunks::<8>();
+    let (groups, _) = patch.as_chunks::<64>();
+    // SAFETY: NEON is part of the aarch64 baseline. `vld1_s8` reads exactly the 8 bytes of one
+    // `[u8; 8]` (as the int8 weights they store) and each `vld1q_s8` 16 of the 64 bytes of one
+    // `[i8; 64]`, reinterpreted as eight little-endian int16 (LD1 has no alignment
+    // requirement). `SMLAL` accumulates exact int32 products of int16 lanes (no overflow, see
+    // the x86-64 version).
+    unsafe {
+        let mut acc = [vdupq_n_s32(0); 4];
+        for (w, g) in ws.iter().zip(groups) {
+            let w = vmovl_s8(vld1_s8(w.as_ptr().cast::<i8>()));
+            for (r, a) in acc.iter_mut().enumerate() {
+                let p = vreinterpretq_s16_s8(vld1q_s8(g.as_ptr().add(16 * r)));
+                *a = vmlal_high_s16(vmlal_s16(*a, vget_low_s16(p), vget_low_s16(w)), p, w);
+            }
+        }
+        acc.map(|a| vaddvq_s32(a))
     }
 }

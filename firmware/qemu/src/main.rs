@@ -5,16 +5,16 @@
 //! golden 0: -12 -80 3 41 -7 -20 -33 -> happy
 //! ```
 //!
-//! then runs the face detector on the golden QVGA frame (`models/golden/detect_frame.gray`) and
+//! then runs the first golden face once more with a mark after every layer (per-layer
+//! instruction counts), then runs the face detector on the golden QVGA frame (`models/golden/detect_frame.gray`) and
 //! prints the faces:
 //!
 //! ```text
 //! faces: 3 1 79 79 24; ...
 //! ```
 //!
-//! Before all that it checks the kernels' dot product (the `SMLAD` version, feature `dsp`)
-//! against the plain reference on pseudo-random vectors of every length up to 67, extremes
-//! included, and prints `dot self-check: N vectors agree`.
+//! Before all that it runs edge-runtime's kernel conformance cases (the `SMLAD` kernels of
+//! feature `dsp` against their plain twins) and prints `kernel conformance: N cases agree`.
 //!
 //! The host check (`fer-checks`, test `qemu`) compares both bit for bit with the host run.
 //! Exit status: 0 on success, 1 if the model or the cascade is rejected or a fault occurs.
@@ -47,8 +47,9 @@ const DETECT: DetectParams = DetectParams {
 /// Integral image of the largest level (192x144 for 40-pixel faces in QVGA).
 const SCRATCH: usize = 193 * 145;
 
-/// Arena for the activations; the model reports what it needs (27 KiB for the published one).
-const ARENA: usize = 32 * 1024;
+/// Arena for the activations and the kernels' scratch; the model reports what it needs (36 KiB
+/// for the published one).
+const ARENA: usize = 40 * 1024;
 
 /// Marks the start and the end of each inference for the instruction-counting QEMU plugin
 /// (`plugin/insn_count.c`), which finds this function by its symbol name.
@@ -69,47 +70,25 @@ fn fail() -> ! {
     }
 }
 
-/// The DSP dot product against the plain one: every length 0..68 (whole words and every
-/// remainder), pseudo-random int8 values plus the extremes −128 and 127 at both ends.
-fn dot_self_check() {
-    use edge_runtime::kernels::dot::{dot, dot_reference};
-    let mut state = 0x2545_f491_u32;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state
-    };
-    let (mut a, mut b) = ([0i8; 67], [0u8; 67]);
-    let mut cases = 0;
-    for round in 0..8 {
-        for len in 0..=a.len() {
-            for (x, w) in a.iter_mut().zip(b.iter_mut()) {
-                let r = next();
-                (*x, *w) = (r as i8, (r >> 8) as u8);
-            }
-            if round == 0 && len > 0 {
-                (a[0], a[len - 1], b[0], b[len - 1]) = (-128, -128, 0x80, 0x80);
-            }
-            let (want, got) = (dot_reference(&a[..len], &b), dot(&a[..len], &b));
-            if want != got {
-                hprintln!(
-                    "dot self-check: length {}: {} != reference {}",
-                    len,
-                    got,
-                    want
-                );
-                fail()
-            }
-            cases += 1;
+/// Every fast kernel (the `SMLAD` dot and quad dot products, the pooled conv layer) against
+/// its plain twin on edge-runtime's conformance cases, the same the host tests run.
+fn kernel_conformance() {
+    match edge_runtime::kernels::conformance::run() {
+        Ok(n) => hprintln!("kernel conformance: {} cases agree", n),
+        Err(m) => {
+            hprintln!(
+                "kernel conformance: {} case {} differs from the reference",
+                m.kernel,
+                m.case
+            );
+            fail()
         }
     }
-    hprintln!("dot self-check: {} vectors agree", cases);
 }
 
 #[entry]
 fn main() -> ! {
-    dot_self_check();
+    kernel_conformance();
     let model = match Model::from_bytes(MODEL) {
         Ok(m) => m,
         Err(e) => {
@@ -151,11 +130,27 @@ fn main() -> ! {
             }
         }
     }
+    per_layer_marks(&model, &mut arena);
     detect_golden_frame();
     hprintln!("done");
     debug::exit(debug::EXIT_SUCCESS);
     loop {
         cortex_m::asm::bkpt();
+    }
+}
+
+/// Runs the first golden face once more with a mark before the inference and after every layer,
+/// so the plugin's counts give each layer's instructions (the first includes the input's
+/// conversion to int8). Says how many marks that is, for the host check to slice them.
+fn per_layer_marks(model: &Model<'_>, arena: &mut [i8]) {
+    hprintln!("layer marks: {}", model.layers().len() + 1);
+    mark(500);
+    let result = model.run_observed(&GOLDEN[..INPUT_PIXELS], arena, |i, _, _| {
+        mark(501 + i as u32)
+    });
+    if let Err(e) = result {
+        hprintln!("per-layer run failed: {}", e);
+        fail()
     }
 }
 

@@ -4,13 +4,24 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::data;
 use crate::fsutil::{write_atomic, write_json};
+use crate::network::Network;
 use crate::quantize::{int8_predictions, quantize, Calibration, RangeMethod};
 use crate::split::Manifest;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct QuantizeArgs {
+    #[command(flatten)]
+    pub model: crate::artifacts::ModelArgs,
+    /// Write the int8 model only if it agrees with the float model on at least this share of
+    /// the validation images (0-1).
+    #[arg(long, default_value_t = MIN_AGREEMENT)]
+    pub min_agreement: f64,
+}
 
 /// Training images used for calibration (the first ones of the seeded training split).
 pub const CALIBRATION_IMAGES: usize = 1000;
@@ -49,28 +60,43 @@ pub const METHODS: [RangeMethod; 3] = [
     RangeMethod::MinMax,
 ];
 
+/// The calibration images: the first [`CALIBRATION_IMAGES`] of the manifest's training split.
+///
+/// # Errors
+/// A manifest without a training part, or images that cannot be read.
+pub fn calibration_images(data_dir: &Path, manifest: &Manifest) -> Result<Vec<data::Sample>> {
+    let ids: Vec<_> = manifest
+        .part("train")?
+        .into_iter()
+        .take(CALIBRATION_IMAGES)
+        .collect();
+    data::load_ids(data_dir, &ids).context("loading calibration images")
+}
+
+/// The least top-1 agreement with the float model on validation that an int8 model must reach
+/// to be written (`--min-agreement`): below it the quantization went wrong (for example weights
+/// far out of range), and a model that would answer differently from its float twin is refused.
+pub const MIN_AGREEMENT: f64 = 0.90;
+
 /// Quantizes model `name` in `out`, writing `<name>.int8.bin`, `<name>.qdq.onnx` and
 /// `<name>.quant.json`.
 ///
 /// Each of [`METHODS`] is calibrated on the first [`CALIBRATION_IMAGES`] training images and run
 /// by edge-runtime on the validation split; the one whose predictions agree most often with the
-/// float model's is kept (the goal is fidelity to the float model; accuracy breaks ties).
+/// float model's is kept (the goal is fidelity to the float model; accuracy breaks ties). Nothing
+/// is written when that agreement is below `min_agreement`.
 ///
 /// # Errors
-/// Missing model, manifest or data; a quantized model edge-runtime rejects.
-pub fn run(data_dir: &Path, out: &Path, name: &str) -> Result<()> {
+/// Missing model, manifest or data; a quantized model edge-runtime rejects; agreement below
+/// `min_agreement`.
+pub fn run(data_dir: &Path, out: &Path, name: &str, min_agreement: f64) -> Result<()> {
     let device = crate::device();
-    let (net, _) = crate::report::load_model(out, name, &device)?;
+    let (net, _) = crate::artifacts::load_model(out, name, &device)?;
     let manifest = Manifest::read(&out.join("split.json"))?;
-    let calib_ids: Vec<_> = manifest
-        .part("train")?
-        .into_iter()
-        .take(CALIBRATION_IMAGES)
-        .collect();
-    let calib = data::load_ids(data_dir, &calib_ids).context("loading calibration images")?;
+    let calib = calibration_images(data_dir, &manifest)?;
     let val = data::load_ids(data_dir, &manifest.part("validation")?)
         .context("loading the validation split")?;
-    let (_, float_acc, scores) = crate::training::evaluate(&net, &val, &device, false);
+    let (_, float_acc, scores) = crate::evaluate::evaluate(&net, &val, &device, false);
     let float_pred = crate::metrics::argmax_rows(&scores);
     eprintln!(
         "float model: {:.2}% on {} validation images; calibrating on {} training images",
@@ -79,11 +105,12 @@ pub fn run(data_dir: &Path, out: &Path, name: &str) -> Result<()> {
         calib.len()
     );
     let calibration = Calibration::collect(&net, &calib, &device);
+    let network = Network::read(&net)?;
     let share = |hits: usize| hits as f64 / val.len().max(1) as f64;
     let mut results = Vec::new();
     let mut best: Option<((f64, f64), RangeMethod, crate::quantize::Quantized)> = None;
     for method in METHODS {
-        let q = quantize(&net, &calibration.qparams(method))?;
+        let q = quantize(&network, &calibration.qparams(method))?;
         let pred = int8_predictions(&q.file, &val)?;
         let acc = share(
             pred.iter()
@@ -106,7 +133,17 @@ pub fn run(data_dir: &Path, out: &Path, name: &str) -> Result<()> {
             best = Some(((agree, acc), method, q));
         }
     }
-    let (_, chosen, q) = best.context("no quantization method ran")?;
+    let ((agreement, _), chosen, q) = best.context("no quantization method ran")?;
+    if agreement < min_agreement {
+        bail!(
+            "the int8 model of {name} agrees with the float model on only {:.2}% of the \
+             validation images (at best, with {chosen:?} ranges), under the {:.2}% required: \
+             not writing it. Check the float model's weights (report); pass --min-agreement to \
+             write it anyway",
+            100.0 * agreement,
+            100.0 * min_agreement
+        );
+    }
     let model = edge_runtime::Model::from_bytes(&q.file).map_err(|e| anyhow::anyhow!("{e}"))?;
     let report = QuantReport {
         calibration_images: calibration.images(),
@@ -120,7 +157,7 @@ pub fn run(data_dir: &Path, out: &Path, name: &str) -> Result<()> {
         macs: model.macs(),
     };
     write_atomic(&out.join(format!("{name}.int8.bin")), &q.file)?;
-    let qdq = crate::onnx::build_qdq(&net, &q.layers)?;
+    let qdq = crate::onnx::qdq::build(&network, &q.layers)?;
     write_atomic(
         &out.join(format!("{name}.qdq.onnx")),
         &prost::Message::encode_to_vec(&qdq),

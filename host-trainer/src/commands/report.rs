@@ -5,48 +5,25 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use burn::module::Module;
+use clap::Args;
 
+use crate::artifacts::{load_model, weights_description};
 use crate::data;
-use crate::fsutil::{read_json, write_atomic, write_json};
+use crate::evaluate::evaluate;
+use crate::fsutil::{write_atomic, write_json};
 use crate::metrics::{argmax_rows, Report};
-use crate::model::Net;
 use crate::split::Manifest;
-use crate::training::{evaluate, TrainState};
 
-/// Loads `<out>/<name>.bpk` with the dropout rates of its recipe.
-///
-/// # Errors
-/// Missing or unreadable weights or history.
-pub fn load_model(
-    out: &Path,
-    name: &str,
-    device: &burn::tensor::Device,
-) -> Result<(Net, TrainState)> {
-    let history_path = out.join(format!("{name}.history.json"));
-    let state: TrainState = read_json(&history_path).with_context(|| {
-        format!(
-            "no training history for model '{name}' in {} (train it first)",
-            out.display()
-        )
-    })?;
-    let weights = out.join(format!("{name}.bpk"));
-    let net = Net::new(device, state.recipe.dropout)
-        .try_load_file(&weights)
-        .with_context(|| format!("cannot load model weights {}", weights.display()))?;
-    Ok((net, state))
-}
-
-/// Which weights a finished run kept: its best epoch, or the mean of its last epochs.
-pub fn weights_description(state: &TrainState) -> String {
-    match (state.kept_average(), state.best_epoch) {
-        (Some(a), _) => format!(
-            "mean of the weights of epochs {}-{}",
-            a.epochs.0, a.epochs.1
-        ),
-        (None, Some(e)) => format!("best epoch {e}"),
-        (None, None) => "no finished epoch".into(),
-    }
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub model: crate::artifacts::ModelArgs,
+    /// Evaluate on this part of the split.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Runs the report step for model `name` in `out` on `split` ("test", "validation" or "train").
@@ -109,13 +86,10 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
         state.best_epoch.filter(|_| state.kept_average().is_none()),
         state.averaged.as_ref(),
     )?;
-    let doc = format!(
-        "FER-2013 expression CNN (Zaidi et al. 2024 architecture), recipe '{}', {}; \
-         input pixel/255, output softmax scores over labels",
-        state.recipe.name,
-        weights_description(&state)
+    let onnx = crate::onnx::float::to_bytes(
+        &crate::network::Network::read(&net)?,
+        &crate::artifacts::onnx_doc(&state),
     );
-    let onnx = crate::onnx::to_bytes(&net, &doc)?;
     write_atomic(&out.join(format!("{name}.onnx")), &onnx)?;
     eprintln!("wrote {name}{suffix}.report.json/.md, {name}{suffix}.confusion.png, {name}.curves.png, {name}.onnx in {}", out.display());
     Ok(report)

@@ -1,0 +1,235 @@
+//! One conformance check for every fast kernel against its plain twin, `no_std` and without
+//! heap, so the same cases run in the host unit tests, under qemu-aarch64 (`.ci/run`) and in the
+//! QEMU Cortex-M7 firmware before its golden run: the dot product on every length 0-67, the quad
+//! dot product on every channel count the network has (and odd ones), whole pooled conv layers
+//! with borders, odd sizes, both signs of the stage multiplier and extreme values, and dense
+//! layers of every input length 1-67.
+
+use super::conv::{conv3x3, conv3x3_reference, scratch_bytes, ConvShape};
+use super::dense::{dense, dense_reference};
+use super::dot::{dot, dot_reference};
+use super::patch::{fill, patch_bytes};
+use super::quad::{quad_dot, quad_dot_reference};
+use crate::requant::{Stage, STAGE_BYTES};
+
+/// The first case where a fast kernel and its reference disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Which kernel: "dot", "quad_dot", "conv3x3" or "dense".
+    pub kernel: &'static str,
+    /// The case's number within that kernel's cases.
+    pub case: usize,
+}
+
+/// A small xorshift generator: the cases are the same on every platform.
+struct Cases(u32);
+
+impl Cases {
+    fn next(&mut self) -> u32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 17;
+        self.0 ^= self.0 << 5;
+        self.0
+    }
+    fn fill(&mut self, bytes: &mut [u8], extremes: bool) {
+        for b in bytes.iter_mut() {
+            *b = self.next() as u8;
+        }
+        if extremes && !bytes.is_empty() {
+            let n = bytes.len();
+            (bytes[0], bytes[n - 1]) = (0x80, 0x80);
+        }
+    }
+}
+
+fn as_i8(bytes: &[u8], out: &mut [i8]) {
+    for (o, &b) in out.iter_mut().zip(bytes) {
+        *o = b as i8;
+    }
+}
+
+const MAX_CIN: usize = 128;
+const MAX_K: usize = 9 * MAX_CIN;
+
+/// Runs every case; returns how many agreed.
+///
+/// # Errors
+/// The first [`Mismatch`].
+pub fn run() -> Result<usize, Mismatch> {
+    let mut cases = Cases(0x2545_f491);
+    let mut n = 0;
+    n += dots(&mut cases)?;
+    n += quads(&mut cases)?;
+    n += convs(&mut cases)?;
+    n += denses(&mut cases)?;
+    Ok(n)
+}
+
+fn denses(cases: &mut Cases) -> Result<usize, Mismatch> {
+    const N: usize = 67;
+    const OUT: usize = 3;
+    let mut input_bytes = [0u8; N];
+    let mut input = [0i8; N];
+    let mut weights = [0u8; N * OUT];
+    let mut bias = [0u8; 4 * OUT];
+    let mut stages = [0u8; STAGE_BYTES * OUT];
+    let mut scratch = [0i8; super::dense::scratch_bytes(N)];
+    let (mut fast, mut plain) = ([0i8; OUT], [0i8; OUT]);
+    let mut count = 0;
+    for n in 1..=N {
+        cases.fill(&mut input_bytes, n % 8 == 1);
+        as_i8(&input_bytes, &mut input);
+        cases.fill(&mut weights, n % 8 == 1);
+        for c in 0..OUT {
+            let b = (cases.next() % 2_001) as i32 - 1_000;
+            bias[4 * c..4 * c + 4].copy_from_slice(&b.to_le_bytes());
+            let m = (1i32 << 30) + (cases.next() >> 2) as i32 % (1 << 29);
+            let stage = Stage {
+                m: if c == 1 { -m } else { m },
+                n: 38,
+                b: 1i64 << 37,
+            };
+            stages[STAGE_BYTES * c..][..STAGE_BYTES].copy_from_slice(&stage.to_le_bytes());
+        }
+        let zero = i32::from(cases.next() as i8);
+        let relu = n % 3 != 0;
+        let (x, w) = (&input[..n], &weights[..n * OUT]);
+        dense(x, w, &bias, &stages, zero, relu, &mut fast, &mut scratch);
+        dense_reference(x, w, &bias, &stages, zero, relu, &mut plain);
+        if fast != plain {
+            return Err(Mismatch {
+                kernel: "dense",
+                case: count,
+            });
+        }
+        count += 1;
+    }
+    Ok(count)
+}
+
+fn dots(cases: &mut Cases) -> Result<usize, Mismatch> {
+    let (mut a, mut b) = ([0u8; 67], [0u8; 67]);
+    let mut ai = [0i8; 67];
+    let mut n = 0;
+    for round in 0..8 {
+        for len in 0..=a.len() {
+            cases.fill(&mut a, round == 0);
+            cases.fill(&mut b, round == 0);
+            as_i8(&a, &mut ai);
+            if dot(&ai[..len], &b) != dot_reference(&ai[..len], &b) {
+                return Err(Mismatch {
+                    kernel: "dot",
+                    case: n,
+                });
+            }
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn quads(cases: &mut Cases) -> Result<usize, Mismatch> {
+    let mut input_bytes = [0u8; 16 * MAX_CIN];
+    let mut input = [0i8; 16 * MAX_CIN];
+    let mut weights = [0u8; MAX_K];
+    let mut patch = [0i8; patch_bytes(MAX_CIN)];
+    let mut n = 0;
+    for (round, cin) in [1usize, 2, 3, 4, 5, 7, 8, 9, 16, 32, 64, 128]
+        .into_iter()
+        .cycle()
+        .take(36)
+        .enumerate()
+    {
+        // A 4x4 map: the quad at (0, 0) has the top and left borders, at (2, 2) the bottom
+        // and right ones, at (1, 1) none.
+        let (h, w) = (4, 4);
+        cases.fill(&mut input_bytes[..h * w * cin], round < 12);
+        as_i8(&input_bytes, &mut input);
+        cases.fill(&mut weights[..9 * cin], round < 12);
+        let zero = match round % 3 {
+            0 => -128,
+            1 => 127,
+            _ => i32::from(cases.next() as i8),
+        };
+        for at in [(0, 0), (1, 1), (2, 2)] {
+            fill(&input[..h * w * cin], (h, w, cin), zero, at, &mut patch);
+            let p = &patch[..patch_bytes(cin)];
+            if quad_dot(p, cin, &weights) != quad_dot_reference(p, cin, &weights) {
+                return Err(Mismatch {
+                    kernel: "quad_dot",
+                    case: n,
+                });
+            }
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+fn convs(cases: &mut Cases) -> Result<usize, Mismatch> {
+    const CIN: usize = 12;
+    const COUT: usize = 4;
+    const SIDE: usize = 7;
+    let mut input_bytes = [0u8; SIDE * SIDE * CIN];
+    let mut input = [0i8; SIDE * SIDE * CIN];
+    let mut weights = [0u8; COUT * 9 * CIN];
+    let mut bias = [0u8; 4 * COUT];
+    let mut stages = [0u8; STAGE_BYTES * COUT];
+    let mut scratch = [0i8; scratch_bytes(CIN, true)];
+    let (mut fast, mut plain) = ([0i8; SIDE * SIDE * COUT], [0i8; SIDE * SIDE * COUT]);
+    let mut n = 0;
+    for round in 0..24 {
+        let h = 2 + round % 6;
+        let w = 2 + (round / 2) % 6;
+        let cin = 1 + (round * 5) % CIN;
+        let relu = round % 4 != 3;
+        cases.fill(&mut input_bytes, round < 4);
+        as_i8(&input_bytes, &mut input);
+        cases.fill(&mut weights, round < 4);
+        for c in 0..COUT {
+            let b = (cases.next() % 20_001) as i32 - 10_000;
+            bias[4 * c..4 * c + 4].copy_from_slice(&b.to_le_bytes());
+            // |M| around 2^-10 of either sign, offsets of ±100 LSB; the shift is ≥ 32 as in the
+            // published model.
+            let m = (1i32 << 30) + (cases.next() >> 2) as i32 % (1 << 29);
+            let m = if c % 2 == 1 { -m } else { m };
+            let shift = 40;
+            let off = i64::from(cases.next() % 201) - 100;
+            let stage = Stage {
+                m,
+                n: shift,
+                b: (off << shift) + (1i64 << (shift - 1)),
+            };
+            stages[STAGE_BYTES * c..][..STAGE_BYTES].copy_from_slice(&stage.to_le_bytes());
+        }
+        let s = ConvShape {
+            h,
+            w,
+            cin,
+            cout: COUT,
+            input_zero: i32::from(cases.next() as i8),
+            relu,
+            pool: true,
+        };
+        let out_len = (h / 2) * (w / 2) * COUT;
+        let (x, wts) = (&input[..h * w * cin], &weights[..COUT * 9 * cin]);
+        conv3x3(
+            x,
+            wts,
+            &bias,
+            &stages,
+            &s,
+            &mut fast[..out_len],
+            &mut scratch,
+        );
+        conv3x3_reference(x, wts, &bias, &stages, &s, &mut plain[..out_len]);
+        if fast[..out_len] != plain[..out_len] {
+            return Err(Mismatch {
+                kernel: "conv3x3",
+                case: n,
+            });
+        }
+        n += 1;
+    }
+    Ok(n)
+}

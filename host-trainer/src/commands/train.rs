@@ -1,0 +1,320 @@
+//! The `train` command: check the settings, load and split the data, train (or resume), keep the
+//! best or averaged weights, then report on the test split and quantize to int8.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use burn::module::Module;
+use clap::Args;
+
+use crate::artifacts::{artifact, model_name};
+use crate::checkpoint::Checkpoint;
+use crate::commands::{data_path, warn_if_unoptimized};
+use crate::data::{self, BadImages};
+use crate::fsutil::write_json;
+use crate::recipe::{Monitor, Recipe};
+use crate::split::{self, Manifest};
+use crate::training::{self, Outcome, RunOptions};
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// FER-2013: Kaggle's folder layout (train/ and test/ with a folder per class) or fer2013.csv.
+    /// Defaults to the FER2013_DIR environment variable.
+    #[arg(long, env = "FER2013_DIR")]
+    pub data: Option<PathBuf>,
+    /// Output folder for the model, split manifest, report and plots.
+    #[arg(long, default_value = "models")]
+    pub out: PathBuf,
+    /// Recipe: `default` (beats the paper at the same size), `paper` (exactly the paper) or `v2`
+    /// (stronger augmentation and 120 epochs: the candidate for the next default).
+    #[arg(long, default_value = "default")]
+    pub preset: String,
+    /// Override the recipe's number of epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Override the recipe's early-stopping patience.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Override the recipe's early-stopping monitor.
+    #[arg(long, value_enum)]
+    pub monitor: Option<Monitor>,
+    /// Seed of the split, shuffling, augmentation and initialization.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Use only this many training images (quick experiments and tests); validation and test
+    /// splits stay whole.
+    #[arg(long)]
+    pub limit_train: Option<usize>,
+    /// Use only this many validation images.
+    #[arg(long)]
+    pub limit_val: Option<usize>,
+    /// Continue the run whose checkpoint is in <out>/checkpoint-<preset>.
+    #[arg(long)]
+    pub resume: bool,
+    /// Start a new run from these weights (a `.bpk` written by host-trainer, e.g.
+    /// models/fer_cnn.bpk) instead of a fresh initialization: fine-tuning a finished model.
+    #[arg(long, value_name = "FILE.bpk")]
+    pub init_from: Option<PathBuf>,
+    /// Skip (and count) unreadable images instead of stopping.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Save a mid-epoch checkpoint every N batches.
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: usize,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Loads the data set and makes (or checks) the split manifest in `out`.
+pub fn load_split(data_dir: &Path, out: &Path, seed: u64, skip_bad: bool) -> Result<split::Split> {
+    let started = std::time::Instant::now();
+    let bad = if skip_bad {
+        BadImages::Skip
+    } else {
+        BadImages::Fail
+    };
+    let ds = data::load(data_dir, bad)?;
+    eprintln!(
+        "loaded {} images from {} ({}) in {:.1} s; {} converted to 48x48 gray; {} skipped",
+        ds.samples.len(),
+        data_dir.display(),
+        ds.source,
+        started.elapsed().as_secs_f64(),
+        ds.converted,
+        ds.skipped.len()
+    );
+    for s in ds.skipped.iter().take(10) {
+        eprintln!("  skipped {s}");
+    }
+    let source = ds.source.clone();
+    let split = split::stratified(ds.samples, seed);
+    let manifest = Manifest::new(&split, seed, &source);
+    let path = out.join("split.json");
+    if path.is_file() {
+        let old = Manifest::read(&path)?;
+        if old.test != manifest.test || old.train != manifest.train {
+            bail!(
+                "{} describes a different split (seed {}, {} test files) than this data set with \
+                 seed {} gives; refusing to overwrite it: choose another --out",
+                path.display(),
+                old.seed,
+                old.test.len(),
+                seed
+            );
+        }
+    } else {
+        write_json(&path, &manifest)?;
+    }
+    eprintln!(
+        "split (seed {seed}): {} train, {} validation, {} test",
+        split.train.len(),
+        split.validation.len(),
+        split.test.len()
+    );
+    Ok(split)
+}
+
+/// Fails now, not after the first epoch, when `out` cannot hold the run's files.
+fn check_writable(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("--out {}: cannot create this folder", out.display()))?;
+    let probe = out.join(format!(".write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| {
+        format!(
+            "--out {}: cannot write files into this folder",
+            out.display()
+        )
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// Fails before the data is read when the run cannot start as asked: a checkpoint that would be
+/// overwritten (without `--resume`) or ignored (with `--init-from`), a finished model in `--out`
+/// that a new run would overwrite, or `--init-from` weights that are not a file.
+fn check_start(args: &TrainArgs, ckpt: &Checkpoint, name: &str) -> Result<()> {
+    let resumes = args.resume && ckpt.exists();
+    if ckpt.exists() && !args.resume {
+        bail!(
+            "{} already holds a checkpoint: pass --resume to continue it, or remove the folder to \
+             start over",
+            ckpt.dir.display()
+        );
+    }
+    if let Some(init) = &args.init_from {
+        if resumes {
+            bail!(
+                "--init-from starts a new run, but --resume would continue the checkpoint in {}: \
+                 drop one of them",
+                ckpt.dir.display()
+            );
+        }
+        if !init.is_file() {
+            bail!(
+                "--init-from {}: not a file (expected a .bpk written by host-trainer, e.g. \
+                 models/fer_cnn.bpk)",
+                init.display()
+            );
+        }
+    }
+    let finished = artifact(&args.out, name, ".bpk");
+    if !resumes && finished.exists() {
+        bail!(
+            "{} holds a finished model ({}) and no checkpoint to continue; a new run would \
+             overwrite it: choose another --out (to fine-tune that model, pass --init-from {} \
+             with another --out)",
+            args.out.display(),
+            finished.display(),
+            finished.display()
+        );
+    }
+    Ok(())
+}
+
+/// Runs the `train` command.
+///
+/// # Errors
+/// Bad settings, data, checkpoint or output folder.
+pub fn run(args: &TrainArgs) -> Result<ExitCode> {
+    warn_if_unoptimized();
+    let data_dir = data_path(&args.data)?;
+    let mut recipe = Recipe::preset(&args.preset).with_context(|| {
+        format!(
+            "unknown --preset '{}': expected default, paper or v2",
+            args.preset
+        )
+    })?;
+    recipe.seed = args.seed;
+    if let Some(e) = args.epochs {
+        recipe.epochs = e;
+    }
+    if let Some(p) = args.patience {
+        recipe.patience = p;
+    }
+    if let Some(m) = args.monitor {
+        recipe.monitor = m;
+    }
+    if recipe.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
+    if recipe.patience == 0 {
+        bail!("--patience must be at least 1");
+    }
+    check_writable(&args.out)?;
+    let ckpt = Checkpoint::new(&args.out.join(format!("checkpoint-{}", recipe.name)));
+    check_start(args, &ckpt, &model_name(&recipe.name))?;
+    for dir in [&args.out, &ckpt.dir] {
+        let n = crate::fsutil::remove_stale_temp_files(dir);
+        if n > 0 {
+            eprintln!(
+                "removed {n} temporary file(s) an interrupted write left in {}",
+                dir.display()
+            );
+        }
+    }
+    let mut split = load_split(&data_dir, &args.out, args.seed, args.skip_bad)?;
+    if let Some(n) = args.limit_train {
+        // The split is grouped by class: shuffle before keeping the first n.
+        crate::rng::Rng::derive(args.seed, &[3]).shuffle(&mut split.train);
+        split.train.truncate(n);
+    }
+    if let Some(n) = args.limit_val {
+        crate::rng::Rng::derive(args.seed, &[4]).shuffle(&mut split.validation);
+        split.validation.truncate(n);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond Ctrl-C: exiting now (the last checkpoint is kept)");
+                std::process::exit(130);
+            }
+            eprintln!("\nCtrl-C: saving a checkpoint after this batch (press again to quit now)");
+        });
+    }
+    let device = crate::device();
+    eprintln!(
+        "device: {device:?}; recipe: {}",
+        serde_json::to_string(&recipe)?
+    );
+    let opts = RunOptions {
+        checkpoint_every: args.checkpoint_every,
+        resume: args.resume,
+        init_from: args.init_from.clone(),
+        progress: !args.quiet,
+        stop,
+    };
+    match training::train(
+        &recipe,
+        &split.train,
+        &split.validation,
+        &device,
+        &ckpt,
+        &opts,
+    )? {
+        Outcome::Interrupted(state) => {
+            eprintln!(
+                "interrupted at epoch {}, batch {}: checkpoint saved in {}; continue with --resume",
+                state.epoch + 1,
+                state.batch,
+                ckpt.dir.display()
+            );
+            Ok(ExitCode::from(130))
+        }
+        Outcome::Finished(model, mut state) => {
+            let name = model_name(&recipe.name);
+            let record = artifact(&args.out, &name, ".bpk");
+            // The best epoch's weights are written first: whatever fails after this, the run's
+            // result is on disk (and in the checkpoint's best.bpk).
+            model
+                .clone()
+                .save_file(&record)
+                .with_context(|| format!("cannot write {}", record.display()))?;
+            let averaged = crate::averaging::average_last_epochs(
+                &ckpt,
+                &mut state,
+                &split.train,
+                &split.validation,
+                &device,
+                !args.quiet,
+            )
+            .with_context(|| {
+                format!(
+                    "the weights of the best epoch are in {}; averaging the last epochs failed",
+                    record.display()
+                )
+            })?;
+            if let Some(mean) = averaged {
+                mean.save_file(&record)
+                    .with_context(|| format!("cannot write {}", record.display()))?;
+            }
+            // The history is the run's record; which checkpoint files held it is not.
+            let history = crate::checkpoint::TrainState {
+                files: None,
+                ..state.clone()
+            };
+            write_json(&artifact(&args.out, &name, ".history.json"), &history)?;
+            eprintln!(
+                "done: best epoch {:?} ({:?} = {:?}); weights in {}",
+                state.best_epoch,
+                recipe.monitor,
+                state.best_value,
+                record.display()
+            );
+            crate::commands::report::run(&data_dir, &args.out, &name, "test", !args.quiet)?;
+            crate::commands::quantize::run(
+                &data_dir,
+                &args.out,
+                &name,
+                crate::commands::quantize::MIN_AGREEMENT,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Test support shared by the workspace's tests (a dev-dependency only): where the FER-2013 data
+//! set and the published models are, the first images of each class, and tract plans of an ONNX
+//! model. Tests need the real data: without it they fail with instructions, never pass vacuously.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use edge_runtime::format::INPUT_SIDE;
+use edge_runtime::labels::Emotion;
+use tract_onnx::prelude::*;
+
+/// The FER-2013 folder (Kaggle's layout: `train/` and `test/` with one folder per class) from
+/// the `FER2013_DIR` environment variable.
+///
+/// # Panics
+/// When `FER2013_DIR` is not set or is not such a folder: the message says what to do.
+pub fn fer_dir() -> PathBuf {
+    let dir = std::env::var_os("FER2013_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            panic!(
+                "FER2013_DIR is not set. These tests run on real FER-2013 images: download \
+                 Kaggle's 'FER-2013' folder data set (train/ and test/ with one folder per \
+                 class) and run `FER2013_DIR=/path/to/fer2013 cargo test`"
+            )
+        });
+    for part in ["train", "test"] {
+        assert!(
+            dir.join(part).is_dir(),
+            "FER2013_DIR={} has no {part}/ folder: expected Kaggle's FER-2013 folder layout",
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// The published artifacts: `MODELS_DIR`, or the workspace's `models/`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+}
+
+/// The first `n` images (sorted by name) of each class of `split` ("train" or "test").
+///
+/// # Panics
+/// When a class folder cannot be listed.
+pub fn first_images(split: &str, n: usize) -> Vec<(PathBuf, Emotion)> {
+    let root = fer_dir().join(split);
+    let mut out = Vec::new();
+    for e in Emotion::ALL {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(e.name()))
+            .unwrap_or_else(|err| panic!("cannot list {}/{}: {err}", root.display(), e.name()))
+            .map(|d| d.expect("dir entry").path())
+            .collect();
+        files.sort();
+        out.extend(files.into_iter().take(n).map(|p| (p, e)));
+    }
+    out
+}
+
+/// An ONNX model (input `[n, 1, 48, 48]`) made runnable by tract for batches of `n` images.
+///
+/// # Errors
+/// A file tract cannot read or run.
+pub fn tract_plan(bytes: &[u8], n: usize) -> Result<std::sync::Arc<TypedRunnableModel>> {
+    let side = usize::from(INPUT_SIDE);
+    tract_onnx::onnx()
+        .model_for_read(&mut &bytes[..])?
+        .with_input_fact(0, f32::fact([n, 1, side, side]).into())?
+        .into_optimized()?
+        .into_runnable()
+        .context("tract cannot run the model")
+}
