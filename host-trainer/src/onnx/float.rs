@@ -11,26 +11,46 @@ use crate::data::SIDE;
 use crate::network::{layout, ConvBlock, Dense, Network, Norm};
 
 impl Builder {
-    /// A 3x3 'same' convolution with its weights (ONNX's `[out][in][ky][kx]`) and bias.
-    fn conv(&mut self, x: &str, out: &str, block: &ConvBlock) {
-        let (w, b) = (format!("{out}.weight"), format!("{out}.bias"));
+    /// The float initializers of a block's conv: weights (ONNX's `[out][in][ky][kx]`) and bias,
+    /// named `<conv>.weight` and `<conv>.bias`.
+    fn conv_params(&mut self, conv: &str, block: &ConvBlock) -> (String, String) {
+        let (w, b) = (format!("{conv}.weight"), format!("{conv}.bias"));
         let oihw = layout::conv_to_oihw(&block.weights, block.out_c, block.in_c);
         self.floats(&w, &[block.out_c, block.in_c, 3, 3], &oihw);
         self.floats(&b, &[block.out_c], &block.bias);
+        (w, b)
+    }
+
+    /// Block `n`'s nodes: Conv 3x3 'same' on `x` with weights `w` and bias `b`, ReLU,
+    /// BatchNorm (`norm`), MaxPool 2x2. Returns the pool's output name.
+    pub(super) fn block(&mut self, n: usize, [x, w, b]: [&str; 3], norm: &Norm) -> String {
+        let conv = format!("block{n}.conv");
         self.node(
             "Conv",
-            &[x, &w, &b],
-            out,
+            &[x, w, b],
+            &conv,
             vec![
                 ints("kernel_shape", &[3, 3]),
                 ints("pads", &[1, 1, 1, 1]),
                 ints("strides", &[1, 1]),
             ],
         );
+        let relu = format!("block{n}.relu");
+        self.node("Relu", &[&conv], &relu, vec![]);
+        let bn = format!("block{n}.norm");
+        self.batch_norm(&relu, &bn, norm);
+        let pool = format!("block{n}.pool");
+        self.node(
+            "MaxPool",
+            &[&bn],
+            &pool,
+            vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])],
+        );
+        pool
     }
 
     /// BatchNorm with its running statistics (inference).
-    pub(super) fn batch_norm(&mut self, x: &str, out: &str, norm: &Norm) {
+    fn batch_norm(&mut self, x: &str, out: &str, norm: &Norm) {
         let names = ["scale", "bias", "mean", "var"].map(|s| format!("{out}.{s}"));
         let c = norm.gamma.len();
         for (name, v) in names
@@ -65,20 +85,8 @@ pub fn build(net: &Network, doc: &str) -> ModelProto {
     let mut x = "input".to_string();
     for (i, block) in net.blocks.iter().enumerate() {
         let n = i + 1;
-        let conv = format!("block{n}.conv");
-        g.conv(&x, &conv, block);
-        let relu = format!("block{n}.relu");
-        g.node("Relu", &[&conv], &relu, vec![]);
-        let bn = format!("block{n}.norm");
-        g.batch_norm(&relu, &bn, &block.norm);
-        let pool = format!("block{n}.pool");
-        g.node(
-            "MaxPool",
-            &[&bn],
-            &pool,
-            vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])],
-        );
-        x = pool;
+        let (w, b) = g.conv_params(&format!("block{n}.conv"), block);
+        x = g.block(n, [&x, &w, &b], &block.norm);
     }
     g.node("Flatten", &[&x], "flatten", vec![int("axis", 1)]);
     x = "flatten".into();

@@ -7,7 +7,7 @@
 use anyhow::{bail, Context, Result};
 
 use super::proto::{
-    batch_dim, fixed, int, ints, model, value_info, Builder, Dimension, GraphProto, ModelProto,
+    batch_dim, fixed, int, model, value_info, Builder, Dimension, GraphProto, ModelProto,
     TypeProto, INT8,
 };
 use crate::data::SIDE;
@@ -56,28 +56,7 @@ pub fn build(net: &Network, layers: &[QuantLayer]) -> Result<ModelProto> {
         );
         let bn = format!("block{n}.b");
         g.dq_param(&bn, &[cout], Some(&ql.bias), None, &bias_scales(ql), 0);
-        let conv = format!("block{n}.conv");
-        g.node(
-            "Conv",
-            &[&x, &wn, &bn],
-            &conv,
-            vec![
-                ints("kernel_shape", &[3, 3]),
-                ints("pads", &[1, 1, 1, 1]),
-                ints("strides", &[1, 1]),
-            ],
-        );
-        let relu = format!("block{n}.relu");
-        g.node("Relu", &[&conv], &relu, vec![]);
-        let norm = format!("block{n}.norm");
-        g.batch_norm(&relu, &norm, &block.norm);
-        let pool = format!("block{n}.pool");
-        g.node(
-            "MaxPool",
-            &[&norm],
-            &pool,
-            vec![ints("kernel_shape", &[2, 2]), ints("strides", &[2, 2])],
-        );
+        let pool = g.block(n, [&x, &wn, &bn], &block.norm);
         let q = format!("block{n}.q");
         g.quantize(&pool, &q, ql.desc.output);
         outputs.push((
