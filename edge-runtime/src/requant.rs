@@ -27,8 +27,23 @@ impl Stage {
     /// Applies the stage to an accumulator (already passed through ReLU if the layer has one).
     #[inline]
     pub fn apply(&self, acc: i32) -> i8 {
-        let v = (i64::from(acc) * i64::from(self.m) + self.b) >> self.n;
-        v.clamp(-128, 127) as i8
+        let v = i64::from(acc) * i64::from(self.m) + self.b;
+        if self.n >= 32 {
+            // The same value: an arithmetic shift by n is one by 32 then one by n − 32, and
+            // after the first (|v| < 2^63) it fits in i32. On a 32-bit core this is the high
+            // word of one multiply-accumulate (SMLAL), a shift and a saturation, instead of a
+            // 64-bit shift.
+            let hi = (v >> 32) as i32;
+            (hi >> (self.n - 32)).clamp(-128, 127) as i8
+        } else {
+            (v >> self.n).clamp(-128, 127) as i8
+        }
+    }
+
+    /// The plain definition [`Stage::apply`] is tested against: the 64-bit product and sum,
+    /// shifted by `n` at once.
+    pub fn apply_reference(&self, acc: i32) -> i8 {
+        ((i64::from(acc) * i64::from(self.m) + self.b) >> self.n).clamp(-128, 127) as i8
     }
 
     /// The layer's output for an accumulator: the ReLU (when the layer has one) on the

@@ -2,8 +2,8 @@
 //! heap, so the same cases run in the host unit tests, under qemu-aarch64 (`.ci/run`) and in the
 //! QEMU Cortex-M7 firmware before its golden run: the dot product on every length 0-67, the quad
 //! dot product on every channel count the network has (and odd ones), whole pooled conv layers
-//! with borders, odd sizes, both signs of the stage multiplier and extreme values, and dense
-//! layers of every input length 1-67.
+//! with borders, odd sizes, both signs of the stage multiplier and extreme values, dense layers
+//! of every input length 1-67, and the output stage's shortcut on every shift.
 
 use super::conv::{conv3x3, conv3x3_reference, scratch_bytes, ConvShape};
 use super::dense::{dense, dense_reference};
@@ -15,7 +15,7 @@ use crate::requant::{Stage, STAGE_BYTES};
 /// The first case where a fast kernel and its reference disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mismatch {
-    /// Which kernel: "dot", "quad_dot", "conv3x3" or "dense".
+    /// Which kernel: "dot", "quad_dot", "conv3x3", "dense" or "stage".
     pub kernel: &'static str,
     /// The case's number within that kernel's cases.
     pub case: usize,
@@ -62,7 +62,37 @@ pub fn run() -> Result<usize, Mismatch> {
     n += quads(&mut cases)?;
     n += convs(&mut cases)?;
     n += denses(&mut cases)?;
+    n += stages(&mut cases)?;
     Ok(n)
+}
+
+/// The output stage's two shift paths (by 32 then by `n − 32`, or by `n` at once) against its
+/// plain definition, on every shift 1-62, both signs, and accumulators up to what the stage is
+/// safe for.
+fn stages(cases: &mut Cases) -> Result<usize, Mismatch> {
+    let mut count = 0;
+    for n in 1..=62u32 {
+        for round in 0..16 {
+            let m = (cases.next() >> 1) as i32;
+            let m = if round % 2 == 1 { -m } else { m } >> (round % 8);
+            let b = (i64::from(cases.next()) << 31 | i64::from(cases.next())) >> (round % 30);
+            let b = if round % 3 == 0 { -b } else { b };
+            let stage = Stage { m, n, b };
+            for acc in [0, 1, -1, i32::MAX, i32::MIN + 1, cases.next() as i32] {
+                if !stage.is_safe_for(u64::from(acc.unsigned_abs())) {
+                    continue;
+                }
+                if stage.apply(acc) != stage.apply_reference(acc) {
+                    return Err(Mismatch {
+                        kernel: "stage",
+                        case: count,
+                    });
+                }
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
 }
 
 fn denses(cases: &mut Cases) -> Result<usize, Mismatch> {
@@ -131,7 +161,7 @@ fn dots(cases: &mut Cases) -> Result<usize, Mismatch> {
 fn quads(cases: &mut Cases) -> Result<usize, Mismatch> {
     let mut input_bytes = [0u8; 16 * MAX_CIN];
     let mut input = [0i8; 16 * MAX_CIN];
-    let mut weights = [0u8; MAX_K];
+    let mut weights = [0u8; MAX_K + 3];
     let mut patch = [0i8; patch_bytes(MAX_CIN)];
     let mut n = 0;
     for (round, cin) in [1usize, 2, 3, 4, 5, 7, 8, 9, 16, 32, 64, 128]
@@ -145,7 +175,7 @@ fn quads(cases: &mut Cases) -> Result<usize, Mismatch> {
         let (h, w) = (4, 4);
         cases.fill(&mut input_bytes[..h * w * cin], round < 12);
         as_i8(&input_bytes, &mut input);
-        cases.fill(&mut weights[..9 * cin], round < 12);
+        cases.fill(&mut weights[..9 * cin + 3], round < 12);
         let zero = match round % 3 {
             0 => -128,
             1 => 127,
@@ -154,13 +184,18 @@ fn quads(cases: &mut Cases) -> Result<usize, Mismatch> {
         for at in [(0, 0), (1, 1), (2, 2)] {
             fill(&input[..h * w * cin], (h, w, cin), zero, at, &mut patch);
             let p = &patch[..patch_bytes(cin)];
-            if quad_dot(p, cin, &weights) != quad_dot_reference(p, cin, &weights) {
-                return Err(Mismatch {
-                    kernel: "quad_dot",
-                    case: n,
-                });
+            // The weights at four byte offsets: one of them is word-aligned (the M7 kernel
+            // reads those with LDRD, the others word by word).
+            for skew in 0..4 {
+                let ws = &weights[skew..];
+                if quad_dot(p, cin, ws) != quad_dot_reference(p, cin, ws) {
+                    return Err(Mismatch {
+                        kernel: "quad_dot",
+                        case: n,
+                    });
+                }
+                n += 1;
             }
-            n += 1;
         }
     }
     Ok(n)
@@ -178,10 +213,11 @@ fn convs(cases: &mut Cases) -> Result<usize, Mismatch> {
     let mut scratch = [0i8; scratch_bytes(CIN, true)];
     let (mut fast, mut plain) = ([0i8; SIDE * SIDE * COUT], [0i8; SIDE * SIDE * COUT]);
     let mut n = 0;
-    for round in 0..24 {
+    for round in 0..36 {
         let h = 2 + round % 6;
         let w = 2 + (round / 2) % 6;
-        let cin = 1 + (round * 5) % CIN;
+        // The last twelve with one input channel (the first layer's own kernel).
+        let cin = if round < 24 { 1 + (round * 5) % CIN } else { 1 };
         let relu = round % 4 != 3;
         cases.fill(&mut input_bytes, round < 4);
         as_i8(&input_bytes, &mut input);

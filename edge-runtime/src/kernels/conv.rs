@@ -58,10 +58,11 @@ fn accumulate(
     acc
 }
 
-/// Bytes of scratch [`conv3x3`] needs for a layer with `cin` input channels: one quad's patch,
-/// plus 3 to start it on a word boundary, when it pools; none otherwise.
+/// Bytes of scratch [`conv3x3`] needs for a layer with `cin` input channels: when it pools with
+/// more than one input channel, one quad's patch plus 3 to start it on a word boundary; none
+/// otherwise ([`super::single`] keeps its packed weights on the stack).
 pub const fn scratch_bytes(cin: usize, pool: bool) -> usize {
-    if pool {
+    if pool && cin > 1 {
         patch_bytes(cin) + 3
     } else {
         0
@@ -84,6 +85,9 @@ pub fn conv3x3(
 ) {
     if !s.pool {
         return conv3x3_reference(input, weights, bias, stages, s, output);
+    }
+    if s.cin == 1 {
+        return super::single::conv3x3(input, weights, bias, stages, s, output);
     }
     let taps = 9 * s.cin;
     let kp = padded_len(s.cin);

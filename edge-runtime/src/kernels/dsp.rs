@@ -63,9 +63,11 @@ pub fn dot(a: &[i8], b: &[u8]) -> i32 {
 
 /// The four rows' products with the weights `w` (whole words: the first `w.len()` values of
 /// each row) for a patch in the `SMLAD` layout ([`super::patch`]: groups of four values per row,
-/// stored `v0 v2 v1 v3`, the four rows' groups one after the other). Per weight word: one load,
-/// two `SXTB16` (bytes 0 and 2, bytes 1 and 3), then for each row one `LDRD` of its two int16
-/// pairs and two `SMLAD`s — 17 instructions per 16 multiply-accumulates with the loop.
+/// stored `v0 v2 v1 v3`, the four rows' groups one after the other). Per weight word: two
+/// `SXTB16` (bytes 0 and 2, bytes 1 and 3), then for each row one `LDRD` of its two int16 pairs
+/// and two `SMLAD`s. With word-aligned weights four words go per pass, read with two `LDRD`s: 60
+/// instructions per 64 multiply-accumulates with the loop ([`quad_dot_by4`]); the rest, or
+/// unaligned weights, one word per pass (17 per 16).
 #[inline(always)]
 pub fn quad_dot(patch: &[i8], w: &[u8]) -> [i32; 4] {
     let groups = w.len() / 4;
@@ -75,12 +77,127 @@ pub fn quad_dot(patch: &[i8], w: &[u8]) -> [i32; 4] {
         // the function correct for any caller).
         return quad_dot_words(patch, &w[..4 * groups]);
     }
+    let fours = if (w.as_ptr() as usize).is_multiple_of(4) {
+        groups / 4
+    } else {
+        0
+    };
+    let acc = quad_dot_by4(&patch[..128 * fours], &w[..16 * fours]);
+    quad_dot_by1(&patch[128 * fours..], &w[16 * fours..4 * groups], acc)
+}
+
+/// [`quad_dot`]'s main loop: `w` word-aligned, a multiple of 16 bytes; `patch` word-aligned,
+/// 8 bytes per weight byte.
+#[inline(always)]
+fn quad_dot_by4(patch: &[i8], w: &[u8]) -> [i32; 4] {
     let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
-    // SAFETY: the loop runs `groups` ≥ 1 times; each pass reads one word at `wp` (within the
-    // `4·groups` bytes of `w`) and 32 bytes at `p` (within the `32·groups` bytes of `patch`,
-    // sliced above), then advances both: it never reads past either slice. `p` starts 4-byte
-    // aligned (checked above) and moves by 8, so every LDRD is word-aligned as the Cortex-M
+    if w.is_empty() {
+        return [a0, a1, a2, a3];
+    }
+    debug_assert!(w.len().is_multiple_of(16) && patch.len() == 8 * w.len());
+    // SAFETY: the loop runs `w.len() / 16` ≥ 1 times (the caller passes a multiple of 16 and
+    // the length is not 0); each pass reads 16 bytes at `wp` (two LDRDs, within `w`) and 128 at
+    // `p` (16 LDRDs, within `patch`, which is 8 bytes per weight byte), then both have advanced
+    // by exactly that: it never reads past either slice. Both start word-aligned (checked by
+    // `quad_dot`) and move by multiples of 8, so every LDRD is word-aligned as the Cortex-M
     // requires. It writes only the named registers (no memory, no stack) and the flags.
+    unsafe {
+        asm!(
+            "2:",
+            "ldrd {w0}, {w1}, [{wp}], #8",
+            "sxtb16 {we}, {w0}",
+            "sxtb16 {w0}, {w0}, ror #8",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a0}, {t0}, {we}, {a0}",
+            "smlad {a0}, {t1}, {w0}, {a0}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a1}, {t0}, {we}, {a1}",
+            "smlad {a1}, {t1}, {w0}, {a1}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a2}, {t0}, {we}, {a2}",
+            "smlad {a2}, {t1}, {w0}, {a2}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a3}, {t0}, {we}, {a3}",
+            "smlad {a3}, {t1}, {w0}, {a3}",
+            "sxtb16 {we}, {w1}",
+            "sxtb16 {w1}, {w1}, ror #8",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a0}, {t0}, {we}, {a0}",
+            "smlad {a0}, {t1}, {w1}, {a0}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a1}, {t0}, {we}, {a1}",
+            "smlad {a1}, {t1}, {w1}, {a1}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a2}, {t0}, {we}, {a2}",
+            "smlad {a2}, {t1}, {w1}, {a2}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a3}, {t0}, {we}, {a3}",
+            "smlad {a3}, {t1}, {w1}, {a3}",
+            "ldrd {w0}, {w1}, [{wp}], #8",
+            "sxtb16 {we}, {w0}",
+            "sxtb16 {w0}, {w0}, ror #8",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a0}, {t0}, {we}, {a0}",
+            "smlad {a0}, {t1}, {w0}, {a0}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a1}, {t0}, {we}, {a1}",
+            "smlad {a1}, {t1}, {w0}, {a1}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a2}, {t0}, {we}, {a2}",
+            "smlad {a2}, {t1}, {w0}, {a2}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a3}, {t0}, {we}, {a3}",
+            "smlad {a3}, {t1}, {w0}, {a3}",
+            "sxtb16 {we}, {w1}",
+            "sxtb16 {w1}, {w1}, ror #8",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a0}, {t0}, {we}, {a0}",
+            "smlad {a0}, {t1}, {w1}, {a0}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a1}, {t0}, {we}, {a1}",
+            "smlad {a1}, {t1}, {w1}, {a1}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a2}, {t0}, {we}, {a2}",
+            "smlad {a2}, {t1}, {w1}, {a2}",
+            "ldrd {t0}, {t1}, [{p}], #8",
+            "smlad {a3}, {t0}, {we}, {a3}",
+            "smlad {a3}, {t1}, {w1}, {a3}",
+            "cmp {wp}, {wend}",
+            "bne 2b",
+            w0 = out(reg) _,
+            w1 = out(reg) _,
+            we = out(reg) _,
+            t0 = out(reg) _,
+            t1 = out(reg) _,
+            p = inout(reg) patch.as_ptr() => _,
+            wp = inout(reg) w.as_ptr() => _,
+            wend = in(reg) w.as_ptr().wrapping_add(w.len()),
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            options(nostack, readonly),
+        );
+    }
+    [a0, a1, a2, a3]
+}
+
+/// [`quad_dot`]'s one-word loop, adding to `acc`: `w` whole words (any alignment), `patch`
+/// word-aligned, 8 bytes per weight byte.
+#[inline(always)]
+fn quad_dot_by1(patch: &[i8], w: &[u8], acc: [i32; 4]) -> [i32; 4] {
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
+    let groups = w.len() / 4;
+    if groups == 0 {
+        return acc;
+    }
+    let patch = &patch[..32 * groups];
+    // SAFETY: the loop runs `groups` ≥ 1 times; each pass reads one word at `wp` (within the
+    // `4·groups` bytes of `w`; LDR allows any alignment) and 32 bytes at `p` (within the
+    // `32·groups` bytes of `patch`, sliced above), then advances both: it never reads past
+    // either slice. `p` starts 4-byte aligned (checked by `quad_dot`) and moves by 8, so every
+    // LDRD is word-aligned as the Cortex-M requires. It writes only the named registers (no
+    // memory, no stack) and the flags.
     unsafe {
         asm!(
             "2:",
@@ -116,6 +233,48 @@ pub fn quad_dot(patch: &[i8], w: &[u8]) -> [i32; 4] {
         );
     }
     [a0, a1, a2, a3]
+}
+
+/// The values `x − zero` of int8 `src` (a multiple of four) as int16 in the `SMLAD` pairing
+/// ([`super::patch`]): group `j` of four values goes to bytes `32·j .. 32·j + 8` of `dst`, as
+/// `v0 v2 v1 v3`. Per group one load, two `SXTAB16` (sign-extend bytes 0 and 2, or 1 and 3, and
+/// add `−zero` to both halfwords: exact, `|x − zero| ≤ 255`) and two stores.
+#[inline]
+pub fn widen_groups(src: &[i8], zero: i32, dst: &mut [i8]) {
+    let minus_zero = (-zero as u16 as u32) * 0x0001_0001;
+    for (x, d) in src.as_chunks::<4>().0.iter().zip(dst.chunks_mut(32)) {
+        let x = u32::from_le_bytes(x.map(|v| v as u8));
+        let even = sxtab16(minus_zero, x).to_le_bytes();
+        let odd = sxtab16_ror8(minus_zero, x).to_le_bytes();
+        for (d, v) in d[..8].iter_mut().zip(even.into_iter().chain(odd)) {
+            *d = v as i8;
+        }
+    }
+}
+
+/// `acc + (bytes 0 and 2 of x, sign-extended)` on halfwords.
+#[inline(always)]
+fn sxtab16(acc: u32, x: u32) -> u32 {
+    let r: u32;
+    // SAFETY: a register-to-register Armv7E-M instruction: reads `acc` and `x`, writes `r`,
+    // touches no memory, stack or flags.
+    unsafe {
+        asm!("sxtab16 {r}, {acc}, {x}", r = lateout(reg) r, acc = in(reg) acc, x = in(reg) x,
+             options(pure, nomem, nostack, preserves_flags));
+    }
+    r
+}
+
+/// `acc + (bytes 1 and 3 of x, sign-extended)` on halfwords.
+#[inline(always)]
+fn sxtab16_ror8(acc: u32, x: u32) -> u32 {
+    let r: u32;
+    // SAFETY: as in `sxtab16`; the rotation is part of the same register-only instruction.
+    unsafe {
+        asm!("sxtab16 {r}, {acc}, {x}, ror #8", r = lateout(reg) r, acc = in(reg) acc,
+             x = in(reg) x, options(pure, nomem, nostack, preserves_flags));
+    }
+    r
 }
 
 /// [`quad_dot`] without `LDRD`, for a patch at any address.
@@ -186,4 +345,34 @@ pub fn row_dot(x: &[i8], w: &[u8]) -> i32 {
         acc += i32::from(v) * i32::from(w[i] as i8);
     }
     acc
+}
+
+/// `acc + a.half · b.half` on signed halfwords, the halves chosen by `A_TOP` and `B_TOP`
+/// (`SMLABB`, `SMLABT`, `SMLATB`, `SMLATT`).
+#[inline(always)]
+pub fn smla<const A_TOP: bool, const B_TOP: bool>(a: u32, b: u32, acc: i32) -> i32 {
+    let r: i32;
+    // SAFETY: register-only Armv7E-M instructions (one is chosen at compile time): they read
+    // `a`, `b`, `acc`, write `r`, touch no memory or stack; they may set the sticky Q flag on
+    // overflow (flags not declared preserved), which nothing reads, and a valid model's sums
+    // never overflow.
+    unsafe {
+        match (A_TOP, B_TOP) {
+            (false, false) => asm!("smlabb {r}, {a}, {b}, {acc}", r = lateout(reg) r,
+                a = in(reg) a, b = in(reg) b, acc = in(reg) acc, options(pure, nomem, nostack)),
+            (false, true) => asm!("smlabt {r}, {a}, {b}, {acc}", r = lateout(reg) r,
+                a = in(reg) a, b = in(reg) b, acc = in(reg) acc, options(pure, nomem, nostack)),
+            (true, false) => asm!("smlatb {r}, {a}, {b}, {acc}", r = lateout(reg) r,
+                a = in(reg) a, b = in(reg) b, acc = in(reg) acc, options(pure, nomem, nostack)),
+            (true, true) => asm!("smlatt {r}, {a}, {b}, {acc}", r = lateout(reg) r,
+                a = in(reg) a, b = in(reg) b, acc = in(reg) acc, options(pure, nomem, nostack)),
+        }
+    }
+    r
+}
+
+/// `acc + a.lo·b.lo + a.hi·b.hi` on signed halfwords (`SMLAD`).
+#[inline(always)]
+pub fn pair_mac(a: u32, b: u32, acc: i32) -> i32 {
+    smlad(a, b, acc)
 }

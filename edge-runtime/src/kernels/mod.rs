@@ -1,6 +1,7 @@
 //! Layer kernels, written to be read and checked and tested against an even simpler unfused
 //! formulation. A pooled conv layer builds each pool quad's input patch ([`patch`]) and takes
-//! four dot products per channel at once ([`quad::quad_dot`]); dense layers use [`dot::dot`].
+//! four dot products per channel at once ([`quad::quad_dot`]); the first layer, with one input
+//! channel, has its own kernel ([`single`]); dense layers use [`dot::dot`].
 //! With the `dsp` feature on Armv7E-M both inner loops are the `SMLAD` versions in `dsp`, on
 //! x86-64 and aarch64 hosts the SSE2 / NEON versions in `simd`; these two files hold the crate's
 //! only `unsafe`. Each fast kernel has its plain twin in the crate, and [`conformance::run`]
@@ -16,6 +17,7 @@ pub mod patch;
 pub mod quad;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) mod simd;
+pub mod single;
 
 /// Reads int32 value `i` of a little-endian blob.
 #[inline]

@@ -27,8 +27,11 @@ use edge_runtime::detect::{self, Cascade, DetectParams, Face};
 use edge_runtime::preprocess::GrayFrame;
 use edge_runtime::{Model, INPUT_PIXELS};
 
-/// The published model, read in place from (emulated) flash.
-static MODEL: &[u8] = include_bytes!("../../../models/fer_cnn.int8.bin");
+/// The published model, 16-byte aligned as on the board and read in place from (emulated)
+/// flash.
+#[repr(C, align(16))]
+struct Aligned<T: ?Sized>(T);
+static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/fer_cnn.int8.bin"));
 /// The golden inputs: 2304 gray pixels each.
 static GOLDEN: &[u8] = include_bytes!("../../../models/golden/inputs.bin");
 
@@ -89,7 +92,7 @@ fn kernel_conformance() {
 #[entry]
 fn main() -> ! {
     kernel_conformance();
-    let model = match Model::from_bytes(MODEL) {
+    let model = match Model::from_bytes(&MODEL.0) {
         Ok(m) => m,
         Err(e) => {
             hprintln!("model rejected: {}", e);
