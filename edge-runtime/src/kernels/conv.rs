@@ -117,16 +117,30 @@ pub fn conv3x3(
                 } else {
                     quad_dot(patch, s.cin, w)
                 };
-                let stage = stage_at(stages, co);
-                let acc = if stage.m >= 0 {
-                    a.max(b).max(c.max(d))
-                } else {
-                    a.min(b).min(c.min(d))
-                } + i32_at(bias, co);
-                *o = stage.output(acc, s.relu);
+                *o = pooled_output([a, b, c, d], bias, stages, co, s.relu);
             }
         }
     }
+}
+
+/// Channel `co`'s pooled int8 output from its four accumulators: the stage of the largest one
+/// (the smallest for a negative multiplier; the stage is monotone, see the module docs) plus the
+/// bias, after the ReLU when the layer has one.
+#[inline(always)]
+pub(crate) fn pooled_output(
+    [a, b, c, d]: [i32; 4],
+    bias: &[u8],
+    stages: &[u8],
+    co: usize,
+    relu: bool,
+) -> i8 {
+    let stage = stage_at(stages, co);
+    let acc = if stage.m >= 0 {
+        a.max(b).max(c.max(d))
+    } else {
+        a.min(b).min(c.min(d))
+    } + i32_at(bias, co);
+    stage.output(acc, relu)
 }
 
 /// The straightforward layer [`conv3x3`] is tested against: per output channel and conv

@@ -11,8 +11,7 @@
 //! taken on the accumulators as in [`super::conv`]. Same result as
 //! [`super::conv::conv3x3_reference`], against which the conformance cases check it.
 
-use super::conv::ConvShape;
-use super::{i32_at, stage_at};
+use super::conv::{pooled_output, ConvShape};
 
 /// Words of packed weights per output channel.
 const WORDS: usize = 5;
@@ -131,14 +130,7 @@ pub fn conv3x3(
                 let p = win.map(|r| [pair(r[0], r[1]), pair(r[1], r[2]), pair(r[2], r[3])]);
                 let out = &mut output[(oy * ow + ox) * s.cout + first..][..n];
                 for (co, (o, &k)) in (first..).zip(out.iter_mut().zip(&packed)) {
-                    let [a, b, c, d] = quad(&p, k);
-                    let stage = stage_at(stages, co);
-                    let acc = if stage.m >= 0 {
-                        a.max(b).max(c.max(d))
-                    } else {
-                        a.min(b).min(c.min(d))
-                    } + i32_at(bias, co);
-                    *o = stage.output(acc, s.relu);
+                    *o = pooled_output(quad(&p, k), bias, stages, co, s.relu);
                 }
             }
         }
