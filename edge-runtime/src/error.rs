@@ -39,6 +39,28 @@ pub enum Error {
     ArenaTooSmall { needed: usize, got: usize },
     /// The caller's input does not have the model's input size.
     InputSize { expected: usize, got: usize },
+    /// A pre-widened weights companion ([`crate::wide`]) that does not belong to the model.
+    Wide(WideProblem),
+}
+
+/// What is wrong with a [`crate::wide`] companion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum WideProblem {
+    /// Shorter than its header, or the magic bytes are not `FERW`.
+    Header,
+    /// A format version this runtime does not read.
+    Version { found: u16 },
+    /// Made from a model file with another CRC-32.
+    OtherModel,
+    /// Its mask names layer `layer`, which is missing or cannot use widened weights.
+    Mask { layer: u8 },
+    /// `got` bytes where its mask needs `expected`.
+    Length { expected: usize, got: usize },
+    /// Not at a 4-byte aligned address (the kernel reads it with `LDRD`).
+    Misaligned,
+    /// A value of layer `layer` differs from the model's weight.
+    Values { layer: u8 },
 }
 
 impl From<FramingError> for Error {
@@ -103,6 +125,30 @@ impl fmt::Display for Error {
             }
             Error::InputSize { expected, got } => {
                 write!(f, "input has {got} pixels, the model expects {expected}")
+            }
+            Error::Wide(p) => {
+                write!(f, "pre-widened weights do not fit the model: ")?;
+                match p {
+                    WideProblem::Header => write!(f, "no FERW header"),
+                    WideProblem::Version { found } => write!(
+                        f,
+                        "format version {found} (this runtime reads {})",
+                        crate::wide::VERSION
+                    ),
+                    WideProblem::OtherModel => {
+                        write!(f, "made from another model file (CRC-32 differs)")
+                    }
+                    WideProblem::Mask { layer } => {
+                        write!(f, "layer {layer} is missing or cannot use widened weights")
+                    }
+                    WideProblem::Length { expected, got } => {
+                        write!(f, "{got} bytes, expected {expected}")
+                    }
+                    WideProblem::Misaligned => write!(f, "not at a 4-byte aligned address"),
+                    WideProblem::Values { layer } => {
+                        write!(f, "layer {layer}'s values differ from the model's weights")
+                    }
+                }
             }
         }
     }

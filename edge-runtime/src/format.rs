@@ -150,6 +150,11 @@ pub struct Model<'a> {
     pub(crate) activations: usize,
     /// Bytes of kernel scratch after it (the largest conv layer's quad patch).
     pub(crate) scratch: usize,
+    /// The file's CRC-32 (what a [`crate::wide`] companion names its model by).
+    pub(crate) crc: u32,
+    /// The checked [`crate::wide`] companion (empty: none) and where each layer's part starts.
+    pub(crate) wide: &'a [u8],
+    pub(crate) wide_at: [Option<u32>; MAX_LAYERS],
 }
 
 /// Magic, version and checksum of the model file.
@@ -186,6 +191,9 @@ impl<'a> Model<'a> {
             data,
             activations,
             scratch,
+            crc: crate::container::u32_at(bytes, 16),
+            wide: &[],
+            wide_at: [None; MAX_LAYERS],
         })
     }
 

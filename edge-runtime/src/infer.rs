@@ -94,7 +94,8 @@ impl Model<'_> {
                         relu: l.relu,
                         pool: l.pool,
                     };
-                    conv::conv3x3(input, weights, bias, stages, &shape, output, scratch);
+                    let wide = self.wide_weights(i);
+                    conv::conv3x3(input, weights, bias, stages, &shape, output, scratch, wide);
                 }
                 Kind::Dense => dense::dense(
                     input,

@@ -28,6 +28,7 @@ pub mod labels;
 pub mod preprocess;
 pub mod requant;
 pub mod scores;
+pub mod wide;
 
 pub use error::Error;
 pub use format::Model;

@@ -3,6 +3,7 @@
 use proptest::prelude::*;
 use std::vec::Vec;
 
+use crate::error::WideProblem;
 use crate::format::{Blob, Builder, Kind, LayerDesc, LayerParams, QParams};
 use crate::kernels::{conv, dense, dot};
 use crate::requant::Stage;
@@ -131,7 +132,7 @@ proptest! {
         // The fast kernel (quad patches, pool on the accumulators) and its plain twin.
         let mut out = vec![0i8; (h / step) * (w / step) * cout];
         let mut scratch = vec![0i8; conv::scratch_bytes(cin, pool)];
-        conv::conv3x3(&input, &wb, &bb, &sb, &s, &mut out, &mut scratch);
+        conv::conv3x3(&input, &wb, &bb, &sb, &s, &mut out, &mut scratch, None);
         prop_assert_eq!(&out, &naive);
         let mut plain = vec![0i8; out.len()];
         conv::conv3x3_reference(&input, &wb, &bb, &sb, &s, &mut plain);
@@ -170,6 +171,11 @@ proptest! {
 
 /// A small valid model: 48x48x1 → conv(2, pool) ×4 → 3x3x2 → dense 7.
 pub(crate) fn tiny_model() -> Vec<u8> {
+    model_with_channels(2)
+}
+
+/// 48x48x1 → conv(`c`, pool) ×4 → 3x3x`c` → dense 7 (`c` even).
+fn model_with_channels(c: u16) -> Vec<u8> {
     let stage = Stage {
         m: 1 << 30,
         n: 38,
@@ -182,13 +188,20 @@ pub(crate) fn tiny_model() -> Vec<u8> {
     let mut b = Builder::default();
     let mut side = 48u16;
     let mut cin = 1u16;
+    let bias: Vec<i32> = (0..c).map(|k| [100, -50][usize::from(k % 2)]).collect();
+    let stages: Vec<Stage> = (0..c)
+        .map(|k| Stage {
+            m: if k % 2 == 0 { 1 << 30 } else { -(1 << 30) },
+            ..stage
+        })
+        .collect();
     for i in 0..4 {
         let desc = LayerDesc {
             kind: Kind::Conv3x3,
             in_h: side,
             in_w: side,
             in_c: cin,
-            out_c: 2,
+            out_c: c,
             relu: true,
             pool: true,
             input: if i == 0 {
@@ -204,31 +217,25 @@ pub(crate) fn tiny_model() -> Vec<u8> {
             bias: Blob { offset: 0, len: 0 },
             stages: Blob { offset: 0, len: 0 },
         };
-        let w: Vec<i8> = (0..2 * 9 * cin as usize)
+        let w: Vec<i8> = (0..usize::from(c) * 9 * cin as usize)
             .map(|k| ((k * 37 % 200) as i32 - 100) as i8)
             .collect();
         b.push(
             desc,
             &LayerParams {
                 weights: &w,
-                bias: &[100, -50],
-                stages: &[
-                    stage,
-                    Stage {
-                        m: -(1 << 30),
-                        ..stage
-                    },
-                ],
+                bias: &bias,
+                stages: &stages,
             },
         );
         side /= 2;
-        cin = 2;
+        cin = c;
     }
     let desc = LayerDesc {
         kind: Kind::Dense,
         in_h: 1,
         in_w: 1,
-        in_c: 3 * 3 * 2,
+        in_c: 3 * 3 * c,
         out_c: 7,
         relu: false,
         pool: false,
@@ -241,7 +248,9 @@ pub(crate) fn tiny_model() -> Vec<u8> {
         bias: Blob { offset: 0, len: 0 },
         stages: Blob { offset: 0, len: 0 },
     };
-    let w: Vec<i8> = (0..7 * 18).map(|k| (k * 53 % 250 - 125) as i8).collect();
+    let w: Vec<i8> = (0..7 * 9 * i32::from(c))
+        .map(|k| (k * 53 % 250 - 125) as i8)
+        .collect();
     b.push(
         desc,
         &LayerParams {
@@ -251,6 +260,84 @@ pub(crate) fn tiny_model() -> Vec<u8> {
         },
     );
     b.finish().expect("valid tiny model")
+}
+
+/// `bytes` copied to an address that is `skew` bytes past a word boundary.
+fn placed(bytes: &[u8], skew: usize) -> (Vec<u8>, usize) {
+    let mut buf = vec![0u8; bytes.len() + 8];
+    let at = buf.as_ptr().align_offset(4) + skew;
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
+    (buf, at)
+}
+
+#[test]
+fn widened_weights_give_the_same_logits_and_foreign_ones_are_refused() {
+    let bytes = model_with_channels(8);
+    let m = Model::from_bytes(&bytes).expect("valid");
+    // Layers 1-3 (8 input channels, 144, 36 and 9 quads); not the first (one input channel)
+    // nor the dense one.
+    assert_eq!(crate::wide::default_mask(&m), 0b1110);
+    let n = crate::wide::len(&m, 0b1110).expect("len");
+    assert_eq!(n, crate::wide::HEADER + 3 * 2 * 8 * 9 * 8);
+    let mut wide = vec![0u8; n];
+    assert_eq!(crate::wide::write(&m, 0b1110, &mut wide), Ok(n));
+    let (buf, at) = placed(&wide, 0);
+    let mw = m
+        .clone()
+        .with_wide(&buf[at..at + n])
+        .expect("its own companion");
+    let mut arena = vec![0i8; m.arena_size()];
+    for seed in 0..4usize {
+        let face: Vec<u8> = (0..2304)
+            .map(|i| ((i * 7 + seed * 91) % 256) as u8)
+            .collect();
+        assert_eq!(
+            mw.run(&face, &mut arena),
+            m.run(&face, &mut arena),
+            "face {seed}"
+        );
+    }
+    let refused = |bytes: &[u8], skew: usize| {
+        let (buf, at) = placed(bytes, skew);
+        match m.clone().with_wide(&buf[at..at + bytes.len()]) {
+            Err(Error::Wide(p)) => p,
+            other => panic!("accepted or other error: {other:?}"),
+        }
+    };
+    let mut changed = wide.clone();
+    changed[crate::wide::HEADER + 2 * 8 * 9 * 8 + 5] ^= 1;
+    assert_eq!(refused(&changed, 0), WideProblem::Values { layer: 2 });
+    let mut other = wide.clone();
+    other[12] ^= 0xff;
+    assert_eq!(refused(&other, 0), WideProblem::OtherModel);
+    assert_eq!(
+        refused(&wide[..n - 16], 0),
+        WideProblem::Length {
+            expected: n,
+            got: n - 16
+        }
+    );
+    assert_eq!(refused(&wide, 1), WideProblem::Misaligned);
+    assert_eq!(refused(b"FERQ", 0), WideProblem::Header);
+    let mut version = wide.clone();
+    version[4] = 9;
+    assert_eq!(refused(&version, 0), WideProblem::Version { found: 9 });
+    let mut mask = wide.clone();
+    mask[8] |= 1;
+    assert_eq!(refused(&mask, 0), WideProblem::Mask { layer: 0 });
+    assert_eq!(
+        crate::wide::len(&m, 1 << 4),
+        Err(Error::Wide(WideProblem::Mask { layer: 4 }))
+    );
+    assert_eq!(
+        crate::wide::write(&m, 0b1110, &mut wide[..40]),
+        Err(Error::Wide(WideProblem::Length {
+            expected: n,
+            got: 40
+        }))
+    );
+    let message = Error::Wide(WideProblem::Values { layer: 2 }).to_string();
+    assert!(message.contains("layer 2's values differ"), "{message}");
 }
 
 /// The host SIMD dot product (SSE2 / NEON) against the plain one and an i64 sum: every length

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
-use burn::optim::{AdamConfig, ModuleOptimizer, OptimizerRecord};
+use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
@@ -210,7 +210,7 @@ impl Checkpoint {
             .with_context(|| format!("cannot load checkpoint weights {}", model_path.display()))?;
         let record = OptimizerRecord::load(optim_path.clone())
             .with_context(|| format!("cannot load optimizer state {}", optim_path.display()))?;
-        let optim = AdamConfig::new().init().load_record(record);
+        let optim = state.recipe.optimizer.init().load_record(record);
         Ok((model, optim, state))
     }
 
@@ -251,7 +251,7 @@ impl Checkpoint {
                 eprintln!("starting from the weights in {}", path.display());
                 state.init_from = Some(path.display().to_string());
             }
-            return Ok((model, AdamConfig::new().init(), state));
+            return Ok((model, recipe.optimizer.init(), state));
         }
         let (model, optim, mut state) = self.load(device, recipe)?;
         if state.train_len != train_len || state.recipe.seed != recipe.seed {

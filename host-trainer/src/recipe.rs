@@ -1,5 +1,8 @@
 //! Training recipes: the paper's, exactly, and our default that beats it at the same size.
 
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::augment::Distort;
@@ -56,6 +59,50 @@ pub enum Schedule {
     },
 }
 
+/// The optimizer that turns gradients into steps (its rate comes from the schedule).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Optimizer {
+    /// Adam with burn's defaults (betas 0.9 and 0.999, epsilon 1e-5): the paper's.
+    #[default]
+    Adam,
+    /// SGD with momentum (no dampening, as in PyTorch), Nesterov's variant when `nesterov`, and
+    /// an L2 penalty `weight_decay` added to every gradient.
+    Sgd {
+        momentum: f64,
+        nesterov: bool,
+        weight_decay: f64,
+    },
+}
+
+impl Optimizer {
+    fn is_adam(&self) -> bool {
+        *self == Optimizer::Adam
+    }
+
+    /// A fresh optimizer of this kind.
+    pub fn init(&self) -> ModuleOptimizer {
+        match *self {
+            Optimizer::Adam => AdamConfig::new().init(),
+            Optimizer::Sgd {
+                momentum,
+                nesterov,
+                weight_decay,
+            } => SgdConfig::new()
+                .with_momentum(Some(
+                    MomentumConfig::new()
+                        .with_momentum(momentum)
+                        .with_dampening(0.0)
+                        .with_nesterov(nesterov),
+                ))
+                .with_weight_decay(
+                    (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
+                )
+                .init(),
+        }
+    }
+}
+
 /// The augmentation applied to one epoch's training images.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Augment {
@@ -82,6 +129,9 @@ pub struct Recipe {
     pub batch_size: usize,
     pub learning_rate: f64,
     pub schedule: Schedule,
+    /// Adam unless a recipe says otherwise.
+    #[serde(default, skip_serializing_if = "Optimizer::is_adam")]
+    pub optimizer: Optimizer,
     /// Random horizontal flips (p = 0.5).
     pub flip: bool,
     /// Random translations of up to this many pixels in x and y (edge pixels repeated).
@@ -133,6 +183,7 @@ impl Recipe {
             batch_size: 40,
             learning_rate: 0.0005,
             schedule: Schedule::Constant,
+            optimizer: Optimizer::Adam,
             flip: false,
             max_shift: 0,
             distort: None,
@@ -240,6 +291,102 @@ impl Recipe {
         }
     }
 
+    /// Checks every field of a recipe read from a file; the message names the field and what it
+    /// must be.
+    ///
+    /// # Errors
+    /// The first field out of its range.
+    pub fn check(&self) -> Result<(), String> {
+        fn within(field: &str, v: f64, lo: f64, hi: f64) -> Result<(), String> {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{field} is {v}, expected a number from {lo} to {hi}"
+                ))
+            }
+        }
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(format!(
+                "name '{}' must be 1-64 letters, digits, '-' or '_' (it names the run's files)",
+                self.name
+            ));
+        }
+        if self.epochs == 0 || self.batch_size == 0 || self.batch_size > 4096 {
+            return Err(format!(
+                "epochs {} and batch_size {}: expected at least one epoch and a batch of 1-4096",
+                self.epochs, self.batch_size
+            ));
+        }
+        if self.patience == 0 {
+            return Err("patience must be at least 1".into());
+        }
+        within("learning_rate", self.learning_rate, 1e-9, 10.0)?;
+        if let Schedule::Cosine {
+            warmup_epochs,
+            final_fraction,
+            restarts,
+        } = &self.schedule
+        {
+            within(
+                "schedule.warmup_epochs",
+                *warmup_epochs,
+                0.0,
+                self.epochs as f64,
+            )?;
+            within("schedule.final_fraction", *final_fraction, 0.0, 1.0)?;
+            if restarts.windows(2).any(|w| w[0] >= w[1]) || restarts.first() == Some(&0) {
+                return Err(format!(
+                    "schedule.restarts {restarts:?}: expected ascending epochs above 0"
+                ));
+            }
+        }
+        if let Optimizer::Sgd {
+            momentum,
+            weight_decay,
+            ..
+        } = self.optimizer
+        {
+            within("optimizer.momentum", momentum, 0.0, 0.999)?;
+            within("optimizer.weight_decay", weight_decay, 0.0, 1.0)?;
+        }
+        within("label_smoothing", self.label_smoothing, 0.0, 0.99)?;
+        within("dropout.block", self.dropout.block, 0.0, 0.99)?;
+        within("dropout.head", self.dropout.head, 0.0, 0.99)?;
+        if let Some(head) = self.last_cycle_head_dropout {
+            within("last_cycle_head_dropout", head, 0.0, 0.99)?;
+        }
+        if self.max_shift > 24 {
+            return Err(format!(
+                "max_shift {} is more than half the 48-pixel image",
+                self.max_shift
+            ));
+        }
+        if let Some(d) = &self.distort {
+            within("distort.rotate_deg", d.rotate_deg, 0.0, 180.0)?;
+            within("distort.zoom", d.zoom, 0.0, 0.9)?;
+            within("distort.shift", d.shift, 0.0, 24.0)?;
+            within("distort.contrast", d.contrast, 0.0, 1.0)?;
+            within("distort.brightness", d.brightness, 0.0, 1.0)?;
+            within("distort.erase_p", d.erase_p, 0.0, 1.0)?;
+            within("distort.erase_area.0", d.erase_area.0, 0.0, 1.0)?;
+            within("distort.erase_area.1", d.erase_area.1, d.erase_area.0, 1.0)?;
+        }
+        if self.average_last > self.epochs {
+            return Err(format!(
+                "average_last {} is more than the {} epochs",
+                self.average_last, self.epochs
+            ));
+        }
+        Ok(())
+    }
+
     /// The first epoch (0-based) of the last learning-rate cycle: the last restart inside the
     /// run, or 0.
     pub fn last_cycle_start(&self) -> usize {
@@ -277,6 +424,7 @@ impl Recipe {
         let same_rate = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
         self.batch_size == done.batch_size
             && self.seed == done.seed
+            && self.optimizer == done.optimizer
             && self.epochs >= history.len()
             && history.iter().enumerate().all(|(e, stats)| {
                 let last_step = e as f64 + (batches.max(1) - 1) as f64 / batches.max(1) as f64;
@@ -354,6 +502,54 @@ impl Recipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presets_pass_their_check_and_bad_fields_are_named() {
+        for name in ["paper", "default", "v2"] {
+            assert_eq!(Recipe::preset(name).unwrap().check(), Ok(()), "{name}");
+        }
+        let mut r = Recipe::v2();
+        r.name = "../x".into();
+        assert!(r.check().unwrap_err().contains("name '../x'"));
+        let mut r = Recipe::v2();
+        r.learning_rate = f64::NAN;
+        assert!(r.check().unwrap_err().contains("learning_rate is NaN"));
+        let mut r = Recipe::v2();
+        r.distort.as_mut().unwrap().erase_area = (0.3, 0.1);
+        assert!(r.check().unwrap_err().contains("distort.erase_area.1"));
+        let mut r = Recipe::v2();
+        r.optimizer = Optimizer::Sgd {
+            momentum: 1.5,
+            nesterov: true,
+            weight_decay: 5e-4,
+        };
+        assert!(r.check().unwrap_err().contains("optimizer.momentum is 1.5"));
+    }
+
+    #[test]
+    fn a_recipe_file_reads_back_and_adam_stays_implicit() {
+        let v2 = Recipe::v2();
+        let text = serde_json::to_string(&v2).unwrap();
+        assert!(
+            !text.contains("optimizer"),
+            "Adam recipes serialize as before"
+        );
+        assert_eq!(serde_json::from_str::<Recipe>(&text).unwrap(), v2);
+        let mut sgd = v2.clone();
+        sgd.optimizer = Optimizer::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+        };
+        let text = serde_json::to_string(&sgd).unwrap();
+        assert!(
+            text.contains(r#""optimizer":{"kind":"sgd","momentum":0.9"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Recipe>(&text).unwrap(), sgd);
+        // A run may not continue under another optimizer.
+        assert!(!sgd.replays(&v2, &[], 10));
+    }
 
     #[test]
     fn cosine_warms_up_then_decays_to_the_floor() {

@@ -203,6 +203,47 @@ fn settings_are_checked_before_the_data_is_read() {
 }
 
 #[test]
+fn a_recipe_file_is_checked_field_by_field_before_the_data_is_read() {
+    let dir = temp();
+    let data = dir.path().join("no-data");
+    let out = dir.path().join("out");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let text = std::fs::read_to_string(shipped.join("v2-no-erasing.json")).expect("shipped recipe");
+    let run = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write recipe");
+        trainer_fails(&[
+            "train".as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--recipe".as_ref(),
+            path.as_os_str(),
+        ])
+    };
+    // The shipped recipe is valid: the run gets as far as the (missing) data.
+    let e = run("ok.json", &text);
+    assert!(e.contains("no-data"), "{e}");
+    let e = run(
+        "bad.json",
+        &text.replace("\"learning_rate\": 0.001", "\"learning_rate\": -1"),
+    );
+    assert!(
+        e.contains("bad.json") && e.contains("learning_rate is -1"),
+        "{e}"
+    );
+    let e = run("name.json", &text.replace("v2-no-erasing", "a/b"));
+    assert!(e.contains("name 'a/b'"), "{e}");
+    let e = run("shape.json", "{\"name\": \"x\"}");
+    assert!(
+        e.contains("shape.json") && e.contains("not valid JSON"),
+        "{e}"
+    );
+    assert!(!out.join("split.json").exists());
+}
+
+#[test]
 fn a_finished_model_or_a_checkpoint_in_out_is_never_overwritten() {
     let dir = temp();
     let data = dir.path().join("no-data");

@@ -9,8 +9,9 @@ use super::conv::{conv3x3, conv3x3_reference, scratch_bytes, ConvShape};
 use super::dense::{dense, dense_reference};
 use super::dot::{dot, dot_reference};
 use super::patch::{fill, patch_bytes};
-use super::quad::{quad_dot, quad_dot_reference};
+use super::quad::{quad_dot, quad_dot_reference, quad_dot_wide};
 use crate::requant::{Stage, STAGE_BYTES};
+use crate::wide::widen_into;
 
 /// The first case where a fast kernel and its reference disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +48,10 @@ fn as_i8(bytes: &[u8], out: &mut [i8]) {
         *o = b as i8;
     }
 }
+
+/// Bytes on an 8-byte boundary (pre-widened weights are read with `LDRD`).
+#[repr(C, align(8))]
+struct Aligned<const N: usize>([u8; N]);
 
 const MAX_CIN: usize = 128;
 const MAX_K: usize = 9 * MAX_CIN;
@@ -163,6 +168,7 @@ fn quads(cases: &mut Cases) -> Result<usize, Mismatch> {
     let mut input = [0i8; 16 * MAX_CIN];
     let mut weights = [0u8; MAX_K + 3];
     let mut patch = [0i8; patch_bytes(MAX_CIN)];
+    let mut wide = Aligned([0u8; 2 * MAX_K + 8]);
     let mut n = 0;
     for (round, cin) in [1usize, 2, 3, 4, 5, 7, 8, 9, 16, 32, 64, 128]
         .into_iter()
@@ -196,6 +202,22 @@ fn quads(cases: &mut Cases) -> Result<usize, Mismatch> {
                 }
                 n += 1;
             }
+            // Pre-widened weights, where a layer can have them: aligned (the `LDRD` loop) and
+            // two bytes off (the fallback).
+            if (9 * cin).is_multiple_of(8) {
+                let k = 9 * cin;
+                for skew in [0, 2] {
+                    widen_into(&weights[..k], &mut wide.0[skew..skew + 2 * k]);
+                    let ws = &wide.0[skew..skew + 2 * k];
+                    if quad_dot_wide(p, ws) != quad_dot_reference(p, cin, &weights) {
+                        return Err(Mismatch {
+                            kernel: "quad_dot_wide",
+                            case: n,
+                        });
+                    }
+                    n += 1;
+                }
+            }
         }
     }
     Ok(n)
@@ -212,6 +234,7 @@ fn convs(cases: &mut Cases) -> Result<usize, Mismatch> {
     let mut stages = [0u8; STAGE_BYTES * COUT];
     let mut scratch = [0i8; scratch_bytes(CIN, true)];
     let (mut fast, mut plain) = ([0i8; SIDE * SIDE * COUT], [0i8; SIDE * SIDE * COUT]);
+    let mut wide = Aligned([0u8; 2 * COUT * 9 * CIN]);
     let mut n = 0;
     for round in 0..36 {
         let h = 2 + round % 6;
@@ -257,6 +280,7 @@ fn convs(cases: &mut Cases) -> Result<usize, Mismatch> {
             &s,
             &mut fast[..out_len],
             &mut scratch,
+            None,
         );
         conv3x3_reference(x, wts, &bias, &stages, &s, &mut plain[..out_len]);
         if fast[..out_len] != plain[..out_len] {
@@ -266,6 +290,21 @@ fn convs(cases: &mut Cases) -> Result<usize, Mismatch> {
             });
         }
         n += 1;
+        // With pre-widened weights, where the layer can have them (eight input channels here).
+        if cin > 1 && (9 * cin).is_multiple_of(8) {
+            let ww = &mut wide.0[..2 * wts.len()];
+            widen_into(wts, ww);
+            fast.fill(0);
+            let out = &mut fast[..out_len];
+            conv3x3(x, wts, &bias, &stages, &s, out, &mut scratch, Some(ww));
+            if fast[..out_len] != plain[..out_len] {
+                return Err(Mismatch {
+                    kernel: "conv3x3 wide",
+                    case: n,
+                });
+            }
+            n += 1;
+        }
     }
     Ok(n)
 }

@@ -11,7 +11,7 @@
 
 use super::dot::{dot, sum};
 use super::patch::{fill, padded_len, patch_bytes};
-use super::quad::{quad_dot, quad_dot_padded};
+use super::quad::{quad_dot, quad_dot_padded, quad_dot_wide};
 use super::{i32_at, stage_at};
 
 /// Shapes and quantization of one conv call.
@@ -72,8 +72,11 @@ pub const fn scratch_bytes(cin: usize, pool: bool) -> usize {
 /// Runs the layer: `input` is `h × w × cin` int8 (HWC), `output` is `h/2 × w/2 × cout` with
 /// `pool`, else `h × w × cout`. `weights` are `[cout][3][3][cin]` int8 bytes, `bias` int32 LE,
 /// `stages` one 16-byte output stage per channel; `scratch` holds at least
-/// [`scratch_bytes`]. Shapes are validated at model load. Same result as
+/// [`scratch_bytes`]. `wide`, when given, holds the same weights pre-widened
+/// ([`crate::wide`], for a layer that is [`crate::wide::eligible`], word-aligned): the pooled
+/// kernel then reads those. Shapes are validated at model load. Same result as
 /// [`conv3x3_reference`].
+#[allow(clippy::too_many_arguments)]
 pub fn conv3x3(
     input: &[i8],
     weights: &[u8],
@@ -82,6 +85,7 @@ pub fn conv3x3(
     s: &ConvShape,
     output: &mut [i8],
     scratch: &mut [i8],
+    wide: Option<&[u8]>,
 ) {
     if !s.pool {
         return conv3x3_reference(input, weights, bias, stages, s, output);
@@ -107,6 +111,13 @@ pub fn conv3x3(
                 patch,
             );
             let out = &mut output[(oy * ow + ox) * s.cout..][..s.cout];
+            if let Some(wide) = wide {
+                debug_assert_eq!((kp, wide.len()), (taps, 2 * weights.len()));
+                for ((co, o), w) in out.iter_mut().enumerate().zip(wide.chunks_exact(2 * taps)) {
+                    *o = pooled_output(quad_dot_wide(patch, w), bias, stages, co, s.relu);
+                }
+                continue;
+            }
             for (co, o) in out.iter_mut().enumerate() {
                 // The patch's values past 9·cin are 0, so the weights that follow a channel's
                 // own (the next channel's first ones) add nothing: every channel but the last

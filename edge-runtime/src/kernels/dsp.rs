@@ -5,6 +5,67 @@
 
 use core::arch::asm;
 
+/// One weight word's part of the quad loop with int8 weights, as assembly text: sign-extend the
+/// word held in operand `$w` into its pairs (bytes 0 and 2 into `we`, 1 and 3 into `$w`), then
+/// for each of the four rows one `LDRD` of its two int16 pairs and two `SMLAD`s.
+macro_rules! byte_group {
+    ($w:literal) => {
+        concat!(
+            "sxtb16 {we}, {",
+            $w,
+            "}\n",
+            "sxtb16 {",
+            $w,
+            "}, {",
+            $w,
+            "}, ror #8\n",
+            "ldrd {t0}, {t1}, [{p}], #8\n",
+            "smlad {a0}, {t0}, {we}, {a0}\n",
+            "smlad {a0}, {t1}, {",
+            $w,
+            "}, {a0}\n",
+            "ldrd {t0}, {t1}, [{p}], #8\n",
+            "smlad {a1}, {t0}, {we}, {a1}\n",
+            "smlad {a1}, {t1}, {",
+            $w,
+            "}, {a1}\n",
+            "ldrd {t0}, {t1}, [{p}], #8\n",
+            "smlad {a2}, {t0}, {we}, {a2}\n",
+            "smlad {a2}, {t1}, {",
+            $w,
+            "}, {a2}\n",
+            "ldrd {t0}, {t1}, [{p}], #8\n",
+            "smlad {a3}, {t0}, {we}, {a3}\n",
+            "smlad {a3}, {t1}, {",
+            $w,
+            "}, {a3}\n",
+        )
+    };
+}
+
+/// One group of four pre-widened weights in the quad loop, as assembly text: one `LDRD` of its
+/// two int16 pairs, then for each of the four rows one `LDRD` of the row's pairs and two
+/// `SMLAD`s.
+macro_rules! wide_group {
+    () => {
+        concat!(
+            "ldrd {w0}, {w1}, [{wp}], #8\n",
+            "ldrd {t0}, {t1}, [{p}], #8\n",
+            "smlad {a0}, {t0}, {w0}, {a0}\n",
+            "smlad {a0}, {t1}, {w1}, {a0}\n",
+            "ldrd {t0}, {t1}, [{p}], #8\n",
+            "smlad {a1}, {t0}, {w0}, {a1}\n",
+            "smlad {a1}, {t1}, {w1}, {a1}\n",
+            "ldrd {t0}, {t1}, [{p}], #8\n",
+            "smlad {a2}, {t0}, {w0}, {a2}\n",
+            "smlad {a2}, {t1}, {w1}, {a2}\n",
+            "ldrd {t0}, {t1}, [{p}], #8\n",
+            "smlad {a3}, {t0}, {w0}, {a3}\n",
+            "smlad {a3}, {t1}, {w1}, {a3}\n",
+        )
+    };
+}
+
 /// Bytes 0 and 2 of `x`, sign-extended into the two halfwords.
 #[inline(always)]
 fn sxtb16(x: u32) -> u32 {
@@ -105,68 +166,81 @@ fn quad_dot_by4(patch: &[i8], w: &[u8]) -> [i32; 4] {
         asm!(
             "2:",
             "ldrd {w0}, {w1}, [{wp}], #8",
-            "sxtb16 {we}, {w0}",
-            "sxtb16 {w0}, {w0}, ror #8",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a0}, {t0}, {we}, {a0}",
-            "smlad {a0}, {t1}, {w0}, {a0}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a1}, {t0}, {we}, {a1}",
-            "smlad {a1}, {t1}, {w0}, {a1}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a2}, {t0}, {we}, {a2}",
-            "smlad {a2}, {t1}, {w0}, {a2}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a3}, {t0}, {we}, {a3}",
-            "smlad {a3}, {t1}, {w0}, {a3}",
-            "sxtb16 {we}, {w1}",
-            "sxtb16 {w1}, {w1}, ror #8",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a0}, {t0}, {we}, {a0}",
-            "smlad {a0}, {t1}, {w1}, {a0}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a1}, {t0}, {we}, {a1}",
-            "smlad {a1}, {t1}, {w1}, {a1}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a2}, {t0}, {we}, {a2}",
-            "smlad {a2}, {t1}, {w1}, {a2}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a3}, {t0}, {we}, {a3}",
-            "smlad {a3}, {t1}, {w1}, {a3}",
+            byte_group!("w0"),
+            byte_group!("w1"),
             "ldrd {w0}, {w1}, [{wp}], #8",
-            "sxtb16 {we}, {w0}",
-            "sxtb16 {w0}, {w0}, ror #8",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a0}, {t0}, {we}, {a0}",
-            "smlad {a0}, {t1}, {w0}, {a0}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a1}, {t0}, {we}, {a1}",
-            "smlad {a1}, {t1}, {w0}, {a1}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a2}, {t0}, {we}, {a2}",
-            "smlad {a2}, {t1}, {w0}, {a2}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a3}, {t0}, {we}, {a3}",
-            "smlad {a3}, {t1}, {w0}, {a3}",
-            "sxtb16 {we}, {w1}",
-            "sxtb16 {w1}, {w1}, ror #8",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a0}, {t0}, {we}, {a0}",
-            "smlad {a0}, {t1}, {w1}, {a0}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a1}, {t0}, {we}, {a1}",
-            "smlad {a1}, {t1}, {w1}, {a1}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a2}, {t0}, {we}, {a2}",
-            "smlad {a2}, {t1}, {w1}, {a2}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a3}, {t0}, {we}, {a3}",
-            "smlad {a3}, {t1}, {w1}, {a3}",
+            byte_group!("w0"),
+            byte_group!("w1"),
             "cmp {wp}, {wend}",
             "bne 2b",
             w0 = out(reg) _,
             w1 = out(reg) _,
             we = out(reg) _,
+            t0 = out(reg) _,
+            t1 = out(reg) _,
+            p = inout(reg) patch.as_ptr() => _,
+            wp = inout(reg) w.as_ptr() => _,
+            wend = in(reg) w.as_ptr().wrapping_add(w.len()),
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            options(nostack, readonly),
+        );
+    }
+    [a0, a1, a2, a3]
+}
+
+/// [`quad_dot`] with pre-widened weights ([`crate::wide`]: each group of four as the int16
+/// pairs `w0 w2`, `w1 w3`, the patch's own pairing): per group one `LDRD` of the weights, then
+/// for each row one `LDRD` of its pairs and two `SMLAD`s, four groups per pass: 54 instructions
+/// per 64 multiply-accumulates with the loop. `w` is a multiple of 16 bytes; a patch or weights
+/// that are not word-aligned (never from the inference path: both are aligned there) take the
+/// plain loop.
+#[inline(always)]
+pub fn quad_dot_wide(patch: &[i8], w: &[u8]) -> [i32; 4] {
+    let groups = w.len() / 8;
+    let patch = &patch[..32 * groups];
+    if !(patch.as_ptr() as usize).is_multiple_of(4) || !(w.as_ptr() as usize).is_multiple_of(4) {
+        return super::quad::quad_dot_wide_reference(patch, &w[..8 * groups]);
+    }
+    let fours = groups / 4;
+    let acc = quad_dot_wide_by4(&patch[..128 * fours], &w[..32 * fours]);
+    if 4 * fours == groups {
+        // Every layer with a multiple of 16 input channels (all of the paper's network).
+        return acc;
+    }
+    let rest =
+        super::quad::quad_dot_wide_reference(&patch[128 * fours..], &w[32 * fours..8 * groups]);
+    core::array::from_fn(|r| acc[r] + rest[r])
+}
+
+/// [`quad_dot_wide`]'s loop: `w` word-aligned, a multiple of 32 bytes; `patch` word-aligned,
+/// 4 bytes per weight byte.
+#[inline(always)]
+fn quad_dot_wide_by4(patch: &[i8], w: &[u8]) -> [i32; 4] {
+    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+    if w.is_empty() {
+        return [a0, a1, a2, a3];
+    }
+    debug_assert!(w.len().is_multiple_of(32) && patch.len() == 4 * w.len());
+    // SAFETY: the loop runs `w.len() / 32` ≥ 1 times (the caller passes a multiple of 32 and
+    // the length is not 0); each pass reads 32 bytes at `wp` (four LDRDs, within `w`) and 128 at
+    // `p` (16 LDRDs, within `patch`, which is 4 bytes per weight byte), then both have advanced
+    // by exactly that: it never reads past either slice. Both start word-aligned (checked by
+    // `quad_dot_wide`) and move by multiples of 8, so every LDRD is word-aligned as the
+    // Cortex-M requires. It writes only the named registers (no memory, no stack) and the flags.
+    unsafe {
+        asm!(
+            "2:",
+            wide_group!(),
+            wide_group!(),
+            wide_group!(),
+            wide_group!(),
+            "cmp {wp}, {wend}",
+            "bne 2b",
+            w0 = out(reg) _,
+            w1 = out(reg) _,
             t0 = out(reg) _,
             t1 = out(reg) _,
             p = inout(reg) patch.as_ptr() => _,
@@ -202,20 +276,7 @@ fn quad_dot_by1(patch: &[i8], w: &[u8], acc: [i32; 4]) -> [i32; 4] {
         asm!(
             "2:",
             "ldr {w}, [{wp}], #4",
-            "sxtb16 {we}, {w}",
-            "sxtb16 {w}, {w}, ror #8",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a0}, {t0}, {we}, {a0}",
-            "smlad {a0}, {t1}, {w}, {a0}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a1}, {t0}, {we}, {a1}",
-            "smlad {a1}, {t1}, {w}, {a1}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a2}, {t0}, {we}, {a2}",
-            "smlad {a2}, {t1}, {w}, {a2}",
-            "ldrd {t0}, {t1}, [{p}], #8",
-            "smlad {a3}, {t0}, {we}, {a3}",
-            "smlad {a3}, {t1}, {w}, {a3}",
+            byte_group!("w"),
             "cmp {wp}, {wend}",
             "bne 2b",
             w = out(reg) _,

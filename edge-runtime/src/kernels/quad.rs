@@ -56,6 +56,31 @@ pub fn quad_dot_padded(patch: &[i8], w: &[u8]) -> [i32; 4] {
     }
 }
 
+/// [`quad_dot_padded`] with the channel's weights pre-widened ([`crate::wide`]: int16, twice
+/// `9·cin` bytes, a multiple of 16): the `SMLAD` kernel loads them ready to multiply. Other
+/// targets compute the same sums with the plain loop (they never receive widened weights from
+/// the inference path; tests call this on them).
+#[inline(always)]
+pub fn quad_dot_wide(patch: &[i8], w: &[u8]) -> [i32; 4] {
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    {
+        super::dsp::quad_dot_wide(patch, w)
+    }
+    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    {
+        quad_dot_wide_reference(patch, w)
+    }
+}
+
+/// The plain version of [`quad_dot_wide`]: one multiply-accumulate per value.
+pub fn quad_dot_wide_reference(patch: &[i8], w: &[u8]) -> [i32; 4] {
+    core::array::from_fn(|r| {
+        (0..w.len() / 2)
+            .map(|i| value(patch, r, i) * crate::wide::value(w, i))
+            .sum()
+    })
+}
+
 /// The products of values `from..from + w.len()` of each row with `w`.
 fn partial_reference(patch: &[i8], w: &[u8], from: usize) -> [i32; 4] {
     core::array::from_fn(|r| {

@@ -39,6 +39,12 @@ bind_interrupts!(struct Irqs {
 #[repr(C, align(16))]
 struct Aligned<T: ?Sized>(T);
 static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/fer_cnn.int8.bin"));
+/// Its conv2-4 weights pre-widened to int16 by the build script (edge_runtime::wide): 479 KB of
+/// flash for about 8% fewer instructions per inference.
+static WIDE: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/fer_cnn.wide.bin"
+)));
 
 /// Arena: the published model needs 36,867 bytes (27,648 of activations, 9,219 of kernel
 /// scratch: one pool quad's input patch, word-aligned).
@@ -71,7 +77,7 @@ async fn main(_spawner: Spawner) {
     let mut led = RgbLed::new(p.PC0, p.PC1, p.PC2);
     defmt::info!("fer-openmv-h7: core {} MHz", board::CORE_HZ / 1_000_000);
 
-    let model = match Model::from_bytes(&MODEL.0) {
+    let model = match Model::from_bytes(&MODEL.0).and_then(|m| m.with_wide(&WIDE.0)) {
         Ok(m) => m,
         Err(e) => {
             defmt::error!("model rejected, no inference will run: {}", e);

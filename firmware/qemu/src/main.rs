@@ -32,6 +32,12 @@ use edge_runtime::{Model, INPUT_PIXELS};
 #[repr(C, align(16))]
 struct Aligned<T: ?Sized>(T);
 static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/fer_cnn.int8.bin"));
+/// Its conv2-4 weights pre-widened to int16 by the build script (edge_runtime::wide): 479 KB of
+/// flash for about 8% fewer instructions per inference.
+static WIDE: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/fer_cnn.wide.bin"
+)));
 /// The golden inputs: 2304 gray pixels each.
 static GOLDEN: &[u8] = include_bytes!("../../../models/golden/inputs.bin");
 
@@ -92,7 +98,7 @@ fn kernel_conformance() {
 #[entry]
 fn main() -> ! {
     kernel_conformance();
-    let model = match Model::from_bytes(&MODEL.0) {
+    let model = match Model::from_bytes(&MODEL.0).and_then(|m| m.with_wide(&WIDE.0)) {
         Ok(m) => m,
         Err(e) => {
             hprintln!("model rejected: {}", e);

@@ -32,6 +32,10 @@ pub struct TrainArgs {
     /// (stronger augmentation and 120 epochs: the candidate for the next default).
     #[arg(long, default_value = "default")]
     pub preset: String,
+    /// A recipe of your own instead of a preset: a JSON file with every field of a recipe (the
+    /// `recipe` object of a `.history.json` is one). Its `name` names the run's files.
+    #[arg(long, value_name = "FILE.json", conflicts_with = "preset")]
+    pub recipe: Option<PathBuf>,
     /// Override the recipe's number of epochs.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -41,9 +45,10 @@ pub struct TrainArgs {
     /// Override the recipe's early-stopping monitor.
     #[arg(long, value_enum)]
     pub monitor: Option<Monitor>,
-    /// Seed of the split, shuffling, augmentation and initialization.
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    /// Seed of the split, shuffling, augmentation and initialization [default: 42, or the
+    /// `--recipe` file's `seed`].
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Use only this many training images (quick experiments and tests); validation and test
     /// splits stay whole.
     #[arg(long)]
@@ -182,13 +187,26 @@ fn check_start(args: &TrainArgs, ckpt: &Checkpoint, name: &str) -> Result<()> {
 pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     warn_if_unoptimized();
     let data_dir = data_path(&args.data)?;
-    let mut recipe = Recipe::preset(&args.preset).with_context(|| {
-        format!(
-            "unknown --preset '{}': expected default, paper or v2",
-            args.preset
-        )
-    })?;
-    recipe.seed = args.seed;
+    let mut recipe = match &args.recipe {
+        Some(path) => {
+            let recipe: Recipe = crate::fsutil::read_json(path)
+                .with_context(|| format!("--recipe {}", path.display()))?;
+            recipe
+                .check()
+                .map_err(|e| anyhow::anyhow!("--recipe {}: {e}", path.display()))?;
+            recipe
+        }
+        None => Recipe::preset(&args.preset).with_context(|| {
+            format!(
+                "unknown --preset '{}': expected default, paper or v2",
+                args.preset
+            )
+        })?,
+    };
+    if let Some(seed) = args.seed {
+        recipe.seed = seed;
+    }
+    let seed = recipe.seed;
     if let Some(e) = args.epochs {
         recipe.epochs = e;
     }
@@ -216,14 +234,14 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             );
         }
     }
-    let mut split = load_split(&data_dir, &args.out, args.seed, args.skip_bad)?;
+    let mut split = load_split(&data_dir, &args.out, seed, args.skip_bad)?;
     if let Some(n) = args.limit_train {
         // The split is grouped by class: shuffle before keeping the first n.
-        crate::rng::Rng::derive(args.seed, &[3]).shuffle(&mut split.train);
+        crate::rng::Rng::derive(seed, &[3]).shuffle(&mut split.train);
         split.train.truncate(n);
     }
     if let Some(n) = args.limit_val {
-        crate::rng::Rng::derive(args.seed, &[4]).shuffle(&mut split.validation);
+        crate::rng::Rng::derive(seed, &[4]).shuffle(&mut split.validation);
         split.validation.truncate(n);
     }
 
