@@ -17,6 +17,11 @@ pub struct Args {
     /// Timed inferences per engine (after 10 warm-up runs).
     #[arg(long, default_value_t = 300)]
     pub runs: usize,
+    /// Run only this engine's timed loop (10 + `--runs` inferences) and print its line: for
+    /// counting instructions per inference under an emulator, from two counts with different
+    /// `--runs` (bench/aarch64_count.sh).
+    #[arg(long, value_enum)]
+    pub engine: Option<crate::classify::EngineKind>,
 }
 
 /// A 320x240 gray camera frame with one face (models/golden/detect_frame.gray).
@@ -27,6 +32,56 @@ fn stats(mut t: Vec<f64>) -> (f64, f64) {
     t.sort_by(f64::total_cmp);
     let mean = t.iter().sum::<f64>() / t.len() as f64;
     (t[t.len() / 2], mean)
+}
+
+/// Median and mean seconds of the int8 runtime on `face` (after 10 warm-up runs).
+fn time_int8(model: &Model<'_>, face: &[u8], arena: &mut [i8], runs: usize) -> Result<(f64, f64)> {
+    let mut times = Vec::with_capacity(runs);
+    for i in 0..runs + 10 {
+        let t = Instant::now();
+        let l = model.run(face, arena).map_err(|e| anyhow::anyhow!("{e}"))?;
+        std::hint::black_box(l);
+        if i >= 10 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    Ok(stats(times))
+}
+
+/// Each layer's median seconds over `runs` inferences (the time from the previous layer's end,
+/// the first layer's including the input's conversion), with its name and MACs.
+fn layer_times(
+    model: &Model<'_>,
+    face: &[u8],
+    arena: &mut [i8],
+    runs: usize,
+) -> Result<Vec<(String, f64, usize)>> {
+    let n = model.layers().len();
+    let mut per_layer = vec![Vec::with_capacity(runs); n];
+    for _ in 0..runs {
+        let mut last = Instant::now();
+        model
+            .run_observed(face, arena, |i, _, _| {
+                let now = Instant::now();
+                per_layer[i].push((now - last).as_secs_f64());
+                last = now;
+            })
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    Ok(model
+        .layers()
+        .iter()
+        .zip(per_layer)
+        .map(|(l, t)| {
+            let name = match l.kind {
+                edge_runtime::format::Kind::Conv3x3 => {
+                    format!("conv {}x{}x{} → {}", l.in_h, l.in_w, l.in_c, l.out_c)
+                }
+                edge_runtime::format::Kind::Dense => format!("dense {} → {}", l.in_len(), l.out_c),
+            };
+            (name, stats(t).0, l.macs())
+        })
+        .collect())
 }
 
 /// Median and mean seconds of tract running the float ONNX (`--onnx`, else the embedded one) on
@@ -63,18 +118,25 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let runs = args.runs.max(1);
 
     let mut arena = vec![0i8; model.arena_size()];
-    let mut times = Vec::with_capacity(runs);
-    for i in 0..runs + 10 {
-        let t = Instant::now();
-        let l = model
-            .run(&face, &mut arena)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        std::hint::black_box(l);
-        if i >= 10 {
-            times.push(t.elapsed().as_secs_f64());
-        }
+    if let Some(engine) = args.engine {
+        let (med, _) = match engine {
+            crate::classify::EngineKind::Int8 => time_int8(model, &face, &mut arena, runs)?,
+            #[cfg(feature = "tract")]
+            crate::classify::EngineKind::Tract => time_tract(args, &face, runs)?,
+            #[cfg(not(feature = "tract"))]
+            crate::classify::EngineKind::Tract => {
+                anyhow::bail!("--engine tract: this edge-cli is built without the `tract` feature")
+            }
+        };
+        println!(
+            "{engine:?}: {} inferences, median {:.3} ms",
+            runs + 10,
+            med * 1e3
+        );
+        return Ok(ExitCode::SUCCESS);
     }
-    let (int8_med, int8_mean) = stats(times);
+    let (int8_med, int8_mean) = time_int8(model, &face, &mut arena, runs)?;
+    let layers = layer_times(model, &face, &mut arena, runs)?;
 
     #[cfg(feature = "tract")]
     let (tract_med, tract_mean) = time_tract(args, &face, runs)?;
@@ -107,7 +169,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     println!("|---|---:|---:|---:|");
     println!(
         "| edge-runtime int8 ({} kernels) | {:.2} | {:.2} | {:.0} |",
-        edge_runtime::kernels::dot::KERNEL,
+        edge_runtime::kernels::dot::kernel_name(),
         int8_med * 1e3,
         int8_mean * 1e3,
         1.0 / int8_med
@@ -128,6 +190,17 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         det_mean * 1e3,
         1.0 / det_med
     );
+    println!("\nint8, per layer (median of {runs} runs; timing each layer adds a little):");
+    println!("| layer | MACs | median µs | share |");
+    println!("|---|---:|---:|---:|");
+    let total: f64 = layers.iter().map(|l| l.1).sum();
+    for (name, t, macs) in &layers {
+        println!(
+            "| {name} | {macs} | {:.1} | {:.1}% |",
+            t * 1e6,
+            100.0 * t / total
+        );
+    }
     println!(
         "int8 model: {} bytes of weights, biases and output stages; arena {} bytes",
         model.weight_bytes(),

@@ -383,17 +383,25 @@ fn host_simd_dot_is_the_reference_bit_for_bit() {
     }
 }
 
-/// The fuzzer's seed: `WRITE_FUZZ_SEED=1 cargo test -p edge-runtime` rewrites it.
+/// The model fuzzer's seeds (`fuzz/seeds/model_parser` at the repository's root): the tiny model
+/// and one with eight channels (whose layers can have pre-widened weights).
+/// `WRITE_FUZZ_SEED=1 cargo test -p edge-runtime` rewrites them.
 #[test]
-fn fuzz_seed_is_the_tiny_model() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/tiny.bin");
-    if std::env::var_os("WRITE_FUZZ_SEED").is_some() {
-        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
-        std::fs::write(&path, tiny_model()).expect("write seed");
+fn fuzz_seeds_are_the_small_models() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/model_parser");
+    for (name, model) in [
+        ("tiny.bin", tiny_model()),
+        ("eight_channels.bin", model_with_channels(8)),
+    ] {
+        let path = dir.join(name);
+        if std::env::var_os("WRITE_FUZZ_SEED").is_some() {
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(&path, &model).expect("write seed");
+        }
+        let seed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(seed, model, "{name}");
+        assert!(Model::from_bytes(&seed).is_ok());
     }
-    let seed = std::fs::read(&path).expect("fuzz/seeds/tiny.bin");
-    assert_eq!(seed, tiny_model());
-    assert!(Model::from_bytes(&seed).is_ok());
 }
 
 #[test]

@@ -312,3 +312,36 @@ fn a_finished_model_or_a_checkpoint_in_out_is_never_overwritten() {
     ]);
     assert!(e.contains("--init-from starts a new run"), "{e}");
 }
+
+/// `quantize` refuses to write an int8 model that disagrees with its float model: the published
+/// weights with one weight of the first dense layer at 1e30 (finite, so loading accepts it)
+/// quantize to a model that agrees on almost no validation image.
+#[test]
+fn quantize_refuses_an_int8_model_that_disagrees_with_its_float_model() {
+    use burn::module::Module;
+    let models = fer_test_support::models_dir();
+    let dir = temp();
+    for name in ["fer_cnn.history.json", "split.json"] {
+        std::fs::copy(models.join(name), dir.path().join(name)).expect("copy");
+    }
+    let device = host_trainer::device();
+    let (mut net, _) =
+        host_trainer::artifacts::load_model(&models, "fer_cnn", &device).expect("published");
+    net.fc1.weight = net.fc1.weight.map(|w| {
+        let one = w.clone().slice([0..1, 0..1]).ones_like() * 1e30;
+        w.slice_assign([0..1, 0..1], one)
+    });
+    net.save_file(dir.path().join("fer_cnn.bpk")).expect("save");
+    let e = trainer_fails(&[
+        "quantize".as_ref(),
+        "--data".as_ref(),
+        fer_test_support::fer_dir().as_os_str(),
+        "--out".as_ref(),
+        dir.path().as_os_str(),
+    ]);
+    assert!(
+        e.contains("agrees with the float model on only") && e.contains("--min-agreement"),
+        "{e}"
+    );
+    assert!(!dir.path().join("fer_cnn.int8.bin").exists());
+}

@@ -298,3 +298,42 @@ fn a_recipe_that_replays_a_finished_run_takes_it_over_and_averages_its_last_cycl
         _ => panic!("the extension should finish"),
     }
 }
+
+/// A run whose loss is not finite stops at that batch with a message, before the weights are
+/// updated, and leaves no checkpoint of the damaged state: here the starting weights
+/// (`--init-from`) hold an infinite output bias, as a damaged or diverged `.bpk` would.
+#[test]
+fn a_non_finite_loss_stops_the_run_before_the_weights_change() {
+    let samples = real_samples(6);
+    let (train, val) = samples.split_at(35);
+    let out = temp();
+    let device = host_trainer::device();
+    let mut net = Net::new(&device, DropoutRates::default());
+    let bias = net.out.bias.take().expect("output bias");
+    net.out.bias = Some(bias.map(|b| b.ones_like() * f32::INFINITY));
+    let damaged = out.path().join("damaged.bpk");
+    net.save_file(&damaged).expect("save");
+    let ckpt = Checkpoint::new(&out.path().join("ckpt"));
+    let mut recipe = Recipe::v2();
+    recipe.epochs = 1;
+    recipe.batch_size = 10;
+    let opts = RunOptions {
+        checkpoint_every: 1,
+        resume: false,
+        init_from: Some(damaged),
+        progress: false,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let e = training::train(&recipe, train, val, &device, &ckpt, &opts)
+        .err()
+        .expect("a non-finite loss stops the run");
+    let message = format!("{e:#}");
+    assert!(
+        message.contains("the training loss became") && message.contains("batch 1"),
+        "{message}"
+    );
+    assert!(
+        !ckpt.exists(),
+        "no checkpoint of a run that never took a step"
+    );
+}

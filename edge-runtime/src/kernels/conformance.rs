@@ -10,6 +10,7 @@ use super::dense::{dense, dense_reference};
 use super::dot::{dot, dot_reference};
 use super::patch::{fill, patch_bytes};
 use super::quad::{quad_dot, quad_dot_reference, quad_dot_wide};
+use super::single::conv3x3_pairs;
 use crate::requant::{Stage, STAGE_BYTES};
 use crate::wide::widen_into;
 
@@ -290,6 +291,18 @@ fn convs(cases: &mut Cases) -> Result<usize, Mismatch> {
             });
         }
         n += 1;
+        // The one-channel kernel's pair version (the Cortex-M one) on every target.
+        if cin == 1 {
+            fast.fill(0);
+            conv3x3_pairs(x, wts, &bias, &stages, &s, &mut fast[..out_len]);
+            if fast[..out_len] != plain[..out_len] {
+                return Err(Mismatch {
+                    kernel: "conv3x3 one channel, pairs",
+                    case: n,
+                });
+            }
+            n += 1;
+        }
         // With pre-widened weights, where the layer can have them (eight input channels here).
         if cin > 1 && (9 * cin).is_multiple_of(8) {
             let ww = &mut wide.0[..2 * wts.len()];

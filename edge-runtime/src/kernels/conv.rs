@@ -111,8 +111,16 @@ pub fn conv3x3(
                 patch,
             );
             let out = &mut output[(oy * ow + ox) * s.cout..][..s.cout];
+            #[cfg(target_arch = "x86_64")]
+            if wide.is_none()
+                && super::simd::quad_channels(patch, s.cin, weights, (bias, stages, s.relu), out)
+            {
+                continue;
+            }
             if let Some(wide) = wide {
-                debug_assert_eq!((kp, wide.len()), (taps, 2 * weights.len()));
+                // Each channel's 9·cin widened weights are whole groups of eight (what makes a
+                // layer eligible); the patch's padding past them (to 16 on x86-64) is not read.
+                debug_assert!(taps.is_multiple_of(8) && wide.len() == 2 * weights.len());
                 for ((co, o), w) in out.iter_mut().enumerate().zip(wide.chunks_exact(2 * taps)) {
                     *o = pooled_output(quad_dot_wide(patch, w), bias, stages, co, s.relu);
                 }

@@ -1,21 +1,19 @@
 //! Fully connected layer with the fused output stage.
 //!
-//! On Cortex-M with the `dsp` feature, the input vector is first turned into int16 values
-//! `x − zero_point` (in the `SMLAD` pairing, [`super::patch::INTERLEAVED`]) in the arena's
-//! scratch, so each row is one plain product with no zero-point share to subtract: per four
-//! weights one load, two `SXTB16`, one `LDRD` and two `SMLAD`. Elsewhere the int8 dot product
-//! with the share subtracted ([`dense_reference`]).
+//! The input vector is first turned into int16 values `x − zero_point` in the arena's scratch,
+//! so each row is one plain product with no zero-point share to subtract. On Cortex-M with the
+//! `dsp` feature (values in the `SMLAD` pairing, [`super::patch::INTERLEAVED`]): per four weights
+//! one load, two `SXTB16`, one `LDRD` and two `SMLAD`; on x86-64 and aarch64 hosts eight weights
+//! widened at a time and multiplied with eight values (`PMADDWD` / `SMLAL`); elsewhere the
+//! plain loop. [`dense_reference`] is the int8 dot product with the share subtracted.
 
 use super::dot::{dot, sum};
 use super::{i32_at, stage_at};
 
-/// Bytes of scratch [`dense`] needs for `n` inputs (word-aligned int16 values on Cortex-M).
+/// Bytes of scratch [`dense`] needs for `n` inputs: int16 values, whole groups of four, plus 3
+/// to start them on a word boundary (for the `LDRD`s on Cortex-M).
 pub const fn scratch_bytes(n: usize) -> usize {
-    if cfg!(all(feature = "dsp", target_arch = "arm")) {
-        2 * n.div_ceil(4) * 4 + 3
-    } else {
-        0
-    }
+    2 * n.div_ceil(4) * 4 + 3
 }
 
 /// `output[o] = stage_o(relu?(bias[o] + Σ_i w[o][i] · (input[i] − input_zero)))`; `scratch`
@@ -31,29 +29,60 @@ pub fn dense(
     output: &mut [i8],
     scratch: &mut [i8],
 ) {
+    let n = input.len();
+    let start = scratch.as_ptr().align_offset(4).min(3);
+    let x16 = &mut scratch[start..start + 2 * n.div_ceil(4) * 4];
+    for (i, &v) in input.iter().enumerate() {
+        // Each group of four as v0 v2 v1 v3 for the SMLAD kernel, in order elsewhere.
+        let at = 2 * (i & !3 | INTERLEAVED_ORDER[i & 3]);
+        let b = ((i32::from(v) - input_zero) as i16).to_le_bytes();
+        x16[at] = b[0] as i8;
+        x16[at + 1] = b[1] as i8;
+    }
+    for (o, out) in output.iter_mut().enumerate() {
+        let row = &weights[o * n..][..n];
+        let acc = i32_at(bias, o) + row_dot(x16, row);
+        *out = stage_at(stages, o).output(acc, relu);
+    }
+}
+
+/// Where value `j` of a group of four goes in the int16 input.
+const INTERLEAVED_ORDER: [usize; 4] = if super::patch::INTERLEAVED {
+    [0, 2, 1, 3]
+} else {
+    [0, 1, 2, 3]
+};
+
+/// `Σ x[i] · w[i]` for the int16 input `x` of [`dense`] (little-endian bytes) and int8 `w`.
+#[inline]
+fn row_dot(x16: &[i8], w: &[u8]) -> i32 {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     {
-        let n = input.len();
-        let start = scratch.as_ptr().align_offset(4).min(3);
-        let x16 = &mut scratch[start..start + 2 * n.div_ceil(4) * 4];
-        for (i, &v) in input.iter().enumerate() {
-            // Each group of four as v0 v2 v1 v3 (the SMLAD pairing).
-            let at = 2 * ((i & !3) | [0, 2, 1, 3][i & 3]);
-            let b = ((i32::from(v) - input_zero) as i16).to_le_bytes();
-            x16[at] = b[0] as i8;
-            x16[at + 1] = b[1] as i8;
-        }
-        for (o, out) in output.iter_mut().enumerate() {
-            let row = &weights[o * n..][..n];
-            let acc = i32_at(bias, o) + super::dsp::row_dot(x16, row);
-            *out = stage_at(stages, o).output(acc, relu);
-        }
+        super::dsp::row_dot(x16, w)
     }
-    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
-        let _ = scratch;
-        dense_reference(input, weights, bias, stages, input_zero, relu, output);
+        super::simd::row_dot16(x16, w)
     }
+    #[cfg(not(any(
+        all(feature = "dsp", target_arch = "arm"),
+        target_arch = "x86_64",
+        target_arch = "aarch64"
+    )))]
+    {
+        row_dot_reference(x16, w)
+    }
+}
+
+/// The plain version of [`row_dot`].
+pub fn row_dot_reference(x16: &[i8], w: &[u8]) -> i32 {
+    w.iter()
+        .enumerate()
+        .map(|(i, &wi)| {
+            let at = 2 * (i & !3 | INTERLEAVED_ORDER[i & 3]);
+            i32::from(i16::from_le_bytes([x16[at] as u8, x16[at + 1] as u8])) * i32::from(wi as i8)
+        })
+        .sum()
 }
 
 /// The int8 version: per output, the dot product of the int8 input with the row, minus the

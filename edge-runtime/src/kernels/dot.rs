@@ -1,15 +1,22 @@
 //! Dot products of int8 vectors: the inner loop of every layer.
 
-/// Which dot product [`dot`] is on this target, for benchmark reports.
-pub const KERNEL: &str = if cfg!(all(feature = "dsp", target_arch = "arm")) {
-    "Armv7E-M SMLAD"
-} else if cfg!(target_arch = "x86_64") {
-    "SSE2"
-} else if cfg!(target_arch = "aarch64") {
-    "NEON"
-} else {
-    "portable"
-};
+/// Which kernels run on this machine, for benchmark reports (x86-64: AVX2 when the CPU has it
+/// and the run-time check is available, see [`super::simd::has_avx2`]).
+pub fn kernel_name() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if super::simd::has_avx2() {
+        return "AVX2 + SSE2";
+    }
+    if cfg!(all(feature = "dsp", target_arch = "arm")) {
+        "Armv7E-M SMLAD"
+    } else if cfg!(target_arch = "x86_64") {
+        "SSE2"
+    } else if cfg!(target_arch = "aarch64") {
+        "NEON"
+    } else {
+        "portable"
+    }
+}
 
 /// `Σ a[i] · b[i]`, with `b` holding int8 values as bytes (weights straight from the model
 /// blob). `b` must be at least as long as `a`. Exact: `|Σ| ≤ 2^14 · a.len()`, far inside i32 for

@@ -14,14 +14,23 @@
 /// Whether each group of four values is stored as `v0 v2 v1 v3` (the `SMLAD` kernel's pairing).
 pub const INTERLEAVED: bool = cfg!(all(feature = "dsp", target_arch = "arm"));
 
-/// Values of one row per group: one weight word for the `SMLAD` kernel, eight for the 16-byte
-/// SIMD kernels.
-pub const GROUP: usize = if INTERLEAVED { 4 } else { 8 };
+/// Values of one row per group: one weight word for the `SMLAD` kernel, 16 on x86-64 (one
+/// 32-byte AVX2 load of a row, or two SSE2 ones), eight elsewhere (one 16-byte NEON load).
+pub const GROUP: usize = if INTERLEAVED {
+    4
+} else if cfg!(target_arch = "x86_64") {
+    16
+} else {
+    8
+};
 
-/// Values per patch row: `9·cin` rounded up to a multiple of 8 (whole groups).
+/// Rows are padded to a multiple of this many values: whole groups, and at least 8.
+const PAD: usize = if GROUP > 8 { GROUP } else { 8 };
+
+/// Values per patch row: `9·cin` rounded up to whole groups (a multiple of 8, of 16 on x86-64).
 #[inline]
 pub const fn padded_len(cin: usize) -> usize {
-    (9 * cin).div_ceil(8) * 8
+    (9 * cin).div_ceil(PAD) * PAD
 }
 
 /// Bytes of a quad's patch: four rows of int16 values.

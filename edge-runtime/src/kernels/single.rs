@@ -85,7 +85,27 @@ fn quad(p: &[[u32; 3]; 4], k: [u32; WORDS]) -> [i32; 4] {
 /// Output channels packed at a time (on the stack: 640 bytes).
 const BLOCK: usize = 32;
 
+/// The quad's 4x4 input window around pooled output `(oy, ox)`: input rows `2·oy − 1 ..
+/// 2·oy + 2`, columns alike, as `x − zero` (0 outside the image).
+#[inline(always)]
+fn window(input: &[i8], s: &ConvShape, oy: usize, ox: usize) -> [[i32; 4]; 4] {
+    let mut win = [[0i32; 4]; 4];
+    for (j, row) in win.iter_mut().enumerate() {
+        let Some(iy) = (2 * oy + j).checked_sub(1).filter(|&iy| iy < s.h) else {
+            continue;
+        };
+        for (c, v) in row.iter_mut().enumerate() {
+            if let Some(ix) = (2 * ox + c).checked_sub(1).filter(|&ix| ix < s.w) {
+                *v = i32::from(input[iy * s.w + ix]) - s.input_zero;
+            }
+        }
+    }
+    win
+}
+
 /// Runs a pooled layer with `s.cin == 1`: arguments as [`super::conv::conv3x3`] (no scratch).
+/// On x86-64 and aarch64 hosts the products run across 32 channels at a time
+/// ([`super::simd::single_block`]); elsewhere as described in the module docs.
 pub fn conv3x3(
     input: &[i8],
     weights: &[u8],
@@ -95,6 +115,68 @@ pub fn conv3x3(
     output: &mut [i8],
 ) {
     debug_assert!(s.cin == 1 && s.pool);
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        conv3x3_across_channels(input, weights, bias, stages, s, output)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        conv3x3_pairs(input, weights, bias, stages, s, output)
+    }
+}
+
+/// The host version: per quad, the nine tap values of each of its four outputs times the nine
+/// weights of 32 channels at once, then the pool and the stage per channel.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn conv3x3_across_channels(
+    input: &[i8],
+    weights: &[u8],
+    bias: &[u8],
+    stages: &[u8],
+    s: &ConvShape,
+    output: &mut [i8],
+) {
+    use super::simd::{single_block, single_pack, SINGLE_BLOCK};
+    let (oh, ow) = (s.h / 2, s.w / 2);
+    for first in (0..s.cout).step_by(SINGLE_BLOCK) {
+        let n = SINGLE_BLOCK.min(s.cout - first);
+        let packed = single_pack(&weights[9 * first..9 * (first + n)]);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let win = window(input, s, oy, ox);
+                // Tap t = 3·ky + kx of output (dy, dx) is window value (dy + ky, dx + kx).
+                let taps: [[i16; 10]; 4] = core::array::from_fn(|o| {
+                    let (dy, dx) = (o / 2, o % 2);
+                    core::array::from_fn(|t| {
+                        if t < 9 {
+                            win[dy + t / 3][dx + t % 3] as i16
+                        } else {
+                            0
+                        }
+                    })
+                });
+                let acc = single_block(&taps, &packed);
+                let out = &mut output[(oy * ow + ox) * s.cout + first..][..n];
+                for (c, o) in out.iter_mut().enumerate() {
+                    let quad = [acc[0][c], acc[1][c], acc[2][c], acc[3][c]];
+                    *o = pooled_output(quad, bias, stages, first + c, s.relu);
+                }
+            }
+        }
+    }
+}
+
+/// The Cortex-M version (and the plain one on targets without SIMD kernels): pair products per
+/// channel, as the module docs describe. Public so the conformance cases check it on every
+/// target.
+pub fn conv3x3_pairs(
+    input: &[i8],
+    weights: &[u8],
+    bias: &[u8],
+    stages: &[u8],
+    s: &ConvShape,
+    output: &mut [i8],
+) {
     let (oh, ow) = (s.h / 2, s.w / 2);
     for first in (0..s.cout).step_by(BLOCK) {
         let n = BLOCK.min(s.cout - first);
@@ -115,18 +197,7 @@ pub fn conv3x3(
         }
         for oy in 0..oh {
             for ox in 0..ow {
-                // The 4x4 window around the quad: input rows 2·oy − 1 .. 2·oy + 2, columns alike.
-                let mut win = [[0i32; 4]; 4];
-                for (j, row) in win.iter_mut().enumerate() {
-                    let Some(iy) = (2 * oy + j).checked_sub(1).filter(|&iy| iy < s.h) else {
-                        continue;
-                    };
-                    for (c, v) in row.iter_mut().enumerate() {
-                        if let Some(ix) = (2 * ox + c).checked_sub(1).filter(|&ix| ix < s.w) {
-                            *v = i32::from(input[iy * s.w + ix]) - s.input_zero;
-                        }
-                    }
-                }
+                let win = window(input, s, oy, ox);
                 let p = win.map(|r| [pair(r[0], r[1]), pair(r[1], r[2]), pair(r[2], r[3])]);
                 let out = &mut output[(oy * ow + ox) * s.cout + first..][..n];
                 for (co, (o, &k)) in (first..).zip(out.iter_mut().zip(&packed)) {

@@ -1,5 +1,6 @@
 //! Any byte string given to the model parser is either rejected with an error or yields a model
 //! on which inference runs to completion: no panic, no out-of-bounds access, no hang.
+//! A model that validates also gets its pre-widened weights attached, with the same logits.
 //! Each input is tried as is and with its CRC-32 fixed up, so that mutations reach the layer-table
 //! decoder and the validator behind the checksum.
 #![no_main]
@@ -16,6 +17,17 @@ fn check(bytes: &[u8]) {
             let face = [128u8; INPUT_PIXELS];
             let logits = model.run(&face, &mut arena).expect("a validated model runs");
             let _ = logits.argmax();
+            // Its pre-widened weights (edge_runtime::wide) are accepted and change nothing.
+            let wide = edge_runtime::wide::companion(bytes).expect("companion of a valid model");
+            // At a word-aligned address, as the kernel requires.
+            let mut buf = vec![0u8; wide.len() + 3];
+            let at = buf.as_ptr().align_offset(4);
+            buf[at..at + wide.len()].copy_from_slice(&wide);
+            let with = model
+                .clone()
+                .with_wide(&buf[at..at + wide.len()])
+                .expect("its own companion");
+            assert_eq!(with.run(&face, &mut arena), Ok(logits));
         }
     }
 }
