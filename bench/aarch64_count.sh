@@ -20,24 +20,26 @@ bin="$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/edge-cli"
 plugin="$CARGO_TARGET_DIR/libinsn_count_user.so"
 cc -shared -fPIC -O2 -o "$plugin" firmware/qemu/plugin/insn_count.c
 
-total() { # engine runs -> total guest instructions of one edge-cli run
-  qemu-aarch64 -L /usr/aarch64-linux-gnu -plugin "$plugin" -d plugin \
-    "$bin" bench --engine "$1" --runs "$2" 2>&1 >/dev/null | awk '/^total/ {print $2}'
+total() { # cpu engine runs -> total guest instructions of one edge-cli run
+  qemu-aarch64 -cpu "$1" -L /usr/aarch64-linux-gnu -plugin "$plugin" -d plugin \
+    "$bin" bench --engine "$2" --runs "$3" 2>&1 >/dev/null | awk '/^total/ {print $2}'
 }
 
-declare -A per
-for engine in int8 tract; do
-  a=$(total "$engine" 1)
-  b=$(total "$engine" 21)
-  if [ -z "$a" ] || [ -z "$b" ]; then
-    echo "no instruction total from qemu-aarch64 for $engine (does this qemu-user load plugins?)" >&2
-    exit 1
-  fi
-  per[$engine]=$(((b - a) / 20))
+# `max` has the Armv8.2 dot product (as a Pi 5's Cortex-A76): the int8 runtime uses SDOT.
+# `cortex-a72` (a Pi 4) has not: the int8 runtime uses its NEON SMLAL kernels.
+echo "| CPU model | int8 instructions per inference | tract | int8 / tract |"
+echo "|---|---:|---:|---:|"
+for cpu in max cortex-a72; do
+  declare -A per=()
+  for engine in int8 tract; do
+    a=$(total "$cpu" "$engine" 1)
+    b=$(total "$cpu" "$engine" 21)
+    if [ -z "$a" ] || [ -z "$b" ]; then
+      echo "no instruction total from qemu-aarch64 for $engine (does this qemu-user load plugins?)" >&2
+      exit 1
+    fi
+    per[$engine]=$(((b - a) / 20))
+  done
+  awk -v c="$cpu" -v i="${per[int8]}" -v t="${per[tract]}" \
+    'BEGIN { printf "| %s | %d | %d | %.3f |\n", c, i, t, i / t }'
 done
-echo "| engine (aarch64, release, batch 1) | instructions per inference |"
-echo "|---|---:|"
-echo "| edge-runtime int8 (NEON) | ${per[int8]} |"
-echo "| tract, float ONNX | ${per[tract]} |"
-awk -v i="${per[int8]}" -v t="${per[tract]}" \
-  'BEGIN { printf "int8 / tract = %.3f (tract / int8 = %.2fx)\n", i / t, t / i }'

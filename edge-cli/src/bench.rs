@@ -89,11 +89,7 @@ fn layer_times(
 #[cfg(feature = "tract")]
 fn time_tract(args: &Args, face: &[u8], runs: usize) -> Result<(f64, f64)> {
     use tract_onnx::prelude::*;
-    let onnx = match &args.onnx {
-        Some(p) => fer_dataset::input::read(p, fer_dataset::input::Kind::Onnx)?,
-        None => crate::tract_engine::EMBEDDED_ONNX.to_vec(),
-    };
-    let plan = crate::tract_engine::plan(&onnx)?;
+    let plan = crate::tract_engine::load(args.onnx.as_deref())?;
     let input = crate::tract_engine::input(face)?;
     let mut times = Vec::with_capacity(runs);
     for i in 0..runs + 10 {

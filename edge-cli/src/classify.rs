@@ -67,13 +67,7 @@ impl<'m> Engine<'m> {
                 arena: vec![0i8; model.arena_size()],
             },
             #[cfg(feature = "tract")]
-            EngineKind::Tract => {
-                let bytes = match onnx {
-                    Some(p) => fer_dataset::input::read(p, fer_dataset::input::Kind::Onnx)?,
-                    None => crate::tract_engine::EMBEDDED_ONNX.to_vec(),
-                };
-                Engine::Tract(crate::tract_engine::plan(&bytes)?)
-            }
+            EngineKind::Tract => Engine::Tract(crate::tract_engine::load(onnx)?),
             #[cfg(not(feature = "tract"))]
             EngineKind::Tract => {
                 let _ = onnx;

@@ -12,6 +12,21 @@ pub static EMBEDDED_ONNX: &[u8] = include_bytes!("../../models/fer_cnn.onnx");
 ///
 /// # Errors
 /// An ONNX file tract cannot load or optimize.
+/// The plan of the float ONNX in `path` (`--onnx`), or of the embedded published one; errors
+/// name the file.
+///
+/// # Errors
+/// An unreadable file, or ONNX tract cannot read or run.
+pub fn load(path: Option<&std::path::Path>) -> Result<std::sync::Arc<TypedRunnableModel>> {
+    match path {
+        Some(p) => {
+            let bytes = fer_dataset::input::read(p, fer_dataset::input::Kind::Onnx)?;
+            plan(&bytes).with_context(|| format!("--onnx {}", p.display()))
+        }
+        None => plan(EMBEDDED_ONNX).context("the embedded float ONNX"),
+    }
+}
+
 pub fn plan(onnx: &[u8]) -> Result<std::sync::Arc<TypedRunnableModel>> {
     tract_onnx::onnx()
         .model_for_read(&mut &onnx[..])

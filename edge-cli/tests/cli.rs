@@ -205,6 +205,30 @@ fn a_bad_cascade_file_is_refused_with_its_name() {
     );
 }
 
+#[test]
+fn a_text_file_given_as_cascade_or_onnx_is_named_for_what_it_is() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(&text_file, b"hello").expect("write");
+    let face = first_files("happy", 1)[0].display().to_string();
+    let path = text_file.display().to_string();
+    let out = cli(&["classify", "--cascade", &path, &face]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("notes.txt is not a valid face cascade") && err.contains("FERC"),
+        "{err}"
+    );
+    assert!(!err.contains("truncated"), "{err}");
+    let out = cli(&["classify", "--engine", "tract", "--onnx", &path, &face]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--onnx") && err.contains("notes.txt") && err.contains("ONNX"),
+        "{err}"
+    );
+}
+
 /// A PNG whose header claims `w` x `h` pixels (the rest is not needed to be refused).
 fn png_header(w: u32, h: u32) -> Vec<u8> {
     let mut ihdr = b"IHDR".to_vec();

@@ -24,6 +24,11 @@ pub(crate) struct Framing {
 impl Framing {
     /// Checks that the preamble is there and that magic and version match.
     pub fn check_head(&self, bytes: &[u8]) -> Result<(), FramingError> {
+        // A file of another kind is named as such even when it is shorter than the preamble
+        // (a 5-byte text file is not a "truncated" model).
+        if bytes.len() >= 4 && bytes[..4] != self.magic {
+            return Err(FramingError::BadMagic);
+        }
         if bytes.len() < self.preamble {
             return Err(FramingError::Truncated {
                 needed: self.preamble,

@@ -455,6 +455,9 @@ fn damaged_files_get_specific_errors() {
     let mut magic = good.clone();
     magic[0] = b'X';
     assert_eq!(err(&magic), Error::BadMagic);
+    // A short file of another kind is named by its magic, not called truncated.
+    assert_eq!(err(b"hello"), Error::BadMagic);
+    assert!(matches!(err(b"FER"), Error::Truncated { .. }));
     let mut version = good.clone();
     version[4] = 9;
     assert_eq!(

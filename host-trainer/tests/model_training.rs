@@ -118,6 +118,39 @@ fn interrupted_run_resumes_and_finishes() {
         }
         Outcome::Interrupted(_) => panic!("should have finished"),
     }
+    // Resuming an unfinished run with fewer --epochs than it has trained says so: a finished
+    // 2-epoch run, extended to 3 and stopped in its third epoch, then asked for 1 epoch.
+    let short_ckpt = Checkpoint::new(&out.path().join("short"));
+    let mut two = recipe.clone();
+    two.epochs = 2;
+    let fresh = RunOptions {
+        checkpoint_every: 0,
+        resume: false,
+        init_from: None,
+        progress: false,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    training::train(&two, train, val, &device, &short_ckpt, &fresh).expect("2 epochs");
+    let mut three = recipe.clone();
+    three.epochs = 3;
+    let stopping = RunOptions {
+        resume: true,
+        stop: Arc::new(AtomicBool::new(true)),
+        ..fresh
+    };
+    match training::train(&three, train, val, &device, &short_ckpt, &stopping).expect("extend") {
+        Outcome::Interrupted(s) => assert_eq!((s.epoch, s.finished), (2, false)),
+        Outcome::Finished(..) => panic!("should have been interrupted"),
+    }
+    let mut one = recipe.clone();
+    one.epochs = 1;
+    let e = training::train(&one, train, val, &device, &short_ckpt, &stopping)
+        .err()
+        .expect("fewer epochs than trained");
+    assert!(
+        format!("{e:#}").contains("has trained 2 epochs, more than --epochs 1"),
+        "{e:#}"
+    );
     // Resuming with other data is refused with a clear message.
     let e = training::train(&recipe, &train[..50], val, &device, &ckpt, &opts)
         .err()

@@ -189,6 +189,11 @@ fn damaged_cascade_files_are_refused_with_the_reason() {
         Cascade::from_bytes(&bad).unwrap_err(),
         CascadeError::BadMagic
     );
+    // A 5-byte text file is not a cascade, rather than a truncated one.
+    assert_eq!(
+        Cascade::from_bytes(b"hello").unwrap_err(),
+        CascadeError::BadMagic
+    );
     let mut bad = good.clone();
     let last = bad.len() - 1;
     bad[last] ^= 1;

@@ -93,6 +93,10 @@ pub fn conv3x3(
     if s.cin == 1 {
         return super::single::conv3x3(input, weights, bias, stages, s, output);
     }
+    #[cfg(target_arch = "aarch64")]
+    if super::simd::conv_sdot(input, (weights, bias, stages), s, output, scratch) {
+        return;
+    }
     let taps = 9 * s.cin;
     let kp = padded_len(s.cin);
     debug_assert_eq!(weights.len(), s.cout * taps);

@@ -7,6 +7,10 @@ pub fn kernel_name() -> &'static str {
     if super::simd::has_avx2() {
         return "AVX2 + SSE2";
     }
+    #[cfg(target_arch = "aarch64")]
+    if super::simd::has_dotprod() {
+        return "NEON + SDOT";
+    }
     if cfg!(all(feature = "dsp", target_arch = "arm")) {
         "Armv7E-M SMLAD"
     } else if cfg!(target_arch = "x86_64") {

@@ -138,6 +138,41 @@ fn runs(out: &mut [i8], r: usize, base: usize, len: usize, src: Option<&[i8]>, z
     }
 }
 
+/// The raw int8 patch of the quad at `(y0, x0)` for a dot-product kernel that subtracts the
+/// zero point's share afterwards (aarch64 `SDOT`): four rows of `row_len` bytes (at least
+/// `9·cin`), each the four conv inputs' `[ky][kx][cin]` values as they are, with the zero point
+/// itself for the taps outside the image (the real value 0) and 0 past `9·cin`.
+#[cfg(target_arch = "aarch64")]
+pub(crate) fn fill_raw(
+    input: &[i8],
+    (h, w, cin): (usize, usize, usize),
+    zero: i32,
+    (y0, x0): (usize, usize),
+    row_len: usize,
+    out: &mut [i8],
+) {
+    let z = zero as i8;
+    for r in 0..4 {
+        let (y, x) = (y0 + r / 2, x0 + r % 2);
+        let row = &mut out[r * row_len..(r + 1) * row_len];
+        let kx0 = usize::from(x == 0);
+        let kx1 = if x + 1 >= w { 2 } else { 3 };
+        for ky in 0..3 {
+            let dst = &mut row[ky * 3 * cin..(ky + 1) * 3 * cin];
+            match (y + ky).checked_sub(1).filter(|&iy| iy < h) {
+                Some(iy) => {
+                    dst[..kx0 * cin].fill(z);
+                    let src = &input[(iy * w + x + kx0 - 1) * cin..][..(kx1 - kx0) * cin];
+                    dst[kx0 * cin..kx1 * cin].copy_from_slice(src);
+                    dst[kx1 * cin..].fill(z);
+                }
+                None => dst.fill(z),
+            }
+        }
+        row[9 * cin..].fill(0);
+    }
+}
+
 /// Value `i` of row `r` of a patch.
 #[inline]
 pub fn value(patch: &[i8], r: usize, i: usize) -> i32 {

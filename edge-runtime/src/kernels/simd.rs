@@ -14,8 +14,8 @@ use core::arch::x86_64::{
 
 #[cfg(target_arch = "aarch64")]
 use core::arch::aarch64::{
-    vaddvq_s32, vdupq_n_s32, vget_low_s16, vget_low_s8, vld1_s8, vld1q_s16, vld1q_s8,
-    vmlal_high_laneq_s16, vmlal_high_n_s16, vmlal_high_s16, vmlal_laneq_s16, vmlal_n_s16,
+    int32x4_t, vaddvq_s32, vdupq_n_s32, vdupq_n_s8, vget_low_s16, vget_low_s8, vld1_s8, vld1q_s16,
+    vld1q_s8, vmlal_high_laneq_s16, vmlal_high_n_s16, vmlal_high_s16, vmlal_laneq_s16, vmlal_n_s16,
     vmlal_s16, vmovl_s8, vmull_high_s8, vmull_s8, vpadalq_s16, vreinterpretq_s16_s8, vst1q_s32,
 };
 
@@ -442,6 +442,141 @@ mod tests {
                 // SAFETY: the CPU has AVX2 (checked just above).
                 let got = unsafe { super::quad_dot_avx2(&patch, &w) };
                 assert_eq!(got, want, "AVX2, cin {cin}");
+            }
+        }
+    }
+}
+
+/// Whether the CPU has the Armv8.2 dot product (`SDOT`): detected at run time with `std` (the
+/// host tools, the tests); without it, only when the build targets it.
+#[cfg(target_arch = "aarch64")]
+#[inline]
+pub fn has_dotprod() -> bool {
+    #[cfg(any(test, feature = "std"))]
+    {
+        std::arch::is_aarch64_feature_detected!("dotprod")
+    }
+    #[cfg(not(any(test, feature = "std")))]
+    {
+        cfg!(target_feature = "dotprod")
+    }
+}
+
+/// A pooled conv layer (more than one input channel) with `SDOT` when the CPU has it (Pi 5's
+/// Cortex-A76 does, Pi 4's A72 does not); returns false, doing nothing, when it does not.
+/// Arguments as [`super::conv::conv3x3`]'s.
+///
+/// Per quad, the raw int8 patch ([`super::patch::fill_raw`]: taps outside the image hold the
+/// zero point `z`), then per channel and row one `SDOT` (16 int8 products into four int32
+/// lanes) per 16 values, and `Σ (x − z)·w = Σ x·w − z·Σ w` with `z·Σ w` computed once per layer
+/// and channel. Exact: every term fits in i32 for a valid model (the validator bounds
+/// `255 · Σ|w|`).
+#[cfg(target_arch = "aarch64")]
+pub fn conv_sdot(
+    input: &[i8],
+    (weights, bias, stages): (&[u8], &[u8], &[u8]),
+    s: &super::conv::ConvShape,
+    output: &mut [i8],
+    scratch: &mut [i8],
+) -> bool {
+    if !has_dotprod() {
+        return false;
+    }
+    // SAFETY: the CPU has the dot-product extension (detected at run time just above).
+    unsafe { conv_sdot_dotprod(input, (weights, bias, stages), s, output, scratch) };
+    true
+}
+
+/// `acc += a · b` by groups of four int8 products per int32 lane (`SDOT`).
+#[cfg(target_arch = "aarch64")]
+macro_rules! sdot {
+    ($acc:expr, $a:expr, $b:expr) => {{
+        let mut r: int32x4_t = $acc;
+        core::arch::asm!(
+            "sdot {r:v}.4s, {a:v}.16b, {b:v}.16b",
+            r = inout(vreg) r,
+            a = in(vreg) $a,
+            b = in(vreg) $b,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+        r
+    }};
+}
+
+/// [`conv_sdot`]'s body.
+///
+/// # Safety
+/// The CPU must have the dot-product extension.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "dotprod")]
+unsafe fn conv_sdot_dotprod(
+    input: &[i8],
+    (weights, bias, stages): (&[u8], &[u8], &[u8]),
+    s: &super::conv::ConvShape,
+    output: &mut [i8],
+    scratch: &mut [i8],
+) {
+    /// Channels whose `z·Σ w` are kept at a time (on the stack).
+    const CHANNELS: usize = 256;
+    let taps = 9 * s.cin;
+    let chunks = taps / 16;
+    let (oh, ow) = (s.h / 2, s.w / 2);
+    let patch = &mut scratch[..4 * taps];
+    let plain = |x: &[i8], w: &[u8]| -> i32 {
+        x.iter()
+            .zip(w)
+            .map(|(&x, &w)| i32::from(x) * i32::from(w as i8))
+            .sum()
+    };
+    // SAFETY: the CPU has the dot-product extension (this function's contract), and NEON is
+    // part of the aarch64 baseline. Every `vld1q_s8` reads 16 bytes at `16·k` (k < taps / 16) of
+    // a channel's `taps` weights, of a patch row's `taps` values, or of the 16 bytes of `ones`:
+    // all in bounds (LD1 has no alignment requirement). `SDOT` and `ADDV` are register
+    // arithmetic; the sums are exact (see `conv_sdot`).
+    unsafe {
+        let ones = vdupq_n_s8(1);
+        for first in (0..s.cout).step_by(CHANNELS) {
+            let n = CHANNELS.min(s.cout - first);
+            let mut share = [0i32; CHANNELS];
+            for (c, sh) in share.iter_mut().take(n).enumerate() {
+                let w = &weights[(first + c) * taps..][..taps];
+                let mut acc = vdupq_n_s32(0);
+                for k in 0..chunks {
+                    acc = sdot!(acc, vld1q_s8(w.as_ptr().add(16 * k).cast::<i8>()), ones);
+                }
+                let tail: i32 = w[16 * chunks..].iter().map(|&v| i32::from(v as i8)).sum();
+                *sh = s.input_zero * (vaddvq_s32(acc) + tail);
+            }
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    super::patch::fill_raw(
+                        input,
+                        (s.h, s.w, s.cin),
+                        s.input_zero,
+                        (2 * oy, 2 * ox),
+                        taps,
+                        patch,
+                    );
+                    let out = &mut output[(oy * ow + ox) * s.cout + first..][..n];
+                    for (c, o) in out.iter_mut().enumerate() {
+                        let co = first + c;
+                        let w = &weights[co * taps..][..taps];
+                        let mut acc = [vdupq_n_s32(0); 4];
+                        for k in 0..chunks {
+                            let wv = vld1q_s8(w.as_ptr().add(16 * k).cast::<i8>());
+                            for (r, a) in acc.iter_mut().enumerate() {
+                                let pv = vld1q_s8(patch.as_ptr().add(r * taps + 16 * k));
+                                *a = sdot!(*a, pv, wv);
+                            }
+                        }
+                        let sums: [i32; 4] = core::array::from_fn(|r| {
+                            let row = &patch[r * taps..(r + 1) * taps];
+                            vaddvq_s32(acc[r]) + plain(&row[16 * chunks..], &w[16 * chunks..])
+                                - share[c]
+                        });
+                        *o = super::conv::pooled_output(sums, bias, stages, co, s.relu);
+                    }
+                }
             }
         }
     }
