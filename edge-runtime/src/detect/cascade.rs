@@ -139,10 +139,6 @@ pub struct Cascade<'a> {
     weak: &'a [u8],
 }
 
-fn i32_at(b: &[u8], i: usize) -> i32 {
-    i32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-
 impl<'a> Cascade<'a> {
     /// Validates a cascade file: preamble, checksum, counts, every stage's classifier count, every
     /// feature index and every feature's placement in the window. Nothing in the detector can
@@ -243,33 +239,63 @@ impl<'a> Cascade<'a> {
             h: b[3],
         }
     }
+}
 
-    /// Stage `s`: its weak-classifier count and Q16 threshold.
+/// A stage record's weak-classifier count and Q16 threshold.
+#[inline]
+pub(crate) fn stage_of(r: &[u8; STAGE]) -> (usize, i32) {
+    (
+        usize::from(u16::from_le_bytes([r[0], r[1]])),
+        i32::from_le_bytes([r[4], r[5], r[6], r[7]]),
+    )
+}
+
+/// A weak-classifier record's feature index.
+#[inline]
+pub(crate) fn weak_feature_of(r: &[u8; WEAK]) -> usize {
+    usize::from(u16::from_le_bytes([r[0], r[1]]))
+}
+
+/// A weak-classifier record's two Q16 leaves (taken when the code is in its subset / when not).
+#[inline]
+pub(crate) fn leaves_of(r: &[u8; WEAK]) -> (i32, i32) {
+    (
+        i32::from_le_bytes([r[36], r[37], r[38], r[39]]),
+        i32::from_le_bytes([r[40], r[41], r[42], r[43]]),
+    )
+}
+
+/// A weak-classifier record's Q16 leaf for LBP code `code`: the first leaf when the code's bit
+/// of the 256-bit subset is set, else the second.
+#[inline]
+pub(crate) fn weak_leaf_of(r: &[u8; WEAK], code: u8) -> i32 {
+    let at = 4 + 4 * usize::from(code >> 5);
+    let word = u32::from_le_bytes([r[at], r[at + 1], r[at + 2], r[at + 3]]);
+    let leaf = if word & (1 << (code & 31)) != 0 {
+        36
+    } else {
+        40
+    };
+    i32::from_le_bytes([r[leaf], r[leaf + 1], r[leaf + 2], r[leaf + 3]])
+}
+
+impl<'a> Cascade<'a> {
+    /// The stage records, in order.
     #[inline]
-    pub(crate) fn stage(&self, s: usize) -> (usize, i32) {
-        (
-            usize::from(u16_at(self.stages, s * STAGE)),
-            i32_at(self.stages, s * STAGE + 4),
-        )
+    pub(crate) fn stage_records(&self) -> &'a [[u8; STAGE]] {
+        self.stages.as_chunks().0
     }
 
-    /// Weak classifier `k`: feature index, whether code `code` is in its subset, and its two
-    /// leaves (taken when the code is in the subset / when not).
+    /// The weak-classifier records, stage after stage.
     #[inline]
-    pub(crate) fn weak_leaf(&self, k: usize, code: u8) -> i32 {
-        let b = &self.weak[k * WEAK..k * WEAK + WEAK];
-        let word = u32_at(b, 4 + 4 * usize::from(code >> 5));
-        if word & (1 << (code & 31)) != 0 {
-            i32_at(b, 36)
-        } else {
-            i32_at(b, 40)
-        }
+    pub(crate) fn weak_records(&self) -> &'a [[u8; WEAK]] {
+        self.weak.as_chunks().0
     }
 
-    /// Feature index of weak classifier `k`.
+    /// The feature records: `[x, y, cell width, cell height]`.
     #[inline]
-    pub(crate) fn weak_feature(&self, k: usize) -> usize {
-        usize::from(u16_at(self.weak, k * WEAK))
+    pub(crate) fn feature_records(&self) -> &'a [[u8; FEATURE]] {
+        self.features.as_chunks().0
     }
 }
 

@@ -132,6 +132,10 @@ fn level_size(width: usize, height: usize, s: u32) -> (usize, usize) {
     (width * 256 / s as usize, height * 256 / s as usize)
 }
 
+/// Level widths whose source columns are worked out once per level (on the stack); wider
+/// levels work them out per pixel.
+const COLUMN_TABLE: usize = 1024;
+
 /// Resamples `frame` by `256 / s` (bilinear, Q8 positions) into the integral image `ii` of a
 /// `lw × lh` level: `ii[(y + 1) · (lw + 1) + x + 1]` = sum of the level's pixels above-left.
 fn integral_level(frame: &GrayFrame<'_>, s: u32, lw: usize, lh: usize, ii: &mut [u32]) {
@@ -143,6 +147,16 @@ fn integral_level(frame: &GrayFrame<'_>, s: u32, lw: usize, lh: usize, ii: &mut 
         let p = p.min((limit - 1) * 256);
         (p >> 8, (p & 0xff) as u32)
     };
+    // Each level column's two source columns and weight, the same for every row.
+    let mut columns = [(0u16, 0u16, 0u16); COLUMN_TABLE];
+    let table = lw <= COLUMN_TABLE && frame.width <= usize::from(u16::MAX);
+    if table {
+        for (x, col) in columns.iter_mut().take(lw).enumerate() {
+            let (x0, fx) = src_pos(x, frame.width);
+            let x1 = (x0 + 1).min(frame.width - 1);
+            *col = (x0 as u16, x1 as u16, fx as u16);
+        }
+    }
     for y in 0..lh {
         let (y0, fy) = src_pos(y, frame.height);
         let y1 = (y0 + 1).min(frame.height - 1);
@@ -150,74 +164,196 @@ fn integral_level(frame: &GrayFrame<'_>, s: u32, lw: usize, lh: usize, ii: &mut 
             &frame.pixels[y0 * frame.stride..],
             &frame.pixels[y1 * frame.stride..],
         );
-        let mut row_sum = 0u32;
-        ii[(y + 1) * stride] = 0;
-        for x in 0..lw {
-            let (x0, fx) = src_pos(x, frame.width);
-            let x1 = (x0 + 1).min(frame.width - 1);
+        let (above, row) = ii[y * stride..(y + 2) * stride].split_at_mut(stride);
+        row[0] = 0;
+        let pixel = |x0: usize, x1: usize, fx: u32| -> u32 {
             let top = u32::from(r0[x0]) * (256 - fx) + u32::from(r0[x1]) * fx;
             let bottom = u32::from(r1[x0]) * (256 - fx) + u32::from(r1[x1]) * fx;
-            let v = (top * (256 - fy) + bottom * fy + (1 << 15)) >> 16;
-            row_sum += v;
-            ii[(y + 1) * stride + x + 1] = ii[y * stride + x + 1] + row_sum;
-        }
-    }
-}
-
-/// The 8-bit multi-block LBP code of `f` for the window at `(wx, wy)`: each of the 8 outer
-/// cells, clockwise from the top-left (bit 7) to the middle-left (bit 0), is compared with the
-/// centre cell (≥ sets the bit), as OpenCV's LBP evaluator does.
-#[inline]
-fn lbp_code(ii: &[u32], stride: usize, wx: usize, wy: usize, f: Feature) -> u8 {
-    let (x, y) = (wx + usize::from(f.x), wy + usize::from(f.y));
-    let (w, h) = (usize::from(f.w), usize::from(f.h));
-    let mut p = [0u32; 16];
-    for r in 0..4 {
-        let row = (y + r * h) * stride + x;
-        for c in 0..4 {
-            p[r * 4 + c] = ii[row + c * w];
-        }
-    }
-    let cell = |r: usize, c: usize| -> u32 {
-        let i = r * 4 + c;
-        p[i].wrapping_sub(p[i + 1])
-            .wrapping_sub(p[i + 4])
-            .wrapping_add(p[i + 5])
-    };
-    let centre = cell(1, 1);
-    let bit = |r: usize, c: usize, b: u8| -> u8 {
-        if cell(r, c) >= centre {
-            1 << b
+            (top * (256 - fy) + bottom * fy + (1 << 15)) >> 16
+        };
+        let mut row_sum = 0u32;
+        if table {
+            let cells = row[1..].iter_mut().zip(&above[1..]);
+            for ((out, up), &(x0, x1, fx)) in cells.zip(&columns[..lw]) {
+                row_sum += pixel(usize::from(x0), usize::from(x1), u32::from(fx));
+                *out = up + row_sum;
+            }
         } else {
-            0
+            for x in 0..lw {
+                let (x0, fx) = src_pos(x, frame.width);
+                row_sum += pixel(x0, (x0 + 1).min(frame.width - 1), fx);
+                row[x + 1] = above[x + 1] + row_sum;
+            }
         }
-    };
-    bit(0, 0, 7)
-        | bit(0, 1, 6)
-        | bit(0, 2, 5)
-        | bit(1, 2, 4)
-        | bit(2, 2, 3)
-        | bit(2, 1, 2)
-        | bit(2, 0, 1)
-        | bit(1, 0, 0)
+    }
 }
 
-/// Whether the window at `(wx, wy)` passes every stage.
-fn passes(c: &Cascade<'_>, ii: &[u32], stride: usize, wx: usize, wy: usize) -> bool {
-    let mut k = 0;
-    for s in 0..c.stage_count() {
-        let (count, threshold) = c.stage(s);
-        let mut sum: i32 = 0;
-        for _ in 0..count {
-            let code = lbp_code(ii, stride, wx, wy, c.feature(c.weak_feature(k)));
-            sum = sum.saturating_add(c.weak_leaf(k, code));
-            k += 1;
+/// Where a feature's 16 integral-image corners are, relative to a window's origin at one
+/// pyramid level: the four corner rows' first offsets and the cell width.
+#[derive(Clone, Copy)]
+struct Corners {
+    rows: [usize; 4],
+    /// The cell width (a byte, so the compiler knows `3·w + 1` cannot overflow).
+    w: u8,
+}
+
+impl Corners {
+    /// Feature `f` (`[x, y, cell width, cell height]`) in an integral image with rows `stride`
+    /// apart.
+    fn of(f: &[u8; 4], stride: usize) -> Self {
+        let (x, y, h) = (usize::from(f[0]), usize::from(f[1]), usize::from(f[3]));
+        Corners {
+            rows: core::array::from_fn(|r| (y + r * h) * stride + x),
+            w: f[2],
         }
-        if sum < threshold {
+    }
+}
+
+/// Features whose corners are worked out once per pyramid level (on the stack); a cascade with
+/// more works them out per window.
+const CORNER_TABLE: usize = 256;
+
+/// The 8-bit multi-block LBP code of a feature (its corners `k`) for the window whose integral
+/// image starts at `win[0]`: each of the 8 outer cells, clockwise from the top-left (bit 7) to
+/// the middle-left (bit 0), is compared with the centre cell (≥ sets the bit), as OpenCV's LBP
+/// evaluator does. The 16 corners are read as four rows of four (one bounds check a row).
+#[inline]
+fn lbp_code(win: &[u32], k: &Corners) -> u8 {
+    let w = usize::from(k.w);
+    // Row r's three differences of neighbouring corners; a cell is the difference of two rows'.
+    let diffs = |r: usize| -> [u32; 3] {
+        let row = &win[k.rows[r]..][..3 * w + 1];
+        let (a, b, c, d) = (row[0], row[w], row[2 * w], row[3 * w]);
+        [a.wrapping_sub(b), b.wrapping_sub(c), c.wrapping_sub(d)]
+    };
+    let cells = |upper: [u32; 3], lower: [u32; 3]| -> [u32; 3] {
+        core::array::from_fn(|c| upper[c].wrapping_sub(lower[c]))
+    };
+    let (d0, d1) = (diffs(0), diffs(1));
+    let top = cells(d0, d1);
+    let d2 = diffs(2);
+    let middle = cells(d1, d2);
+    let bottom = cells(d2, diffs(3));
+    let centre = middle[1];
+    let bit = |cell: u32, b: u8| -> u8 { u8::from(cell >= centre) << b };
+    bit(top[0], 7)
+        | bit(top[1], 6)
+        | bit(top[2], 5)
+        | bit(middle[2], 4)
+        | bit(bottom[2], 3)
+        | bit(bottom[1], 2)
+        | bit(bottom[0], 1)
+        | bit(middle[0], 0)
+}
+
+/// Weak classifiers whose stage bounds are worked out once per search (on the stack); a
+/// cascade with more evaluates every weak classifier of a stage.
+const BOUND_TABLE: usize = 512;
+
+/// What the weak classifiers after one can still add to its stage's sum: at most `max`, at
+/// least `min`.
+#[derive(Clone, Copy, Default)]
+struct Rest {
+    max: i32,
+    min: i32,
+}
+
+/// Each weak classifier's [`Rest`], in file order, into `out`; false (nothing usable) when the
+/// cascade has more than [`BOUND_TABLE`] of them or a stage's leaves could overflow an i32 sum
+/// (then the stages are summed with saturation, one weak classifier after the other).
+fn stage_bounds(c: &Cascade<'_>, out: &mut [Rest; BOUND_TABLE]) -> bool {
+    let weak = c.weak_records();
+    if weak.len() > BOUND_TABLE {
+        return false;
+    }
+    let mut k = 0;
+    for stage in c.stage_records() {
+        let (count, _) = cascade::stage_of(stage);
+        let ws = &weak[k..k + count];
+        let largest: i64 = ws
+            .iter()
+            .map(|w| {
+                let (a, b) = cascade::leaves_of(w);
+                i64::from(a).abs().max(i64::from(b).abs())
+            })
+            .sum();
+        if largest >= i64::from(i32::MAX) {
             return false;
+        }
+        let (mut max, mut min) = (0i32, 0i32);
+        for (j, w) in ws.iter().enumerate().rev() {
+            out[k + j] = Rest { max, min };
+            let (a, b) = cascade::leaves_of(w);
+            (max, min) = (max + a.max(b), min + a.min(b));
+        }
+        k += count;
+    }
+    true
+}
+
+/// Whether the window at `(wx, wy)` passes every stage: the stages and their weak classifiers
+/// are walked in file order as fixed-size records (validated at load).
+///
+/// With `search.bounds` (and every feature's corners in `search.corners`) a stage stops as soon
+/// as its outcome is decided — the sum so far plus the most the rest can add is below the
+/// threshold (rejected), or plus the least is at or above it (passed) — which is exactly the
+/// outcome of the whole sum. Otherwise every weak classifier is summed, with saturation.
+#[inline]
+fn passes(c: &Cascade<'_>, search: &Search<'_>, wx: usize, wy: usize) -> bool {
+    let win = &search.ii[wy * search.stride + wx..];
+    let weak = c.weak_records();
+    let mut k = 0;
+    match search.bounds {
+        Some(bounds) if search.corners.len() == c.feature_records().len() => {
+            'stages: for stage in c.stage_records() {
+                let (count, threshold) = cascade::stage_of(stage);
+                let (ws, rests) = (&weak[k..k + count], &bounds[k..k + count]);
+                k += count;
+                let mut sum: i32 = 0;
+                for (w, rest) in ws.iter().zip(rests) {
+                    let corners = &search.corners[cascade::weak_feature_of(w)];
+                    sum += cascade::weak_leaf_of(w, lbp_code(win, corners));
+                    if sum + rest.max < threshold {
+                        return false;
+                    }
+                    if sum + rest.min >= threshold {
+                        continue 'stages;
+                    }
+                }
+                return false;
+            }
+        }
+        _ => {
+            let features = c.feature_records();
+            for stage in c.stage_records() {
+                let (count, threshold) = cascade::stage_of(stage);
+                let mut sum: i32 = 0;
+                for w in &weak[k..k + count] {
+                    let f = cascade::weak_feature_of(w);
+                    let code = match search.corners.get(f) {
+                        Some(corners) => lbp_code(win, corners),
+                        None => lbp_code(win, &Corners::of(&features[f], search.stride)),
+                    };
+                    sum = sum.saturating_add(cascade::weak_leaf_of(w, code));
+                }
+                k += count;
+                if sum < threshold {
+                    return false;
+                }
+            }
         }
     }
     true
+}
+
+/// One pyramid level's search state: its integral image and what is worked out once for it.
+struct Search<'a> {
+    ii: &'a [u32],
+    stride: usize,
+    /// The corners of the first [`CORNER_TABLE`] features at this level.
+    corners: &'a [Corners],
+    /// Each weak classifier's [`Rest`], when usable (see [`stage_bounds`]).
+    bounds: Option<&'a [Rest]>,
 }
 
 /// Finds the faces in `frame`. Hits go to `hits` (its length caps the hits kept), faces to
@@ -242,6 +378,8 @@ pub fn detect(
         u64::from(params.max_size)
     };
     let mut n_hits = 0usize;
+    let mut rest = [Rest::default(); BOUND_TABLE];
+    let bounds = stage_bounds(cascade, &mut rest).then_some(&rest[..cascade.weak_records().len()]);
     let mut s = first_scale(cascade, params);
     let step_q8 = params.scale_step.max(257);
     loop {
@@ -259,10 +397,22 @@ pub fn detect(
             integral_level(frame, s, lw, lh, ii);
             let step = if s <= 512 { 2 } else { 1 };
             let stride = lw + 1;
+            let features = cascade.feature_records();
+            let mut corners = [Corners { rows: [0; 4], w: 0 }; CORNER_TABLE];
+            let n = features.len().min(CORNER_TABLE);
+            for (k, f) in corners.iter_mut().zip(features) {
+                *k = Corners::of(f, stride);
+            }
+            let search = Search {
+                ii,
+                stride,
+                corners: &corners[..n],
+                bounds,
+            };
             for wy in (0..=lh - wh).step_by(step) {
                 for wx in (0..=lw - ww).step_by(step) {
                     stats.windows += 1;
-                    if passes(cascade, ii, stride, wx, wy) {
+                    if passes(cascade, &search, wx, wy) {
                         stats.hits += 1;
                         if n_hits < hits.len() {
                             let scale = |v: usize| (v as u64 * u64::from(s) / 256) as u32;

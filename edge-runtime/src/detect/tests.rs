@@ -94,18 +94,7 @@ fn lbp_code_bit_order_is_clockwise_from_the_top_left() {
             ii[13 * 13 - 1],
             px.iter().map(|&p| u32::from(p)).sum::<u32>()
         );
-        let code = lbp_code(
-            &ii,
-            13,
-            0,
-            0,
-            Feature {
-                x: 0,
-                y: 0,
-                w: 4,
-                h: 4,
-            },
-        );
+        let code = lbp_code(&ii, &Corners::of(&[0, 0, 4, 4], 13));
         assert_eq!(code, 1 << bit, "bright cell {bright:?}");
     }
 }
@@ -259,4 +248,55 @@ fn damaged_cascade_files_are_refused_with_the_reason() {
     for n in 0..good.len() {
         assert!(Cascade::from_bytes(&good[..n]).is_err());
     }
+}
+
+/// The shortcut that stops a stage once its outcome is decided gives, window by window, the
+/// same answer as summing every weak classifier: the published cascade on every window of three
+/// pyramid levels of the golden QVGA frame (the faces and the background).
+#[test]
+fn deciding_a_stage_early_gives_the_full_sums_answer_on_every_window() {
+    let cascade = Cascade::from_bytes(include_bytes!("../../../models/face_lbp.cascade"))
+        .expect("published cascade");
+    let pixels = include_bytes!("../../../models/golden/detect_frame.gray");
+    let frame = GrayFrame::new(pixels, 320, 240).expect("frame");
+    let mut rest = [Rest::default(); BOUND_TABLE];
+    assert!(stage_bounds(&cascade, &mut rest), "the bounds apply to it");
+    let bounds = &rest[..cascade.weak_records().len()];
+    let features = cascade.feature_records();
+    let (ww, wh) = (usize::from(cascade.window_w), usize::from(cascade.window_h));
+    let (mut windows, mut passed) = (0, 0);
+    for s in [427u32, 640, 1024] {
+        let (lw, lh) = level_size(320, 240, s);
+        let stride = lw + 1;
+        let mut ii = std::vec![0u32; stride * (lh + 1)];
+        integral_level(&frame, s, lw, lh, &mut ii);
+        let corners: std::vec::Vec<Corners> =
+            features.iter().map(|f| Corners::of(f, stride)).collect();
+        let with = Search {
+            ii: &ii,
+            stride,
+            corners: &corners,
+            bounds: Some(bounds),
+        };
+        let without = Search {
+            bounds: None,
+            ..with
+        };
+        for wy in 0..=lh - wh {
+            for wx in 0..=lw - ww {
+                let p = passes(&cascade, &with, wx, wy);
+                assert_eq!(
+                    p,
+                    passes(&cascade, &without, wx, wy),
+                    "level {s}, ({wx}, {wy})"
+                );
+                windows += 1;
+                passed += usize::from(p);
+            }
+        }
+    }
+    assert!(
+        windows > 10_000 && passed > 0,
+        "{windows} windows, {passed} passed"
+    );
 }
