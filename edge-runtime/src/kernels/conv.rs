@@ -94,7 +94,7 @@ pub fn conv3x3(
         return super::single::conv3x3(input, weights, bias, stages, s, output);
     }
     #[cfg(target_arch = "aarch64")]
-    if super::simd::conv_sdot(input, (weights, bias, stages), s, output, scratch) {
+    if super::simd::conv_raw(input, (weights, bias, stages), s, output, scratch) {
         return;
     }
     let taps = 9 * s.cin;

@@ -14,9 +14,10 @@ use core::arch::x86_64::{
 
 #[cfg(target_arch = "aarch64")]
 use core::arch::aarch64::{
-    int32x4_t, vaddvq_s32, vdupq_n_s32, vdupq_n_s8, vget_low_s16, vget_low_s8, vld1_s8, vld1q_s16,
-    vld1q_s8, vmlal_high_laneq_s16, vmlal_high_n_s16, vmlal_high_s16, vmlal_laneq_s16, vmlal_n_s16,
-    vmlal_s16, vmovl_s8, vmull_high_s8, vmull_s8, vpadalq_s16, vreinterpretq_s16_s8, vst1q_s32,
+    int32x4_t, int8x16_t, vaddvq_s32, vceqq_u8, vdupq_n_s32, vdupq_n_s8, vdupq_n_u8, vget_low_s16,
+    vget_low_s8, vld1_s8, vld1q_s16, vld1q_s8, vld1q_u8, vmaxvq_u8, vmlal_high_laneq_s16,
+    vmlal_high_n_s16, vmlal_high_s16, vmlal_high_s8, vmlal_laneq_s16, vmlal_n_s16, vmlal_s16,
+    vmovl_s8, vmull_high_s8, vmull_s8, vorrq_u8, vpadalq_s16, vreinterpretq_s16_s8, vst1q_s32,
 };
 
 /// Same result as [`super::dot::dot_reference`]: `Σ a[i] · (b[i] as i8)`. Whole 16-byte blocks
@@ -462,29 +463,71 @@ pub fn has_dotprod() -> bool {
     }
 }
 
-/// A pooled conv layer (more than one input channel) with `SDOT` when the CPU has it (Pi 5's
-/// Cortex-A76 does, Pi 4's A72 does not); returns false, doing nothing, when it does not.
-/// Arguments as [`super::conv::conv3x3`]'s.
+/// A pooled conv layer (more than one input channel) on raw int8 patches; returns false,
+/// doing nothing, when neither way below applies (then the int16 kernels run). Arguments as
+/// [`super::conv::conv3x3`]'s.
 ///
 /// Per quad, the raw int8 patch ([`super::patch::fill_raw`]: taps outside the image hold the
-/// zero point `z`), then per channel and row one `SDOT` (16 int8 products into four int32
-/// lanes) per 16 values, and `Σ (x − z)·w = Σ x·w − z·Σ w` with `z·Σ w` computed once per layer
-/// and channel. Exact: every term fits in i32 for a valid model (the validator bounds
-/// `255 · Σ|w|`).
+/// zero point `z`), then per channel and row the products of 16 values at a time, and
+/// `Σ (x − z)·w = Σ x·w − z·Σ w` with `z·Σ w` computed once per layer and channel. Exact: every
+/// term fits in i32 for a valid model (the validator bounds `255 · Σ|w|`).
+/// - `SDOT` (Armv8.2 dot product: Pi 5's Cortex-A76 has it, Pi 4's A72 does not), chosen at
+///   run time: 16 products into four int32 lanes per instruction.
+/// - Otherwise, when no weight of the layer is −128 (the quantizer's weights are in −127..127):
+///   `SMULL` + `SMLAL2` add two int8 products into each int16 lane (|x·w| ≤ 128·127, so two fit
+///   in int16), `SADALP` widens the pairs into int32 lanes: 16 products in 3 instructions.
 #[cfg(target_arch = "aarch64")]
-pub fn conv_sdot(
+pub fn conv_raw(
     input: &[i8],
     (weights, bias, stages): (&[u8], &[u8], &[u8]),
     s: &super::conv::ConvShape,
     output: &mut [i8],
     scratch: &mut [i8],
 ) -> bool {
-    if !has_dotprod() {
+    let layer = (weights, bias, stages);
+    if has_dotprod() {
+        // SAFETY: the CPU has the dot-product extension (detected at run time just above).
+        unsafe { conv_raw_dotprod(input, layer, s, output, scratch) };
+        return true;
+    }
+    if has_min_int8(weights) {
         return false;
     }
-    // SAFETY: the CPU has the dot-product extension (detected at run time just above).
-    unsafe { conv_sdot_dotprod(input, (weights, bias, stages), s, output, scratch) };
+    raw_layer::<false>(input, layer, s, output, scratch);
     true
+}
+
+/// Whether any byte of `bytes` is −128 (0x80), 16 bytes per compare.
+#[cfg(target_arch = "aarch64")]
+fn has_min_int8(bytes: &[u8]) -> bool {
+    let (blocks, rest) = bytes.as_chunks::<16>();
+    // SAFETY: NEON is part of the aarch64 baseline; each `vld1q_u8` reads exactly the 16 bytes
+    // of one `[u8; 16]` (no alignment requirement); the rest is register arithmetic.
+    let found = unsafe {
+        let min = vdupq_n_u8(0x80);
+        let mut any = vdupq_n_u8(0);
+        for b in blocks {
+            any = vorrq_u8(any, vceqq_u8(vld1q_u8(b.as_ptr()), min));
+        }
+        vmaxvq_u8(any) != 0
+    };
+    found || rest.contains(&0x80)
+}
+
+/// [`conv_raw`] with `SDOT`.
+///
+/// # Safety
+/// The CPU must have the dot-product extension.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "dotprod")]
+unsafe fn conv_raw_dotprod(
+    input: &[i8],
+    layer: (&[u8], &[u8], &[u8]),
+    s: &super::conv::ConvShape,
+    output: &mut [i8],
+    scratch: &mut [i8],
+) {
+    raw_layer::<true>(input, layer, s, output, scratch);
 }
 
 /// `acc += a · b` by groups of four int8 products per int32 lane (`SDOT`).
@@ -503,13 +546,27 @@ macro_rules! sdot {
     }};
 }
 
-/// [`conv_sdot`]'s body.
-///
-/// # Safety
-/// The CPU must have the dot-product extension.
+/// `acc + Σ a[i]·b[i]` over 16 int8 lanes into four int32 lanes: `SDOT` when `SDOT` (the caller
+/// has the dot-product extension), else `SMULL`/`SMLAL2`/`SADALP` (no −128 in `b`).
 #[cfg(target_arch = "aarch64")]
-#[target_feature(enable = "dotprod")]
-unsafe fn conv_sdot_dotprod(
+#[inline(always)]
+unsafe fn dot16<const SDOT: bool>(acc: int32x4_t, a: int8x16_t, b: int8x16_t) -> int32x4_t {
+    // SAFETY: register arithmetic only; `SDOT` is emitted only for `SDOT = true`, whose callers
+    // run with the dot-product extension (`conv_raw_dotprod`).
+    unsafe {
+        if SDOT {
+            sdot!(acc, a, b)
+        } else {
+            let pairs = vmlal_high_s8(vmull_s8(vget_low_s8(a), vget_low_s8(b)), a, b);
+            vpadalq_s16(acc, pairs)
+        }
+    }
+}
+
+/// [`conv_raw`]'s body for either way of multiplying.
+#[cfg(target_arch = "aarch64")]
+#[inline(always)]
+fn raw_layer<const SDOT: bool>(
     input: &[i8],
     (weights, bias, stages): (&[u8], &[u8], &[u8]),
     s: &super::conv::ConvShape,
@@ -528,11 +585,10 @@ unsafe fn conv_sdot_dotprod(
             .map(|(&x, &w)| i32::from(x) * i32::from(w as i8))
             .sum()
     };
-    // SAFETY: the CPU has the dot-product extension (this function's contract), and NEON is
-    // part of the aarch64 baseline. Every `vld1q_s8` reads 16 bytes at `16·k` (k < taps / 16) of
-    // a channel's `taps` weights, of a patch row's `taps` values, or of the 16 bytes of `ones`:
-    // all in bounds (LD1 has no alignment requirement). `SDOT` and `ADDV` are register
-    // arithmetic; the sums are exact (see `conv_sdot`).
+    // SAFETY: NEON is part of the aarch64 baseline (and `dot16::<true>` runs only where the
+    // caller has the dot-product extension, see `conv_raw`). Every `vld1q_s8` reads 16 bytes at
+    // `16·k` (k < taps / 16) of a channel's `taps` weights or of a patch row's `taps` values:
+    // all in bounds (LD1 has no alignment requirement). The sums are exact (see `conv_raw`).
     unsafe {
         let ones = vdupq_n_s8(1);
         for first in (0..s.cout).step_by(CHANNELS) {
@@ -542,7 +598,8 @@ unsafe fn conv_sdot_dotprod(
                 let w = &weights[(first + c) * taps..][..taps];
                 let mut acc = vdupq_n_s32(0);
                 for k in 0..chunks {
-                    acc = sdot!(acc, vld1q_s8(w.as_ptr().add(16 * k).cast::<i8>()), ones);
+                    let wv = vld1q_s8(w.as_ptr().add(16 * k).cast::<i8>());
+                    acc = dot16::<SDOT>(acc, ones, wv);
                 }
                 let tail: i32 = w[16 * chunks..].iter().map(|&v| i32::from(v as i8)).sum();
                 *sh = s.input_zero * (vaddvq_s32(acc) + tail);
@@ -558,23 +615,60 @@ unsafe fn conv_sdot_dotprod(
                         patch,
                     );
                     let out = &mut output[(oy * ow + ox) * s.cout + first..][..n];
-                    for (c, o) in out.iter_mut().enumerate() {
+                    let p = patch.as_ptr();
+                    let row = |r: usize, k: usize| vld1q_s8(p.add(r * taps + 16 * k));
+                    // Channel c's four pooled-quad sums from its accumulators: lanes added, the
+                    // zero point's share taken off, the values past the last 16 added plainly.
+                    let finish = |c: usize, acc: [int32x4_t; 4]| -> i8 {
                         let co = first + c;
-                        let w = &weights[co * taps..][..taps];
-                        let mut acc = [vdupq_n_s32(0); 4];
-                        for k in 0..chunks {
-                            let wv = vld1q_s8(w.as_ptr().add(16 * k).cast::<i8>());
-                            for (r, a) in acc.iter_mut().enumerate() {
-                                let pv = vld1q_s8(patch.as_ptr().add(r * taps + 16 * k));
-                                *a = sdot!(*a, pv, wv);
+                        let mut sums = acc.map(|a| vaddvq_s32(a) - share[c]);
+                        if 16 * chunks < taps {
+                            let w = &weights[co * taps..][..taps];
+                            for (r, sum) in sums.iter_mut().enumerate() {
+                                let x = &patch[r * taps..(r + 1) * taps];
+                                *sum += plain(&x[16 * chunks..], &w[16 * chunks..]);
                             }
                         }
-                        let sums: [i32; 4] = core::array::from_fn(|r| {
-                            let row = &patch[r * taps..(r + 1) * taps];
-                            vaddvq_s32(acc[r]) + plain(&row[16 * chunks..], &w[16 * chunks..])
-                                - share[c]
-                        });
-                        *o = super::conv::pooled_output(sums, bias, stages, co, s.relu);
+                        super::conv::pooled_output(sums, bias, stages, co, s.relu)
+                    };
+                    let z = vdupq_n_s32(0);
+                    // Two channels at a time share each row load; named accumulators (an array
+                    // of them is kept in memory).
+                    let mut c = 0;
+                    while c + 1 < n {
+                        let w0 = weights[(first + c) * taps..][..taps].as_ptr().cast::<i8>();
+                        let w1 = weights[(first + c + 1) * taps..][..taps]
+                            .as_ptr()
+                            .cast::<i8>();
+                        let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+                        let (mut b0, mut b1, mut b2, mut b3) = (z, z, z, z);
+                        for k in 0..chunks {
+                            let (v0, v1) = (vld1q_s8(w0.add(16 * k)), vld1q_s8(w1.add(16 * k)));
+                            let (r0, r1, r2, r3) = (row(0, k), row(1, k), row(2, k), row(3, k));
+                            a0 = dot16::<SDOT>(a0, r0, v0);
+                            b0 = dot16::<SDOT>(b0, r0, v1);
+                            a1 = dot16::<SDOT>(a1, r1, v0);
+                            b1 = dot16::<SDOT>(b1, r1, v1);
+                            a2 = dot16::<SDOT>(a2, r2, v0);
+                            b2 = dot16::<SDOT>(b2, r2, v1);
+                            a3 = dot16::<SDOT>(a3, r3, v0);
+                            b3 = dot16::<SDOT>(b3, r3, v1);
+                        }
+                        out[c] = finish(c, [a0, a1, a2, a3]);
+                        out[c + 1] = finish(c + 1, [b0, b1, b2, b3]);
+                        c += 2;
+                    }
+                    if c < n {
+                        let w0 = weights[(first + c) * taps..][..taps].as_ptr().cast::<i8>();
+                        let (mut a0, mut a1, mut a2, mut a3) = (z, z, z, z);
+                        for k in 0..chunks {
+                            let v0 = vld1q_s8(w0.add(16 * k));
+                            a0 = dot16::<SDOT>(a0, row(0, k), v0);
+                            a1 = dot16::<SDOT>(a1, row(1, k), v0);
+                            a2 = dot16::<SDOT>(a2, row(2, k), v0);
+                            a3 = dot16::<SDOT>(a3, row(3, k), v0);
+                        }
+                        out[c] = finish(c, [a0, a1, a2, a3]);
                     }
                 }
             }
