@@ -35,6 +35,10 @@ pub struct Args {
     /// A face-detector file made by `host-trainer cascade` (default: the embedded published one).
     #[arg(long)]
     pub cascade: Option<PathBuf>,
+    /// Flip test-time augmentation (int8 engine): classify each face and its mirror image and
+    /// average the logits — twice the inference time (docs/edge-cli.md gives its gain).
+    #[arg(long)]
+    pub mirror: bool,
 }
 
 /// Which engine classifies.
@@ -49,6 +53,8 @@ pub enum Engine<'m> {
     Int8 {
         model: &'m Model<'m>,
         arena: Vec<i8>,
+        /// Flip test-time augmentation ([`Engine::mirrored`]).
+        mirror: bool,
     },
     #[cfg(feature = "tract")]
     Tract(std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>),
@@ -65,6 +71,7 @@ impl<'m> Engine<'m> {
             EngineKind::Int8 => Engine::Int8 {
                 model,
                 arena: vec![0i8; model.arena_size()],
+                mirror: false,
             },
             #[cfg(feature = "tract")]
             EngineKind::Tract => Engine::Tract(crate::tract_engine::load(onnx)?),
@@ -79,13 +86,31 @@ impl<'m> Engine<'m> {
         })
     }
 
-    /// Softmax scores and, for the int8 engine, the int8 logits.
+    /// The same engine with flip test-time augmentation on or off.
+    ///
+    /// # Errors
+    /// `on` for the tract engine (it runs one pass).
+    pub fn mirrored(mut self, on: bool) -> Result<Self> {
+        match &mut self {
+            Engine::Int8 { mirror, .. } => *mirror = on,
+            #[cfg(feature = "tract")]
+            Engine::Tract(_) if on => {
+                anyhow::bail!("--mirror is an option of the int8 engine, not of --engine tract")
+            }
+            #[cfg(feature = "tract")]
+            Engine::Tract(_) => {}
+        }
+        Ok(self)
+    }
+
+    /// Softmax scores and, for the int8 engine without `--mirror`, the int8 logits.
     fn scores(&mut self, input: &[u8]) -> Result<([f32; CLASS_COUNT], Option<[i8; CLASS_COUNT]>)> {
         match self {
-            Engine::Int8 { model, arena } => {
-                let logits = model
-                    .run(input, arena)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Engine::Int8 {
+                model,
+                arena,
+                mirror,
+            } => {
                 let out_q = model.layers().last().map_or(
                     QParams {
                         scale: 1.0,
@@ -93,6 +118,14 @@ impl<'m> Engine<'m> {
                     },
                     |l| l.output,
                 );
+                let failed = |e: edge_runtime::Error| anyhow::anyhow!("{e}");
+                if *mirror {
+                    // The label comes from the scores' order, which is the integer argmax of
+                    // the summed logits (first class on ties).
+                    let sums = model.run_mirrored(input, arena).map_err(failed)?;
+                    return Ok((edge_runtime::scores::softmax_mirrored(&sums, out_q), None));
+                }
+                let logits = model.run(input, arena).map_err(failed)?;
                 Ok((
                     edge_runtime::scores::softmax(&logits, out_q),
                     Some(logits.0),
@@ -270,7 +303,8 @@ pub fn classify_gray(
 pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let mut errors = Vec::new();
     let files = expand(&args.inputs, &mut errors);
-    let mut engine = Engine::new(model, args.engine, args.onnx.as_deref())?;
+    let mut engine =
+        Engine::new(model, args.engine, args.onnx.as_deref())?.mirrored(args.mirror)?;
     let detector = Detector::new(args.cascade.as_deref(), args.faces)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();

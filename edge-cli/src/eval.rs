@@ -29,6 +29,10 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Flip test-time augmentation: each face and its mirror image, logits summed (twice the
+    /// inference time).
+    #[arg(long)]
+    pub mirror: bool,
 }
 
 fn load(args: &Args) -> Result<Vec<Sample>> {
@@ -75,10 +79,19 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let mut pairs = Vec::with_capacity(samples.len());
     let started = std::time::Instant::now();
     for s in &samples {
-        let logits = model
-            .run(&s.pixels[..], &mut arena)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", s.id))?;
-        pairs.push((s.label.index(), logits.argmax().index()));
+        let failed = |e: edge_runtime::Error| anyhow::anyhow!("{}: {e}", s.id);
+        let predicted = if args.mirror {
+            model
+                .run_mirrored(&s.pixels[..], &mut arena)
+                .map_err(failed)?
+                .argmax()
+        } else {
+            model
+                .run(&s.pixels[..], &mut arena)
+                .map_err(failed)?
+                .argmax()
+        };
+        pairs.push((s.label.index(), predicted.index()));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -88,7 +101,12 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "int8 model on {} images: accuracy {:.2}% ({:.0} images/s)\n",
+            "int8 model{} on {} images: accuracy {:.2}% ({:.0} images/s)\n",
+            if args.mirror {
+                " with its mirror images"
+            } else {
+                ""
+            },
             report.total,
             100.0 * report.accuracy,
             samples.len() as f64 / secs

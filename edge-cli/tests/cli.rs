@@ -127,6 +127,45 @@ fn eval_reports_accuracy_on_a_labelled_folder() {
         })
         .sum();
     assert_eq!(confusion, 35);
+    // Flip test-time augmentation: every image still counted once; printed as such.
+    let mirrored = cli(&[
+        "eval",
+        "--data",
+        dir.path().to_str().expect("utf8"),
+        "--mirror",
+    ]);
+    assert!(mirrored.status.success(), "{}", text(&mirrored.stderr));
+    assert!(
+        text(&mirrored.stdout).contains("int8 model with its mirror images on 35 images"),
+        "{}",
+        text(&mirrored.stdout)
+    );
+}
+
+#[test]
+fn classify_with_mirror_gives_one_label_per_face_and_tract_refuses_it() {
+    let files: Vec<String> = first_files("surprise", 4)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec!["classify", "--json", "--mirror"];
+    args.extend(files.iter().map(String::as_str));
+    let out = cli(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 4);
+    for l in &lines {
+        let top = l["top3"][0][0].as_str().expect("top class");
+        assert_eq!(l["label"].as_str(), Some(top), "{l}");
+        let c = l["confidence"].as_f64().expect("confidence");
+        assert!((0.0..=1.0).contains(&c));
+    }
+    let out = cli(&["classify", "--engine", "tract", "--mirror", &files[0]]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("--mirror is an option of the int8 engine"));
 }
 
 #[test]

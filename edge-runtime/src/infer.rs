@@ -26,6 +26,25 @@ impl Logits {
     }
 }
 
+/// The logits of a face and of its mirror image (flipped left to right), summed: flip test-time
+/// augmentation, integer-exact, for twice the MACs of one inference ([`Model::run_mirrored`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct MirroredLogits(pub [i16; CLASS_COUNT]);
+
+impl MirroredLogits {
+    /// The predicted class: the largest sum (the first one on ties). Integer-exact.
+    pub fn argmax(&self) -> Emotion {
+        let mut best = 0;
+        for i in 1..CLASS_COUNT {
+            if self.0[i] > self.0[best] {
+                best = i;
+            }
+        }
+        Emotion::ALL[best]
+    }
+}
+
 /// Converts a gray pixel to the int8 input: `q = p − 128` (scale 1/255, zero point −128, which
 /// is exactly p/255; docs/design.md).
 #[inline]
@@ -40,6 +59,26 @@ impl Model<'_> {
     /// [`Error::InputSize`] or [`Error::ArenaTooSmall`]; nothing else can fail on a validated model.
     pub fn run(&self, pixels: &[u8], arena: &mut [i8]) -> Result<Logits, Error> {
         self.run_observed(pixels, arena, |_, _, _| {})
+    }
+
+    /// Classifies a face and its mirror image and sums their logits ([`MirroredLogits`]): flip
+    /// test-time augmentation, two inferences.
+    ///
+    /// # Errors
+    /// As [`Model::run`].
+    pub fn run_mirrored(&self, pixels: &[u8], arena: &mut [i8]) -> Result<MirroredLogits, Error> {
+        let a = self.run(pixels, arena)?;
+        let side = usize::from(INPUT_SIDE);
+        let mut mirror = [0u8; INPUT_PIXELS];
+        for (dst, src) in mirror.chunks_exact_mut(side).zip(pixels.chunks_exact(side)) {
+            for (d, &p) in dst.iter_mut().zip(src.iter().rev()) {
+                *d = p;
+            }
+        }
+        let b = self.run(&mirror, arena)?;
+        Ok(MirroredLogits(core::array::from_fn(|i| {
+            i16::from(a.0[i]) + i16::from(b.0[i])
+        })))
     }
 
     /// Like [`Model::run`], calling `observe(layer_index, layer, output)` after every layer.

@@ -32,7 +32,7 @@ pub mod wide;
 
 pub use error::Error;
 pub use format::Model;
-pub use infer::{pixel_to_input, Logits, INPUT_PIXELS};
+pub use infer::{pixel_to_input, Logits, MirroredLogits, INPUT_PIXELS};
 pub use labels::{Emotion, CLASS_COUNT};
 #[cfg(test)]
 mod tests;

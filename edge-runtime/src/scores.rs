@@ -3,19 +3,29 @@
 
 use crate::format::QParams;
 use crate::labels::CLASS_COUNT;
-use crate::Logits;
+use crate::{Logits, MirroredLogits};
 
 #[cfg(not(any(test, feature = "std")))]
 use micromath::F32Ext;
 
 /// Softmax of the dequantized logits `scale · (q − zero)`.
 pub fn softmax(logits: &Logits, q: QParams) -> [f32; CLASS_COUNT] {
-    let max = logits.0.iter().copied().max().unwrap_or(0);
+    softmax_of(logits.0.map(i16::from), q.scale)
+}
+
+/// Softmax of the mean of a face's and its mirror image's dequantized logits:
+/// `scale · (sum / 2 − zero)`.
+pub fn softmax_mirrored(logits: &MirroredLogits, q: QParams) -> [f32; CLASS_COUNT] {
+    softmax_of(logits.0, q.scale / 2.0)
+}
+
+/// Softmax of `scale · v` (the zero point cancels; subtracting the max keeps exp() in range).
+fn softmax_of(values: [i16; CLASS_COUNT], scale: f32) -> [f32; CLASS_COUNT] {
+    let max = values.iter().copied().max().unwrap_or(0);
     let mut out = [0f32; CLASS_COUNT];
     let mut sum = 0.0;
-    for (o, &v) in out.iter_mut().zip(&logits.0) {
-        // The zero point cancels in softmax; subtracting the max keeps exp() in range.
-        *o = (q.scale * f32::from(i16::from(v) - i16::from(max))).exp();
+    for (o, &v) in out.iter_mut().zip(&values) {
+        *o = (scale * f32::from(v - max)).exp();
         sum += *o;
     }
     for o in &mut out {

@@ -593,3 +593,44 @@ fn every_fast_kernel_agrees_with_its_reference() {
     let n = crate::kernels::conformance::run().expect("conformance");
     assert!(n > 600, "{n} cases");
 }
+
+/// Flip test-time augmentation: the sum of the image's and its mirror's logits, so a face and
+/// its mirror image get the same result, and a left-right symmetric face twice its own logits.
+#[test]
+fn mirrored_runs_sum_a_face_and_its_mirror() {
+    let bytes = tiny_model();
+    let m = Model::from_bytes(&bytes).expect("valid");
+    let mut arena = vec![0i8; m.arena_size()];
+    let face: Vec<u8> = (0..2304)
+        .map(|i| ((i * 7 + i / 48 * 13) % 256) as u8)
+        .collect();
+    let mirror: Vec<u8> = face
+        .chunks_exact(48)
+        .flat_map(|row| row.iter().rev().copied())
+        .collect();
+    let a = m.run_mirrored(&face, &mut arena).expect("runs");
+    let plain = m.run(&face, &mut arena).expect("runs").0;
+    let flipped = m.run(&mirror, &mut arena).expect("runs").0;
+    assert_eq!(
+        a.0,
+        core::array::from_fn(|i| i16::from(plain[i]) + i16::from(flipped[i]))
+    );
+    assert_eq!(m.run_mirrored(&mirror, &mut arena), Ok(a));
+    let symmetric: Vec<u8> = (0..2304)
+        .map(|i| {
+            let (x, y) = (i % 48, i / 48);
+            ((x.min(47 - x) * 9 + y * 3) % 256) as u8
+        })
+        .collect();
+    let once = m.run(&symmetric, &mut arena).expect("runs").0;
+    let twice = m.run_mirrored(&symmetric, &mut arena).expect("runs");
+    assert_eq!(twice.0, once.map(|v| 2 * i16::from(v)));
+    assert_eq!(twice.argmax(), crate::Logits(once).argmax());
+    assert_eq!(
+        m.run_mirrored(&face[..100], &mut arena),
+        Err(Error::InputSize {
+            expected: 2304,
+            got: 100
+        })
+    );
+}
