@@ -16,13 +16,7 @@ pub struct Logits(pub [i8; CLASS_COUNT]);
 impl Logits {
     /// The predicted class: the largest logit (the first one on ties). Integer-exact.
     pub fn argmax(&self) -> Emotion {
-        let mut best = 0;
-        for i in 1..CLASS_COUNT {
-            if self.0[i] > self.0[best] {
-                best = i;
-            }
-        }
-        Emotion::ALL[best]
+        first_largest(&self.0)
     }
 }
 
@@ -35,14 +29,19 @@ pub struct MirroredLogits(pub [i16; CLASS_COUNT]);
 impl MirroredLogits {
     /// The predicted class: the largest sum (the first one on ties). Integer-exact.
     pub fn argmax(&self) -> Emotion {
-        let mut best = 0;
-        for i in 1..CLASS_COUNT {
-            if self.0[i] > self.0[best] {
-                best = i;
-            }
-        }
-        Emotion::ALL[best]
+        first_largest(&self.0)
     }
+}
+
+/// The class of the largest value, the first one on ties.
+fn first_largest<T: PartialOrd>(v: &[T; CLASS_COUNT]) -> Emotion {
+    let mut best = 0;
+    for i in 1..CLASS_COUNT {
+        if v[i] > v[best] {
+            best = i;
+        }
+    }
+    Emotion::ALL[best]
 }
 
 /// Converts a gray pixel to the int8 input: `q = p − 128` (scale 1/255, zero point −128, which
