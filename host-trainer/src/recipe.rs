@@ -526,6 +526,27 @@ mod tests {
         assert!(r.check().unwrap_err().contains("optimizer.momentum is 1.5"));
     }
 
+    /// Every recipe file shipped in host-trainer/recipes/ reads, passes its check, and is named
+    /// after its file.
+    #[test]
+    fn the_shipped_recipe_files_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("recipes/") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("read");
+            let r: Recipe =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(r.check(), Ok(()), "{}", path.display());
+            assert_eq!(
+                Some(r.name.as_str()),
+                path.file_stem().and_then(|s| s.to_str())
+            );
+            n += 1;
+        }
+        assert!(n >= 3, "{n} recipe files");
+    }
+
     #[test]
     fn a_recipe_file_reads_back_and_adam_stays_implicit() {
         let v2 = Recipe::v2();

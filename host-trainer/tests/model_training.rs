@@ -370,3 +370,46 @@ fn a_non_finite_loss_stops_the_run_before_the_weights_change() {
         "no checkpoint of a run that never took a step"
     );
 }
+
+/// A recipe with SGD (Nesterov momentum, weight decay) trains, checkpoints its optimizer state
+/// and resumes from it.
+#[test]
+fn an_sgd_recipe_trains_and_resumes() {
+    let samples = real_samples(6);
+    let (train, val) = samples.split_at(35);
+    let out = temp();
+    let ckpt = Checkpoint::new(&out.path().join("ckpt"));
+    let mut recipe = Recipe::v2();
+    recipe.name = "sgd".into();
+    recipe.epochs = 1;
+    recipe.batch_size = 10;
+    recipe.average_last = 0;
+    recipe.learning_rate = 0.01;
+    recipe.optimizer = host_trainer::recipe::Optimizer::Sgd {
+        momentum: 0.9,
+        nesterov: true,
+        weight_decay: 5e-4,
+    };
+    let device = host_trainer::device();
+    let opts = RunOptions {
+        checkpoint_every: 0,
+        resume: false,
+        init_from: None,
+        progress: false,
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    training::train(&recipe, train, val, &device, &ckpt, &opts).expect("one SGD epoch");
+    recipe.epochs = 2;
+    let opts = RunOptions {
+        resume: true,
+        ..opts
+    };
+    match training::train(&recipe, train, val, &device, &ckpt, &opts).expect("resumed") {
+        Outcome::Finished(_, s) => {
+            assert_eq!(s.history.len(), 2);
+            assert_eq!(s.recipe.optimizer, recipe.optimizer);
+            assert!(s.history.iter().all(|e| e.train_loss.is_finite()));
+        }
+        Outcome::Interrupted(_) => panic!("should have finished"),
+    }
+}
