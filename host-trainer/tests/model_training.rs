@@ -17,6 +17,18 @@ use host_trainer::model::{DropoutRates, Net};
 use host_trainer::recipe::{Recipe, Schedule};
 use host_trainer::training::{self, Outcome, RunOptions};
 
+/// Options of a new run without progress bars or mid-epoch checkpoints; `stop` as if Ctrl-C had
+/// been pressed before it started.
+fn fresh_run(stop: bool) -> RunOptions {
+    RunOptions {
+        checkpoint_every: 0,
+        resume: false,
+        init_from: None,
+        progress: false,
+        stop: Arc::new(AtomicBool::new(stop)),
+    }
+}
+
 fn real_samples(per_class: usize) -> Vec<data::Sample> {
     let dir = temp();
     copy_layout(
@@ -73,13 +85,7 @@ fn interrupted_run_resumes_and_finishes() {
     recipe.batch_size = 20;
     let device = host_trainer::device();
     // A stop request before the first batch ends: checkpoint after batch 1 of epoch 1.
-    let opts = RunOptions {
-        checkpoint_every: 0,
-        resume: false,
-        init_from: None,
-        progress: false,
-        stop: Arc::new(AtomicBool::new(true)),
-    };
+    let opts = fresh_run(true);
     match training::train(&recipe, train, val, &device, &ckpt, &opts).expect("train") {
         Outcome::Interrupted(s) => assert_eq!((s.epoch, s.batch), (0, 1)),
         Outcome::Finished(..) => panic!("should have been interrupted"),
@@ -123,13 +129,7 @@ fn interrupted_run_resumes_and_finishes() {
     let short_ckpt = Checkpoint::new(&out.path().join("short"));
     let mut two = recipe.clone();
     two.epochs = 2;
-    let fresh = RunOptions {
-        checkpoint_every: 0,
-        resume: false,
-        init_from: None,
-        progress: false,
-        stop: Arc::new(AtomicBool::new(false)),
-    };
+    let fresh = fresh_run(false);
     training::train(&two, train, val, &device, &short_ckpt, &fresh).expect("2 epochs");
     let mut three = recipe.clone();
     three.epochs = 3;
@@ -260,11 +260,8 @@ fn a_recipe_that_replays_a_finished_run_takes_it_over_and_averages_its_last_cycl
     first.head_dropout_from = None;
     first.average_last = 0;
     let opts = RunOptions {
-        checkpoint_every: 0,
         resume: true,
-        init_from: None,
-        progress: false,
-        stop: Arc::new(AtomicBool::new(false)),
+        ..fresh_run(false)
     };
     training::train(&first, train, val, &device, &ckpt, &opts).expect("first run");
     for e in 1..=2 {
@@ -391,13 +388,7 @@ fn an_sgd_recipe_trains_and_resumes() {
         weight_decay: 5e-4,
     };
     let device = host_trainer::device();
-    let opts = RunOptions {
-        checkpoint_every: 0,
-        resume: false,
-        init_from: None,
-        progress: false,
-        stop: Arc::new(AtomicBool::new(false)),
-    };
+    let opts = fresh_run(false);
     training::train(&recipe, train, val, &device, &ckpt, &opts).expect("one SGD epoch");
     recipe.epochs = 2;
     let opts = RunOptions {
