@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use edge_runtime::labels::{Emotion, CLASS_COUNT};
+use edge_runtime::preprocess::Square;
 
 /// Side of the square input image, in pixels.
 pub const SIDE: usize = 48;
@@ -218,29 +219,28 @@ fn decode_all(
 
 /// Reads one image file as 48x48 gray; the flag says whether it had to be converted.
 pub fn decode_file(path: &Path) -> Result<(Box<[u8; PIXELS]>, bool)> {
-    Ok(to_gray48(crate::input::read_image(path)?))
+    to_gray48(crate::input::read_image(path)?).with_context(|| path.display().to_string())
 }
 
-/// Converts any image to 48x48 8-bit gray (Lanczos resize of the whole image); the flag says
-/// whether anything had to change.
-pub fn to_gray48(img: image::DynamicImage) -> (Box<[u8; PIXELS]>, bool) {
+/// Converts any image to 48x48 8-bit gray with the one image-to-input rule of the project:
+/// BT.601 luma, the centred square (a data set image is a face crop), edge-runtime's integer
+/// resize ([`edge_runtime::pipeline::face_input`], what `edge-cli classify` and the firmware
+/// do). The flag says whether anything had to change.
+///
+/// # Errors
+/// An image without pixels (0 wide or high).
+pub fn to_gray48(img: image::DynamicImage) -> Result<(Box<[u8; PIXELS]>, bool)> {
     let already = img.width() as usize == SIDE
         && img.height() as usize == SIDE
         && matches!(img, image::DynamicImage::ImageLuma8(_));
     let gray = img.into_luma8();
-    let gray = if gray.width() as usize == SIDE && gray.height() as usize == SIDE {
-        gray
-    } else {
-        image::imageops::resize(
-            &gray,
-            SIDE as u32,
-            SIDE as u32,
-            image::imageops::FilterType::Lanczos3,
-        )
-    };
+    let (w, h) = (gray.width() as usize, gray.height() as usize);
     let mut pixels = Box::new([0u8; PIXELS]);
-    pixels.copy_from_slice(gray.as_raw());
-    (pixels, !already)
+    let frame = edge_runtime::preprocess::GrayFrame::new(gray.as_raw(), w, h)
+        .map_err(|e| anyhow::anyhow!("{w}x{h} image: {e}"))?;
+    edge_runtime::pipeline::face_input(&frame, Square::centre(w, h), &mut pixels)
+        .map_err(|e| anyhow::anyhow!("{w}x{h} image has no pixels to use: {e}"))?;
+    Ok((pixels, !already))
 }
 
 /// The original Kaggle CSV: `emotion,pixels,Usage`, emotion 0..6 in Kaggle's order, pixels as

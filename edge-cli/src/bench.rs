@@ -149,8 +149,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let mut found = 0;
     for i in 0..det_runs + 2 {
         let t = Instant::now();
-        let faces = detector.boxes(&frame)?;
-        found = faces.len();
+        found = detector.squares(&frame)?.len();
         if i >= 2 {
             times.push(t.elapsed().as_secs_f64());
         }
@@ -181,7 +180,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     println!("| tract float ONNX | (built without the `tract` feature) | | |");
     println!(
         "| face detector, QVGA frame (LBP cascade, faces from {} px; {found} found) | {:.2} | {:.2} | {:.0} frames/s |",
-        crate::faces::Detector::params(320, 240).min_size,
+        detector.settings().detect_params(320, 240).min_size,
         det_med * 1e3,
         det_mean * 1e3,
         1.0 / det_med

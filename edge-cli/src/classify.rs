@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use edge_runtime::format::QParams;
 use edge_runtime::{Emotion, Model, CLASS_COUNT};
 use serde::Serialize;
 
@@ -111,13 +110,7 @@ impl<'m> Engine<'m> {
                 arena,
                 mirror,
             } => {
-                let out_q = model.layers().last().map_or(
-                    QParams {
-                        scale: 1.0,
-                        zero: 0,
-                    },
-                    |l| l.output,
-                );
+                let out_q = edge_runtime::pipeline::output_q(model);
                 let failed = |e: edge_runtime::Error| anyhow::anyhow!("{e}");
                 if *mirror {
                     // The label comes from the scores' order, which is the integer argmax of

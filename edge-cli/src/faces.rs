@@ -1,12 +1,14 @@
-//! Where the faces are: edge-runtime's LBP cascade detector (the published
-//! `models/face_lbp.cascade`, embedded; `--cascade` to override), with the policy for images
-//! that are already face crops.
+//! Where the faces are: edge-runtime's face pipeline ([`edge_runtime::pipeline`]: the detector,
+//! the crop policy, the margin) with the published `models/face_lbp.cascade` embedded
+//! (`--cascade` to override).
 
 use std::borrow::Cow;
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use edge_runtime::detect::{detect, scratch_len, Cascade, DetectParams, Face};
+use edge_runtime::detect::{Cascade, Face};
+pub use edge_runtime::pipeline::Source;
+use edge_runtime::pipeline::{self, Scratch, Settings};
 use edge_runtime::preprocess::{GrayFrame, Square};
 
 use crate::frame::Gray;
@@ -15,15 +17,7 @@ use fer_dataset::input::Kind;
 /// The published face detector (OpenCV's lbpcascade_frontalface, converted), embedded.
 pub static EMBEDDED_CASCADE: &[u8] = include_bytes!("../../models/face_lbp.cascade");
 
-/// Margin around a detected box before the square crop: 10% measured best for the expression
-/// accuracy (fer-checks, test face_detect).
-pub const MARGIN_PERCENT: usize = 10;
-/// Images at most this large on both sides are taken whole as face crops in `auto` mode:
-/// FER-2013's own images are 48x48 crops, which the model was trained on as they are (the
-/// detector would re-crop them to its own framing and change what the model sees).
-pub const CROP_SIDE: usize = 96;
-
-/// How faces are found.
+/// How faces are found (the command-line names of [`pipeline::FaceMode`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FaceMode {
     /// An image of at most 96x96 is a face crop, taken whole; larger ones: detect faces.
@@ -34,20 +28,25 @@ pub enum FaceMode {
     Centre,
 }
 
-/// The detector with its cascade.
-pub struct Detector {
-    bytes: Cow<'static, [u8]>,
-    mode: FaceMode,
+impl From<FaceMode> for pipeline::FaceMode {
+    fn from(m: FaceMode) -> Self {
+        match m {
+            FaceMode::Auto => pipeline::FaceMode::Auto,
+            FaceMode::Detect => pipeline::FaceMode::Detect,
+            FaceMode::Centre => pipeline::FaceMode::Centre,
+        }
+    }
 }
 
-/// How a face square was chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Detected,
-    Crop,
-    Centre,
+/// The detector with its cascade and the pipeline's settings.
+pub struct Detector {
+    bytes: Cow<'static, [u8]>,
+    settings: Settings,
 }
+
+/// Raw hits kept per image before grouping, and faces kept after.
+const MAX_HITS: usize = 4096;
+const MAX_FACES: usize = 64;
 
 impl Detector {
     /// The embedded cascade or the file at `path`, validated.
@@ -66,68 +65,46 @@ impl Detector {
             );
             anyhow!("{name} is not a valid face cascade: {e}")
         })?;
-        Ok(Detector { bytes, mode })
+        Ok(Detector {
+            bytes,
+            settings: Settings::DEFAULT.with_mode(mode.into()),
+        })
     }
 
-    /// Search settings for a `w × h` image: faces from 24 pixels, or 1/16 of the shorter side on
-    /// large photos (smaller faces carry too little detail to classify).
-    pub fn params(w: usize, h: usize) -> DetectParams {
-        DetectParams {
-            min_size: (w.min(h) / 16).max(24) as u32,
-            ..DetectParams::default()
-        }
+    /// The pipeline settings this detector runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    /// Detected face boxes, largest first.
+    /// The face squares to classify (largest face first), each with how it was chosen.
     ///
     /// # Errors
     /// None in practice (the cascade was validated); kept for a corrupt frame buffer.
-    pub fn boxes(&self, gray: &Gray) -> Result<Vec<Face>> {
+    pub fn squares(&self, gray: &Gray) -> Result<Vec<(Square, Source)>> {
         let cascade = Cascade::from_bytes(&self.bytes).map_err(|e| anyhow!("{e}"))?;
         let frame =
             GrayFrame::new(&gray.pixels, gray.width, gray.height).map_err(|e| anyhow!("{e}"))?;
-        let params = Self::params(gray.width, gray.height);
-        let mut scratch = vec![0u32; scratch_len(&cascade, gray.width, gray.height, &params)];
-        let mut hits = vec![Face::EMPTY; 4096];
-        let mut faces = vec![Face::EMPTY; 64];
-        let st = detect(
-            &cascade,
+        let mut integral = vec![
+            0u32;
+            self.settings
+                .integral_len(&cascade, gray.width, gray.height)
+        ];
+        let mut hits = vec![Face::EMPTY; MAX_HITS];
+        let mut faces = vec![Face::EMPTY; MAX_FACES];
+        let mut scratch = Scratch {
+            integral: &mut integral,
+            hits: &mut hits,
+            faces: &mut faces,
+        };
+        let mut squares = vec![(Square::centre(1, 1), Source::Centre); MAX_FACES];
+        let found = pipeline::face_squares(
             &frame,
-            &params,
+            Some(&cascade),
+            &self.settings,
             &mut scratch,
-            &mut hits,
-            &mut faces,
+            &mut squares,
         );
-        Ok(faces[..st.faces].to_vec())
-    }
-
-    /// The face squares to classify, each with how it was chosen.
-    ///
-    /// # Errors
-    /// As [`Detector::boxes`].
-    pub fn squares(&self, gray: &Gray) -> Result<Vec<(Square, Source)>> {
-        if gray.width == 0 || gray.height == 0 {
-            return Ok(Vec::new());
-        }
-        let centre = Square::centre(gray.width, gray.height);
-        if self.mode == FaceMode::Centre {
-            return Ok(vec![(centre, Source::Centre)]);
-        }
-        if self.mode == FaceMode::Auto && gray.width.max(gray.height) <= CROP_SIDE {
-            return Ok(vec![(centre, Source::Crop)]);
-        }
-        Ok(self
-            .boxes(gray)?
-            .iter()
-            .filter_map(|f| {
-                Square::around(
-                    (f.x as usize, f.y as usize, f.w as usize, f.h as usize),
-                    MARGIN_PERCENT,
-                    gray.width,
-                    gray.height,
-                )
-            })
-            .map(|s| (s, Source::Detected))
-            .collect())
+        squares.truncate(found.squares);
+        Ok(squares)
     }
 }

@@ -147,12 +147,10 @@ pub fn to_gray(format: &FrameFormat, data: &[u8]) -> Result<Gray> {
         match format.layout {
             Layout::Grey => out.copy_from_slice(line),
             Layout::Yuyv => {
-                edge_runtime::preprocess::yuyv_luma(line, out);
+                edge_runtime::preprocess::luma_422(line, 0, out);
             }
             Layout::Uyvy => {
-                edge_runtime::preprocess::yuyv_luma(&line[1..], out);
-                // The last pixel's luma is the line's last byte.
-                out[w - 1] = line[row - 1];
+                edge_runtime::preprocess::luma_422(line, 1, out);
             }
             Layout::Mjpeg => unreachable!("decoded above"),
         }

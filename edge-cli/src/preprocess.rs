@@ -1,9 +1,9 @@
-//! From any image to the model's 48x48 gray input, with edge-runtime's integer preprocessing
-//! (the same code the firmware runs): 8-bit gray, the face square (from [`crate::faces`]),
-//! integer bilinear resize with anti-aliasing taps when shrinking.
+//! From any image to the model's 48x48 gray input, with edge-runtime's face pipeline (the same
+//! code the firmware runs): 8-bit gray, the face square (from [`crate::faces`]), integer
+//! bilinear resize with anti-aliasing taps when shrinking.
 
 use anyhow::{anyhow, Result};
-use edge_runtime::preprocess::{resize_to_input, GrayFrame, Square};
+use edge_runtime::preprocess::{GrayFrame, Square};
 use edge_runtime::INPUT_PIXELS;
 
 use crate::frame::Gray;
@@ -47,7 +47,7 @@ pub fn face_input(gray: &Gray, square: Square) -> Result<[u8; INPUT_PIXELS]> {
     let frame =
         GrayFrame::new(&gray.pixels, gray.width, gray.height).map_err(|e| anyhow!("{e}"))?;
     let mut out = [0u8; INPUT_PIXELS];
-    resize_to_input(&frame, square, &mut out).map_err(|e| anyhow!("{e}"))?;
+    edge_runtime::pipeline::face_input(&frame, square, &mut out).map_err(|e| anyhow!("{e}"))?;
     Ok(out)
 }
 

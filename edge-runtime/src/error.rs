@@ -1,6 +1,7 @@
 //! The one error type of the runtime: what is wrong with a model file or an inference call.
 
 use crate::container::FramingError;
+use crate::preprocess::PreprocessError;
 use core::fmt;
 
 /// Why a model file was rejected or an inference call refused.
@@ -41,6 +42,8 @@ pub enum Error {
     InputSize { expected: usize, got: usize },
     /// A pre-widened weights companion ([`crate::wide`]) that does not belong to the model.
     Wide(WideProblem),
+    /// A frame or face square the preprocessing cannot use ([`crate::pipeline`]).
+    Frame(PreprocessError),
 }
 
 /// What is wrong with a [`crate::wide`] companion.
@@ -126,6 +129,7 @@ impl fmt::Display for Error {
             Error::InputSize { expected, got } => {
                 write!(f, "input has {got} pixels, the model expects {expected}")
             }
+            Error::Frame(p) => write!(f, "{p}"),
             Error::Wide(p) => {
                 write!(f, "pre-widened weights do not fit the model: ")?;
                 match p {

@@ -1,8 +1,8 @@
 //! From a camera frame or a photo to the model's 48x48 gray input, the same integer code on the
 //! Pi, the desktop and the microcontroller.
 //!
-//! * [`yuyv_luma`]: the Y channel of a YUYV (YUV 4:2:2) frame, as cameras (OV7725, UVC webcams)
-//!   deliver it.
+//! * [`luma_422`], [`luma_422_in_place`]: the Y channel of a YUV 4:2:2 frame (YUYV or UYVY), as
+//!   cameras (OV7725, UVC webcams) deliver it.
 //! * [`Square`]: the face region, a square inside the frame: [`Square::centre`] when there is no
 //!   detector result, [`Square::around`] to grow a detected box by a margin.
 //! * [`resize_to_input`]: integer bilinear resampling of the square to 48x48. When the square is
@@ -99,15 +99,29 @@ impl core::fmt::Display for PreprocessError {
     }
 }
 
-/// Writes the Y (luma) bytes of a YUYV 4:2:2 frame (`Y0 U Y1 V` per pixel pair) to `gray`.
-/// Returns the number of pixels written: `min(yuyv.len() / 2, gray.len())`.
-pub fn yuyv_luma(yuyv: &[u8], gray: &mut [u8]) -> usize {
+/// Writes the Y (luma) bytes of a YUV 4:2:2 frame to `gray`: every other byte from `phase`
+/// (0 for YUYV, `Y0 U Y1 V`; 1 for UYVY, `U Y0 V Y1`). Returns the number of pixels written:
+/// at most `gray.len()`, and as many luma bytes as `yuv` holds.
+pub fn luma_422(yuv: &[u8], phase: usize, gray: &mut [u8]) -> usize {
+    let luma = yuv.get(phase..).unwrap_or(&[]).iter().step_by(2);
     let mut n = 0;
-    for (dst, pair) in gray.iter_mut().zip(yuyv.chunks_exact(2)) {
-        *dst = pair[0];
+    for (dst, &y) in gray.iter_mut().zip(luma) {
+        *dst = y;
         n += 1;
     }
     n
+}
+
+/// [`luma_422`] in place: moves the luma bytes of the 4:2:2 frame in `bytes` to its first
+/// `pixels` bytes (at most as many luma bytes as it holds) and returns that gray plane. Reading
+/// index `2i + phase` is never behind writing index `i`, so nothing is overwritten before it is
+/// read.
+pub fn luma_422_in_place(bytes: &mut [u8], phase: usize, pixels: usize) -> &[u8] {
+    let pixels = pixels.min(bytes.len().saturating_sub(phase).div_ceil(2));
+    for i in 0..pixels {
+        bytes[i] = bytes[2 * i + phase];
+    }
+    &bytes[..pixels]
 }
 
 /// A gray frame: `width × height` pixels, rows `stride` bytes apart.
@@ -339,12 +353,25 @@ mod tests {
     }
 
     #[test]
-    fn yuyv_keeps_the_luma_bytes() {
+    fn yuyv_and_uyvy_keep_the_luma_bytes() {
         let yuyv = [10, 200, 11, 201, 12, 202, 13, 203];
         let mut gray = [0u8; 4];
-        assert_eq!(yuyv_luma(&yuyv, &mut gray), 4);
+        assert_eq!(luma_422(&yuyv, 0, &mut gray), 4);
         assert_eq!(gray, [10, 11, 12, 13]);
         let mut short = [0u8; 3];
-        assert_eq!(yuyv_luma(&yuyv, &mut short), 3);
+        assert_eq!(luma_422(&yuyv, 0, &mut short), 3);
+        let uyvy = [200, 10, 201, 11, 202, 12, 203, 13];
+        let mut gray = [0u8; 4];
+        assert_eq!(luma_422(&uyvy, 1, &mut gray), 4);
+        assert_eq!(gray, [10, 11, 12, 13]);
+        let mut short = [0u8; 3];
+        assert_eq!(luma_422(&uyvy, 1, &mut short), 3);
+        assert_eq!(short, [10, 11, 12]);
+        for phase in [0, 1] {
+            let mut bytes = if phase == 0 { yuyv } else { uyvy };
+            assert_eq!(luma_422_in_place(&mut bytes, phase, 4), &[10, 11, 12, 13]);
+            let mut bytes = if phase == 0 { yuyv } else { uyvy };
+            assert_eq!(luma_422_in_place(&mut bytes, phase, 100).len(), 4);
+        }
     }
 }

@@ -72,30 +72,63 @@ pub fn detect_frame() -> Vec<u8> {
 /// Width and height of [`detect_frame`].
 pub const DETECT_FRAME: (usize, usize) = (320, 240);
 
-/// The search settings the detector checks use (faces from 40 pixels, OpenCV's 1.1 step and 3
-/// neighbours); the QEMU firmware uses the same.
-pub fn detect_params() -> edge_runtime::detect::DetectParams {
-    edge_runtime::detect::DetectParams {
-        min_size: 40,
-        ..edge_runtime::detect::DetectParams::default()
-    }
-}
+/// The face pipeline's settings in the detector checks: detected faces only, from 40 pixels
+/// (the composite frames' faces are 60-200); the QEMU firmware uses the same.
+pub const FACE_SETTINGS: edge_runtime::pipeline::Settings =
+    edge_runtime::pipeline::Settings::DEFAULT
+        .with_mode(edge_runtime::pipeline::FaceMode::Detect)
+        .with_min_face(40);
 
-/// Faces the detector finds in a gray frame with [`detect_params`] (at most 16, largest first).
+/// Faces the detector finds in a gray frame with [`FACE_SETTINGS`] (at most 16, largest first).
 pub fn detect_faces(
     cascade: &edge_runtime::detect::Cascade<'_>,
     pixels: &[u8],
     (w, h): (usize, usize),
 ) -> Vec<edge_runtime::detect::Face> {
-    use edge_runtime::detect::{detect, scratch_len, Face};
+    use edge_runtime::detect::{detect, Face};
     let frame = edge_runtime::preprocess::GrayFrame::new(pixels, w, h).expect("frame");
-    let p = detect_params();
-    let mut scratch = vec![0u32; scratch_len(cascade, w, h, &p)];
+    let p = FACE_SETTINGS.detect_params(w, h);
+    let mut scratch = vec![0u32; FACE_SETTINGS.integral_len(cascade, w, h)];
     let mut hits = vec![Face::EMPTY; 2048];
     let mut out = vec![Face::EMPTY; 16];
     let st = detect(cascade, &frame, &p, &mut scratch, &mut hits, &mut out);
     assert_eq!(st.skipped_levels, 0, "the scratch fits every level");
     out[..st.faces].to_vec()
+}
+
+/// The whole face pipeline on a gray frame with [`FACE_SETTINGS`]: the largest face's square and
+/// its int8 logits, as the firmware computes them.
+pub fn pipeline_largest_face(
+    cascade: &edge_runtime::detect::Cascade<'_>,
+    model: &edge_runtime::Model<'_>,
+    pixels: &[u8],
+    (w, h): (usize, usize),
+) -> Option<(edge_runtime::preprocess::Square, edge_runtime::Logits)> {
+    use edge_runtime::detect::Face;
+    use edge_runtime::pipeline::{classify, face_squares, Scratch, Source};
+    use edge_runtime::preprocess::{GrayFrame, Square};
+    let frame = GrayFrame::new(pixels, w, h).expect("frame");
+    let mut integral = vec![0u32; FACE_SETTINGS.integral_len(cascade, w, h)];
+    let (mut hits, mut faces) = (vec![Face::EMPTY; 2048], vec![Face::EMPTY; 16]);
+    let mut scratch = Scratch {
+        integral: &mut integral,
+        hits: &mut hits,
+        faces: &mut faces,
+    };
+    let mut squares = [(Square::centre(w, h), Source::Centre); 1];
+    let found = face_squares(
+        &frame,
+        Some(cascade),
+        &FACE_SETTINGS,
+        &mut scratch,
+        &mut squares,
+    );
+    if found.squares == 0 {
+        return None;
+    }
+    let mut arena = vec![0i8; model.arena_size()];
+    let logits = classify(model, &frame, squares[0].0, &mut arena).expect("classify");
+    Some((squares[0].0, logits))
 }
 
 /// A firmware board folder (`qemu`, `openmv-h7`) of the separate `firmware/` Cargo project.

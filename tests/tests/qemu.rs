@@ -94,6 +94,36 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
         host.trim(),
         "Cortex-M7 faces differ from the host's"
     );
+    // The whole face pipeline (square with margin, 48x48, logits) on the same frame.
+    let model_file = fer_checks::artifact("fer_cnn.int8.bin");
+    let model = edge_runtime::Model::from_bytes(&model_file).expect("model");
+    let (sq, logits) =
+        fer_checks::pipeline_largest_face(&cascade, &model, &frame, fer_checks::DETECT_FRAME)
+            .expect("the host pipeline finds the face");
+    let v = logits.0;
+    let host = format!(
+        "{} {} {}: {} {} {} {} {} {} {} -> {}",
+        sq.x,
+        sq.y,
+        sq.side,
+        v[0],
+        v[1],
+        v[2],
+        v[3],
+        v[4],
+        v[5],
+        v[6],
+        logits.argmax().name()
+    );
+    let target = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("pipeline: "))
+        .expect("a pipeline line");
+    assert_eq!(
+        target.trim(),
+        host,
+        "Cortex-M7 face pipeline differs from the host's"
+    );
     println!("{stdout}");
 }
 

@@ -81,14 +81,20 @@ pub struct DetectParams {
     pub min_neighbours: u32,
 }
 
+impl DetectParams {
+    /// Faces from 24 pixels (the cascade's window) up to the frame's shorter side, OpenCV's 1.1
+    /// scale step and 3 neighbours.
+    pub const DEFAULT: DetectParams = DetectParams {
+        min_size: 24,
+        max_size: 0,
+        scale_step: 282,
+        min_neighbours: 3,
+    };
+}
+
 impl Default for DetectParams {
     fn default() -> Self {
-        DetectParams {
-            min_size: 24,
-            max_size: 0,
-            scale_step: 282,
-            min_neighbours: 3,
-        }
+        DetectParams::DEFAULT
     }
 }
 

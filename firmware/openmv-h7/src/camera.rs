@@ -131,14 +131,3 @@ pub async fn bring_up<'d>(
 pub fn dcmi_config() -> dcmi::Config {
     dcmi::Config::default()
 }
-
-/// Moves the luma bytes of the YUV 4:2:2 frame in `bytes` (luma at `phase`, every other byte)
-/// to its first `pixels` bytes, in place, and returns that gray plane. Reading index
-/// `2i + phase` is never behind writing index `i`, so nothing is overwritten before it is read.
-pub fn luma_in_place(bytes: &mut [u8], phase: usize, pixels: usize) -> &[u8] {
-    let pixels = pixels.min(bytes.len().saturating_sub(phase) / 2);
-    for i in 0..pixels {
-        bytes[i] = bytes[2 * i + phase];
-    }
-    &bytes[..pixels]
-}

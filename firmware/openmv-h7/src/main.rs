@@ -20,9 +20,10 @@ mod led;
 use defmt_rtt as _;
 use panic_probe as _;
 
-use edge_runtime::detect::{self, Cascade, DetectParams, Face};
-use edge_runtime::preprocess::{resize_to_input, GrayFrame, Square};
-use edge_runtime::{scores, Model, INPUT_PIXELS};
+use edge_runtime::detect::{Cascade, Face};
+use edge_runtime::pipeline::{self, FaceMode, Scratch, Settings, Source};
+use edge_runtime::preprocess::{luma_422_in_place, GrayFrame, Square};
+use edge_runtime::Model;
 use embassy_executor::Spawner;
 use embassy_stm32::{bind_interrupts, dcmi, dma, peripherals};
 use static_cell::ConstStaticCell;
@@ -54,18 +55,14 @@ static ARENA_BUF: ConstStaticCell<[i8; ARENA]> = ConstStaticCell::new([0; ARENA]
 static FRAME: ConstStaticCell<Frame> = ConstStaticCell::new(Frame::new());
 /// The face detector (OpenCV's lbpcascade_frontalface, converted by `host-trainer cascade`).
 static CASCADE: &[u8] = include_bytes!("../../../models/face_lbp.cascade");
-/// Faces from 48 pixels: the first pyramid level is the frame halved, 160x120.
-const DETECT: DetectParams = DetectParams {
-    min_size: 48,
-    max_size: 240,
-    scale_step: 282,
-    min_neighbours: 3,
-};
+/// The pipeline's settings with faces from 48 pixels: the first pyramid level is the frame
+/// halved, 160x120.
+const FACES: Settings = Settings::DEFAULT
+    .with_mode(FaceMode::Detect)
+    .with_min_face(48);
 /// Integral image of the largest pyramid level (161 x 121).
 const INTEGRAL_WORDS: usize = (ov7725::WIDTH / 2 + 1) * (ov7725::HEIGHT / 2 + 1);
 static INTEGRAL: ConstStaticCell<[u32; INTEGRAL_WORDS]> = ConstStaticCell::new([0; INTEGRAL_WORDS]);
-/// Margin around a detected face before the square crop (measured best: fer-checks face_detect).
-const MARGIN_PERCENT: usize = 10;
 
 #[embassy_executor::main]
 async fn main(_spawner: Spawner) {
@@ -86,7 +83,6 @@ async fn main(_spawner: Spawner) {
             }
         }
     };
-    let out_q = model.layers()[model.layers().len() - 1].output;
     defmt::info!(
         "model: {} layers, {} weight bytes, arena {} bytes, {} MACs",
         model.layers().len(),
@@ -117,12 +113,7 @@ async fn main(_spawner: Spawner) {
     );
 
     let cascade = match Cascade::from_bytes(CASCADE) {
-        Ok(c)
-            if detect::scratch_len(&c, ov7725::WIDTH, ov7725::HEIGHT, &DETECT)
-                <= INTEGRAL_WORDS =>
-        {
-            Some(c)
-        }
+        Ok(c) if FACES.integral_len(&c, ov7725::WIDTH, ov7725::HEIGHT) <= INTEGRAL_WORDS => Some(c),
         Ok(_) => {
             defmt::error!("face detector needs more scratch than reserved; centre square only");
             None
@@ -137,11 +128,11 @@ async fn main(_spawner: Spawner) {
     let arena = ARENA_BUF.take();
     let mut hits = [Face::EMPTY; 128];
     let mut faces = [Face::EMPTY; 4];
-    let mut input = [0u8; INPUT_PIXELS];
+    let centre = Square::centre(ov7725::WIDTH, ov7725::HEIGHT);
+    let mut squares = [(centre, Source::Centre); 1];
     let mut luma_phase: Option<usize> = None;
     let mut last = cycles::now();
     let mut frames: u32 = 0;
-    let centre = Square::centre(ov7725::WIDTH, ov7725::HEIGHT);
     let mut had_face = true;
     loop {
         frame.clean(&mut cp.SCB);
@@ -162,26 +153,21 @@ async fn main(_spawner: Spawner) {
             );
             ph
         });
-        let gray = camera::luma_in_place(bytes, phase, ov7725::WIDTH * ov7725::HEIGHT);
+        let gray = luma_422_in_place(bytes, phase, ov7725::WIDTH * ov7725::HEIGHT);
         let view = match GrayFrame::new(gray, ov7725::WIDTH, ov7725::HEIGHT) {
             Ok(v) => v,
             Err(e) => defmt::panic!("gray frame: {}", e),
         };
         let t_detect = cycles::now();
-        let found = cascade.as_ref().and_then(|c| {
-            let st = detect::detect(c, &view, &DETECT, integral, &mut hits, &mut faces);
-            (st.faces > 0).then_some(faces[0])
-        });
-        let square = found
-            .and_then(|f| {
-                Square::around(
-                    (f.x as usize, f.y as usize, f.w as usize, f.h as usize),
-                    MARGIN_PERCENT,
-                    ov7725::WIDTH,
-                    ov7725::HEIGHT,
-                )
-            })
-            .unwrap_or(centre);
+        let mut scratch = Scratch {
+            integral: &mut integral[..],
+            hits: &mut hits,
+            faces: &mut faces,
+        };
+        let found =
+            pipeline::face_squares(&view, cascade.as_ref(), &FACES, &mut scratch, &mut squares);
+        let found = (found.squares > 0).then_some(squares[0].0);
+        let square = found.unwrap_or(centre);
         if found.is_some() != had_face {
             had_face = found.is_some();
             if had_face {
@@ -191,7 +177,8 @@ async fn main(_spawner: Spawner) {
             }
         }
         let t_crop = cycles::now();
-        if let Err(e) = resize_to_input(&view, square, &mut input) {
+        let mut input = [0u8; edge_runtime::INPUT_PIXELS];
+        if let Err(e) = pipeline::face_input(&view, square, &mut input) {
             defmt::panic!("face crop: {}", e);
         }
         let t_infer = cycles::now();
@@ -201,7 +188,7 @@ async fn main(_spawner: Spawner) {
         };
         let t_done = cycles::now();
         let label = logits.argmax();
-        let conf = scores::softmax(&logits, out_q)[label as usize];
+        let conf = pipeline::scores(&model, &logits)[label as usize];
         led.show(led::colour_of(label));
         frames += 1;
         let frame_us = cycles::micros(last, t_done);

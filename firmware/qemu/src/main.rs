@@ -23,8 +23,9 @@
 
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hprintln};
-use edge_runtime::detect::{self, Cascade, DetectParams, Face};
-use edge_runtime::preprocess::GrayFrame;
+use edge_runtime::detect::{Cascade, Face};
+use edge_runtime::pipeline::{self, FaceMode, Scratch, Settings, Source};
+use edge_runtime::preprocess::{GrayFrame, Square};
 use edge_runtime::{Model, INPUT_PIXELS};
 
 /// The published model, 16-byte aligned as on the board and read in place from (emulated)
@@ -46,13 +47,10 @@ static CASCADE: &[u8] = include_bytes!("../../../models/face_lbp.cascade");
 static FRAME: &[u8] = include_bytes!("../../../models/golden/detect_frame.gray");
 const FRAME_W: usize = 320;
 const FRAME_H: usize = 240;
-/// The host checks' settings (fer_checks::detect_params): faces from 40 pixels.
-const DETECT: DetectParams = DetectParams {
-    min_size: 40,
-    max_size: 0,
-    scale_step: 282,
-    min_neighbours: 3,
-};
+/// The host checks' settings (fer_checks::face_settings): faces from 40 pixels.
+const FACES: Settings = Settings::DEFAULT
+    .with_mode(FaceMode::Detect)
+    .with_min_face(40);
 /// Integral image of the largest level (192x144 for 40-pixel faces in QVGA).
 const SCRATCH: usize = 193 * 145;
 
@@ -140,7 +138,7 @@ fn main() -> ! {
         }
     }
     per_layer_marks(&model, &mut arena);
-    detect_golden_frame();
+    detect_golden_frame(&model, &mut arena);
     hprintln!("done");
     debug::exit(debug::EXIT_SUCCESS);
     loop {
@@ -163,8 +161,9 @@ fn per_layer_marks(model: &Model<'_>, arena: &mut [i8]) {
     }
 }
 
-/// Detects the faces of the golden frame between two marks and prints them.
-fn detect_golden_frame() {
+/// The face pipeline on the golden frame: the face search between two marks (the detector's
+/// instruction count), the faces it found, then the largest face's square and int8 logits.
+fn detect_golden_frame(model: &Model<'_>, arena: &mut [i8]) {
     let cascade = match Cascade::from_bytes(CASCADE) {
         Ok(c) => c,
         Err(e) => {
@@ -179,23 +178,26 @@ fn detect_golden_frame() {
             fail()
         }
     };
-    if detect::scratch_len(&cascade, FRAME_W, FRAME_H, &DETECT) > SCRATCH {
+    if FACES.integral_len(&cascade, FRAME_W, FRAME_H) > SCRATCH {
         hprintln!("detector scratch too small");
         fail()
     }
-    let mut scratch = [0u32; SCRATCH];
+    let mut integral = [0u32; SCRATCH];
     let mut hits = [Face::EMPTY; 512];
     let mut faces = [Face::EMPTY; 16];
+    let mut scratch = Scratch {
+        integral: &mut integral,
+        hits: &mut hits,
+        faces: &mut faces,
+    };
+    let mut squares = [(Square::centre(FRAME_W, FRAME_H), Source::Centre); 1];
     mark(1000);
-    let st = detect::detect(
-        &cascade,
-        &frame,
-        &DETECT,
-        &mut scratch,
-        &mut hits,
-        &mut faces,
-    );
+    let found = pipeline::face_squares(&frame, Some(&cascade), &FACES, &mut scratch, &mut squares);
     mark(1000);
+    let Some(st) = found.detector else {
+        hprintln!("the detector did not run");
+        fail()
+    };
     hprintln!(
         "detector: {} windows, {} hits, {} levels",
         st.windows,
@@ -203,13 +205,42 @@ fn detect_golden_frame() {
         st.levels
     );
     let mut line: heapless::String<512> = heapless::String::new();
-    for f in &faces[..st.faces] {
+    for f in &scratch.faces[..st.faces] {
         let _ = core::fmt::write(
             &mut line,
             format_args!("{} {} {} {} {}; ", f.x, f.y, f.w, f.h, f.neighbours),
         );
     }
     hprintln!("faces: {}", line.as_str());
+
+    if found.squares == 0 {
+        hprintln!("pipeline: no face");
+        fail()
+    }
+    let square = squares[0].0;
+    match pipeline::classify(model, &frame, square, arena) {
+        Ok(l) => {
+            let v = l.0;
+            hprintln!(
+                "pipeline: {} {} {}: {} {} {} {} {} {} {} -> {}",
+                square.x,
+                square.y,
+                square.side,
+                v[0],
+                v[1],
+                v[2],
+                v[3],
+                v[4],
+                v[5],
+                v[6],
+                l.argmax().name()
+            );
+        }
+        Err(e) => {
+            hprintln!("pipeline: {}", e);
+            fail()
+        }
+    }
 }
 
 #[exception]
