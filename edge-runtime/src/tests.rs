@@ -102,17 +102,6 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn dot_matches_the_naive_sum(
-        pairs in proptest::collection::vec((any::<i8>(), any::<i8>()), 0..70),
-    ) {
-        let a: Vec<i8> = pairs.iter().map(|p| p.0).collect();
-        let b: Vec<i8> = pairs.iter().map(|p| p.1).collect();
-        let naive: i64 = pairs.iter().map(|&(x, w)| i64::from(x) * i64::from(w)).sum();
-        prop_assert_eq!(i64::from(dot::dot(&a, &bytes_i8(&b))), naive);
-        prop_assert_eq!(i64::from(dot::sum(&bytes_i8(&b))), b.iter().map(|&w| i64::from(w)).sum::<i64>());
-    }
-
-    #[test]
     fn conv_matches_unfused_reference(
         h in 2usize..10, w in 2usize..10,
         cin in prop_oneof![1usize..11, Just(16usize), Just(32), 33usize..41], cout in 1usize..5,

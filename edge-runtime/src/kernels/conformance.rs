@@ -23,17 +23,23 @@ pub struct Mismatch {
     pub case: usize,
 }
 
-/// A small xorshift generator: the cases are the same on every platform.
-struct Cases(u32);
+/// A small xorshift generator: the cases are the same on every platform. The one generator of
+/// the kernel checks (the conformance cases here, the x86 kernels' own test).
+pub(crate) struct Cases(u32);
 
 impl Cases {
-    fn next(&mut self) -> u32 {
+    /// The generator the conformance suite starts from.
+    pub(crate) const fn new() -> Cases {
+        Cases(0x2545_f491)
+    }
+    pub(crate) fn next(&mut self) -> u32 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 17;
         self.0 ^= self.0 << 5;
         self.0
     }
-    fn fill(&mut self, bytes: &mut [u8], extremes: bool) {
+    /// Random bytes; with `extremes`, the first and last are 0x80 (−128).
+    pub(crate) fn fill(&mut self, bytes: &mut [u8], extremes: bool) {
         for b in bytes.iter_mut() {
             *b = self.next() as u8;
         }
@@ -62,7 +68,7 @@ const MAX_K: usize = 9 * MAX_CIN;
 /// # Errors
 /// The first [`Mismatch`].
 pub fn run() -> Result<usize, Mismatch> {
-    let mut cases = Cases(0x2545_f491);
+    let mut cases = Cases::new();
     let mut n = 0;
     n += dots(&mut cases)?;
     n += quads(&mut cases)?;

@@ -414,6 +414,7 @@ pub fn single_block(x: &[[i16; 10]; 4], w: &[i16; 10 * SINGLE_BLOCK]) -> [[i32; 
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
+    use super::super::conformance::Cases;
     use super::super::patch::{fill, padded_len, patch_bytes};
     use super::super::quad::quad_dot_reference;
 
@@ -421,16 +422,16 @@ mod tests {
     /// this CPU: random maps and weights at the extremes too, every channel count 1-130.
     #[test]
     fn sse2_and_avx2_quad_kernels_are_the_reference() {
-        let mut r = 0x9e37_79b9_7f4a_7c15u64;
-        let mut byte = || {
-            r ^= r << 13;
-            r ^= r >> 7;
-            r ^= r << 17;
-            r as u8
-        };
+        let mut cases = Cases::new();
         for cin in 1..=130usize {
-            let input: Vec<i8> = (0..16 * cin).map(|_| byte() as i8).collect();
-            let mut w: Vec<u8> = (0..padded_len(cin)).map(|_| byte()).collect();
+            let mut raw = vec![0u8; 16 * cin];
+            cases.fill(&mut raw, false);
+            let input: Vec<i8> = raw.iter().map(|&b| b as i8).collect();
+            let mut w = vec![0u8; padded_len(cin)];
+            cases.fill(&mut w, cin % 5 == 0);
+            if cin % 3 == 0 {
+                w.iter_mut().for_each(|v| *v = 0x80);
+            }
             if cin % 3 == 0 {
                 w.iter_mut().for_each(|v| *v = 0x80);
             }
