@@ -100,19 +100,13 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
     let (sq, logits) =
         fer_checks::pipeline_largest_face(&cascade, &model, &frame, fer_checks::DETECT_FRAME)
             .expect("the host pipeline finds the face");
-    let v = logits.0;
+    let values: Vec<String> = logits.0.iter().map(i8::to_string).collect();
     let host = format!(
-        "{} {} {}: {} {} {} {} {} {} {} -> {}",
+        "{} {} {}: {} -> {}",
         sq.x,
         sq.y,
         sq.side,
-        v[0],
-        v[1],
-        v[2],
-        v[3],
-        v[4],
-        v[5],
-        v[6],
+        values.join(" "),
         logits.argmax().name()
     );
     let target = stdout

@@ -26,7 +26,7 @@ use cortex_m_semihosting::{debug, hprintln};
 use edge_runtime::detect::{Cascade, Face};
 use edge_runtime::pipeline::{self, FaceMode, Scratch, Settings, Source};
 use edge_runtime::preprocess::{GrayFrame, Square};
-use edge_runtime::{Model, INPUT_PIXELS};
+use edge_runtime::{Logits, Model, INPUT_PIXELS};
 
 /// The published model, 16-byte aligned as on the board and read in place from (emulated)
 /// flash.
@@ -116,21 +116,7 @@ fn main() -> ! {
         let result = model.run(face, &mut arena);
         mark(i as u32);
         match result {
-            Ok(l) => {
-                let v = l.0;
-                hprintln!(
-                    "golden {}: {} {} {} {} {} {} {} -> {}",
-                    i,
-                    v[0],
-                    v[1],
-                    v[2],
-                    v[3],
-                    v[4],
-                    v[5],
-                    v[6],
-                    l.argmax().name()
-                );
-            }
+            Ok(l) => hprintln!("golden {}: {}", i, logits_text(&l).as_str()),
             Err(e) => {
                 hprintln!("golden {}: inference failed: {}", i, e);
                 fail()
@@ -219,28 +205,28 @@ fn detect_golden_frame(model: &Model<'_>, arena: &mut [i8]) {
     }
     let square = squares[0].0;
     match pipeline::classify(model, &frame, square, arena) {
-        Ok(l) => {
-            let v = l.0;
-            hprintln!(
-                "pipeline: {} {} {}: {} {} {} {} {} {} {} -> {}",
-                square.x,
-                square.y,
-                square.side,
-                v[0],
-                v[1],
-                v[2],
-                v[3],
-                v[4],
-                v[5],
-                v[6],
-                l.argmax().name()
-            );
-        }
+        Ok(l) => hprintln!(
+            "pipeline: {} {} {}: {}",
+            square.x,
+            square.y,
+            square.side,
+            logits_text(&l).as_str()
+        ),
         Err(e) => {
             hprintln!("pipeline: {}", e);
             fail()
         }
     }
+}
+
+/// `l0 l1 … l6 -> label`: the int8 logits and the class they name, as the host checks read them.
+fn logits_text(l: &Logits) -> heapless::String<64> {
+    let mut text = heapless::String::new();
+    for v in l.0 {
+        let _ = core::fmt::write(&mut text, format_args!("{v} "));
+    }
+    let _ = core::fmt::write(&mut text, format_args!("-> {}", l.argmax().name()));
+    text
 }
 
 #[exception]
