@@ -355,18 +355,15 @@ mod tests {
     #[test]
     fn yuyv_and_uyvy_keep_the_luma_bytes() {
         let yuyv = [10, 200, 11, 201, 12, 202, 13, 203];
-        let mut gray = [0u8; 4];
-        assert_eq!(luma_422(&yuyv, 0, &mut gray), 4);
-        assert_eq!(gray, [10, 11, 12, 13]);
-        let mut short = [0u8; 3];
-        assert_eq!(luma_422(&yuyv, 0, &mut short), 3);
         let uyvy = [200, 10, 201, 11, 202, 12, 203, 13];
-        let mut gray = [0u8; 4];
-        assert_eq!(luma_422(&uyvy, 1, &mut gray), 4);
-        assert_eq!(gray, [10, 11, 12, 13]);
-        let mut short = [0u8; 3];
-        assert_eq!(luma_422(&uyvy, 1, &mut short), 3);
-        assert_eq!(short, [10, 11, 12]);
+        for (frame, phase) in [(yuyv, 0), (uyvy, 1)] {
+            let mut gray = [0u8; 4];
+            assert_eq!(luma_422(&frame, phase, &mut gray), 4);
+            assert_eq!(gray, [10, 11, 12, 13]);
+            let mut short = [0u8; 3];
+            assert_eq!(luma_422(&frame, phase, &mut short), 3);
+            assert_eq!(short, [10, 11, 12]);
+        }
         for phase in [0, 1] {
             let mut bytes = if phase == 0 { yuyv } else { uyvy };
             assert_eq!(luma_422_in_place(&mut bytes, phase, 4), &[10, 11, 12, 13]);
