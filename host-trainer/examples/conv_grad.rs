@@ -16,15 +16,39 @@ fn med(mut v: Vec<f64>) -> f64 {
 }
 
 fn time(reps: usize, mut f: impl FnMut() -> (f64, f64)) -> (f64, f64) {
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for i in 0..reps + 2 {
+    let (a, b, _) = time3(reps, || {
         let (x, y) = f();
+        (x, y, 0.0)
+    });
+    (a, b)
+}
+
+fn time3(reps: usize, mut f: impl FnMut() -> (f64, f64, f64)) -> (f64, f64, f64) {
+    let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..reps + 2 {
+        let (x, y, z) = f();
         if i >= 2 {
             a.push(x);
             b.push(y);
+            c.push(z);
         }
     }
-    (med(a), med(b))
+    (med(a), med(b), med(c))
+}
+
+/// Times `forward` (which builds a tracked output) and the backward of `(y·g).sum()` for a random
+/// `g`, in ms.
+fn fwd_bwd(ad: &Device, forward: impl FnOnce() -> Tensor<4>) -> (f64, f64) {
+    let t = Instant::now();
+    let y = forward();
+    let _ = ad.sync();
+    let f = t.elapsed().as_secs_f64() * 1e3;
+    let g = Tensor::<4>::random(y.shape(), Distribution::Uniform(-1.0, 1.0), ad);
+    let z = (y * g).sum();
+    let t = Instant::now();
+    let _gr = z.backward();
+    let _ = ad.sync();
+    (f, t.elapsed().as_secs_f64() * 1e3)
 }
 
 fn cols(x: Tensor<4>) -> Tensor<2> {
@@ -43,6 +67,8 @@ fn cols(x: Tensor<4>) -> Tensor<2> {
 }
 
 fn main() {
+    // As host-trainer itself does (see its allocator module).
+    host_trainer::allocator::reuse_freed_buffers();
     let ad = Device::default().autodiff();
     let reps = 10;
     for &(cin, cout, side) in &[
@@ -66,21 +92,14 @@ fn main() {
                 } else {
                     conv.weight.val().detach()
                 };
-                let t = Instant::now();
-                let y = conv2d(
-                    x,
-                    w,
-                    conv.bias.as_ref().map(|p| p.val()),
-                    ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
-                );
-                let _ = ad.sync();
-                let f = t.elapsed().as_secs_f64() * 1e3;
-                let g = Tensor::<4>::random(y.shape(), Distribution::Uniform(-1.0, 1.0), &ad);
-                let z = (y * g).sum();
-                let t = Instant::now();
-                let _gr = z.backward();
-                let _ = ad.sync();
-                (f, t.elapsed().as_secs_f64() * 1e3)
+                fwd_bwd(&ad, || {
+                    conv2d(
+                        x,
+                        w,
+                        conv.bias.as_ref().map(|p| p.val()),
+                        ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+                    )
+                })
             })
         };
         let both = run(cin > 1, true);
@@ -111,7 +130,7 @@ fn main() {
         // Plain forwards on the inner backend: conv2d and the transposed conv that burn's input
         // gradient is.
         let dev = Device::default();
-        let raw = time(reps, || {
+        let raw = time3(reps, || {
             let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &dev);
             let w = Tensor::<4>::random([cout, cin, 3, 3], Distribution::Uniform(-1.0, 1.0), &dev);
             let g = Tensor::<4>::random(
@@ -130,17 +149,39 @@ fn main() {
             let a = t.elapsed().as_secs_f64() * 1e3;
             let t = Instant::now();
             let _dx = conv_transpose2d(
-                g,
-                w,
+                g.clone(),
+                w.clone(),
                 None,
                 ConvTransposeOptions::new([1, 1], [1, 1], [0, 0], [1, 1], 1),
             );
             let _ = dev.sync();
-            (a, t.elapsed().as_secs_f64() * 1e3)
+            let b = t.elapsed().as_secs_f64() * 1e3;
+            // The same input gradient as a forward convolution with flipped, transposed weights.
+            let t = Instant::now();
+            let flipped = w.swap_dims(0, 1).flip([2, 3]);
+            let _dx = conv2d(
+                g,
+                flipped,
+                None,
+                ConvOptions::new([1, 1], [1, 1], [1, 1], 1),
+            );
+            let _ = dev.sync();
+            (a, b, t.elapsed().as_secs_f64() * 1e3)
         });
         println!(
-            "  raw conv2d fwd {:.1} ms, conv_transpose2d (input-gradient shape) {:.1} ms",
-            raw.0, raw.1
+            "  raw conv2d fwd {:.1} ms; input gradient as conv_transpose2d {:.1} ms, as conv2d with flipped weights {:.1} ms",
+            raw.0, raw.1, raw.2
+        );
+        // host-trainer's convolution and ReLU (fast_ops::conv3x3_relu, its own backward on flex),
+        // input and weights tracked.
+        let ours = time(reps, || {
+            let x = Tensor::<4>::random(shape, Distribution::Uniform(-1.0, 1.0), &ad)
+                .set_require_grad(cin > 1);
+            fwd_bwd(&ad, || host_trainer::fast_ops::conv3x3_relu(&conv, x))
+        });
+        println!(
+            "  fast_ops::conv3x3_relu (conv + ReLU): fwd {:.1} ms, bwd {:.1} ms",
+            ours.0, ours.1
         );
         println!(
             "conv {cin}->{cout} @{side}: fwd {:.1} | bwd both {:.1}, input only {:.1}, weight only {:.1} | im2col {:.1} + matmul wgrad bwd (incl. permute of g) {:.1}",

@@ -91,7 +91,7 @@ pub fn recompute_batch_norm(model: Net, train: &[Sample], device: &Device) -> Ne
         let (mut x, _) = make_batch(train, idx, None, device);
         let n = idx.len() as f64;
         for (block, sum) in model.blocks.iter().zip(sums.iter_mut()) {
-            let y = block.relu.forward(block.conv.forward(x));
+            let y = block.conv_relu(x);
             let r = batch_norm_train(
                 y,
                 block.norm.gamma.val(),
@@ -103,7 +103,7 @@ pub fn recompute_batch_norm(model: Net, train: &[Sample], device: &Device) -> Ne
                 Some((m, v)) => (m.add(mean), v.add(var)),
                 None => (mean, var),
             });
-            x = block.pool.forward(r.output);
+            x = block.downsample(r.output);
         }
     }
     let count = train.len().max(1) as f64;

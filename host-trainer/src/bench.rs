@@ -109,8 +109,9 @@ pub fn run(batch: usize, steps: usize, inferences: usize) -> Result<()> {
     Ok(())
 }
 
-/// Times training steps alternately with burn's own BatchNorm and Dropout and with
-/// [`crate::fast_ops`]' formulations, so that both see the same machine load; prints both.
+/// Times training steps alternately with burn's own layers (convolution, ReLU, BatchNorm, max
+/// pool, Dropout) and with [`crate::fast_ops`]' formulations, so that both see the same machine
+/// load; prints both.
 pub fn compare(batch: usize, steps: usize) -> Result<()> {
     let device = crate::device();
     let mut step = Step::new(&device, batch);
@@ -126,7 +127,7 @@ pub fn compare(batch: usize, steps: usize) -> Result<()> {
     }
     crate::fast_ops::set_enabled(true);
     for (name, t) in [
-        ("burn's BatchNorm and Dropout", &times[0]),
+        ("burn's layers", &times[0]),
         ("host-trainer's (fast_ops)", &times[1]),
     ] {
         println!(

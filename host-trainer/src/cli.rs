@@ -62,7 +62,7 @@ pub struct BenchArgs {
     /// Print where one training step spends its time, operation by operation, instead.
     #[arg(long, conflicts_with = "compare")]
     pub profile: bool,
-    /// Time steps with burn's BatchNorm and Dropout and with host-trainer's, alternately.
+    /// Time steps with burn's layers and with host-trainer's (fast_ops), alternately.
     #[arg(long)]
     pub compare: bool,
 }

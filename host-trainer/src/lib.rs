@@ -25,6 +25,7 @@ pub mod quantize;
 pub mod cli;
 pub mod commands;
 // Tools beside the pipeline: timing, the face-detector converter, small helpers.
+pub mod allocator;
 pub mod bench;
 pub mod cascade_xml;
 pub mod fsutil;

@@ -62,10 +62,22 @@ impl Block {
     }
 
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.relu.forward(self.conv.forward(x));
+        let x = self.conv_relu(x);
         let x = self.normalize(x);
-        let x = self.pool.forward(x);
+        let x = self.downsample(x);
         crate::fast_ops::dropout(&self.dropout, x)
+    }
+
+    /// The block's convolution and ReLU: [`crate::fast_ops::conv3x3_relu`] (burn's layers, or on
+    /// flex the same values with a faster backward).
+    pub fn conv_relu(&self, x: Tensor<4>) -> Tensor<4> {
+        crate::fast_ops::conv3x3_relu(&self.conv, x)
+    }
+
+    /// The block's max pool: [`crate::fast_ops::max_pool2x2`] (burn's layer, or on flex the same
+    /// values and gradient routing from a direct loop).
+    pub fn downsample(&self, x: Tensor<4>) -> Tensor<4> {
+        crate::fast_ops::max_pool2x2(&self.pool, x)
     }
 
     /// The block's BatchNorm: in training, [`crate::fast_ops::batch_norm_train`] (the same values

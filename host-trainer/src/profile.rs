@@ -137,12 +137,8 @@ pub fn profile(batch: usize, reps: usize) -> Result<(Vec<Row>, f64)> {
         let out = [batch, cout, side, side];
         let pooled = [batch, cout, side / 2, side / 2];
         push(
-            format!("conv{n} {cin}->{cout} @{side}x{side}"),
-            time_op(&ad, at, i > 0, reps, |x| block.conv.forward(x)),
-        );
-        push(
-            format!("relu{n}"),
-            time_op(&ad, out, true, reps, |x| block.relu.forward(x)),
+            format!("conv{n} {cin}->{cout} @{side}x{side} + relu"),
+            time_op(&ad, at, i > 0, reps, |x| block.conv_relu(x)),
         );
         push(
             format!("batchnorm{n}"),
@@ -150,7 +146,7 @@ pub fn profile(batch: usize, reps: usize) -> Result<(Vec<Row>, f64)> {
         );
         push(
             format!("maxpool{n}"),
-            time_op(&ad, out, true, reps, |x| block.pool.forward(x)),
+            time_op(&ad, out, true, reps, |x| block.downsample(x)),
         );
         push(
             format!("dropout{n}"),
