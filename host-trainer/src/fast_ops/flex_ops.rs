@@ -1,6 +1,6 @@
-//! The network's 3x3 'same' convolution, 2x2 max pool and training BatchNorm as a burn backend
-//! extension for the flex backend, with hand-written backward passes (same values and gradients
-//! as burn's, up to float rounding; the tests in `super` compare them).
+//! The network's 3x3 'same' convolution with its ReLU, 2x2 max pool and training BatchNorm as a
+//! burn backend extension for the flex backend, with hand-written backward passes (same values
+//! and gradients as burn's, up to float rounding; the tests in `super` compare them).
 //!
 //! burn 0.22's generic convolution backward, which flex uses, computes the weight gradient as a
 //! convolution whose kernel is the whole output gradient and the input gradient as a transposed
@@ -33,7 +33,7 @@ pub fn same3x3() -> ConvOptions<2> {
 }
 
 /// The layers as backend operations. Implemented for flex and for flex under autodiff only;
-/// [`super::conv3x3`], [`super::max_pool2x2`] and [`super::batch_norm_train`] call them on flex
+/// [`super::conv3x3_relu`], [`super::max_pool2x2`] and [`super::batch_norm_train`] call them on flex
 /// devices and use burn's layers (or tensor formulations) everywhere else.
 #[backend_extension(Flex, Autodiff)]
 pub trait TrainOps: Backend {
