@@ -16,6 +16,13 @@ pub fn push_plain(pixels: &[u8; PIXELS], out: &mut Vec<f32>) {
     out.extend(pixels.iter().map(|&p| to_input(p)));
 }
 
+/// Appends the mirror image of `pixels` (flipped left to right) as network input to `out`.
+pub fn push_mirrored(pixels: &[u8; PIXELS], out: &mut Vec<f32>) {
+    for row in pixels.chunks_exact(SIDE) {
+        out.extend(row.iter().rev().map(|&p| to_input(p)));
+    }
+}
+
 /// Appends an augmented copy of `pixels` to `out`: a horizontal flip with probability 1/2 (if
 /// `flip`), then a translation by up to `max_shift` pixels in x and y, repeating edge pixels.
 pub fn push_augmented(
@@ -182,6 +189,9 @@ mod tests {
                         assert_eq!(out[y * SIDE + x], plain[y * SIDE + SIDE - 1 - x]);
                     }
                 }
+                let mut mirrored = Vec::new();
+                push_mirrored(&img, &mut mirrored);
+                assert_eq!(out, mirrored);
             }
         }
         assert!(flipped_seen);

@@ -11,10 +11,13 @@ use crate::data::{Sample, SIDE};
 use crate::recipe::Augment;
 use crate::rng::Rng;
 
-/// One batch on the host: network inputs (x/255, augmented) and class indices.
+/// One batch on the host: network inputs (x/255, augmented), class indices, and which samples
+/// they are.
 pub struct HostBatch {
     pub pixels: Vec<f32>,
     pub labels: Vec<i64>,
+    /// Each image's index in the sample list it was assembled from.
+    pub samples: Vec<usize>,
 }
 
 impl HostBatch {
@@ -59,7 +62,11 @@ impl HostBatch {
             .iter()
             .map(|&i| samples[i].label.index() as i64)
             .collect();
-        HostBatch { pixels, labels }
+        HostBatch {
+            pixels,
+            labels,
+            samples: idx.to_vec(),
+        }
     }
 
     /// The `[n, 1, 48, 48]` input and the `[n]` targets on `device`.
@@ -172,7 +179,10 @@ mod tests {
             let direct = epoch.batch(*b);
             assert_eq!(batch.pixels, direct.pixels, "batch {b}");
             assert_eq!(batch.labels, direct.labels, "batch {b}");
+            assert_eq!(batch.samples, direct.samples, "batch {b}");
         }
+        // Batch 1 is samples 5-9 of the order: 17, 16, 15, 14, 13.
+        assert_eq!(got[0].1.samples, [17, 16, 15, 14, 13]);
         // The last batch is short: 23 = 4·5 + 3.
         assert_eq!(got[3].1.labels.len(), 3);
         assert_eq!(got[3].1.pixels.len(), 3 * SIDE * SIDE);

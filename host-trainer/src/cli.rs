@@ -33,6 +33,10 @@ pub enum Command {
     /// Quantize a trained model to int8 (edge-runtime's model file) and export its QDQ ONNX:
     /// calibrated on training images, the range method chosen on the validation split.
     Quantize(QuantizeArgs),
+    /// Soft targets for a distilling recipe: the mean scores of finished models (teachers) on
+    /// every training image and its mirror; prints each teacher's and the ensemble's validation
+    /// accuracy.
+    Teach(crate::commands::teach::TeachArgs),
     /// Time a training step (batch 40) and batch-1 inference; print images/s.
     Bench(BenchArgs),
     /// Convert an OpenCV LBP cascade (XML) into edge-runtime's face-detector file.
@@ -93,6 +97,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &model_name(&args.model.preset),
                 args.min_agreement,
             )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Teach(args)) => {
+            warn_if_unoptimized();
+            crate::commands::teach::run(&data_path(&args.data)?, &args)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Cascade(args)) => {

@@ -6,6 +6,7 @@ pub use fer_dataset::{data, metrics, rng, split};
 // What a run is: the network, the recipe, and the training that follows it.
 pub mod averaging;
 pub mod checkpoint;
+pub mod distill;
 pub mod history;
 pub mod model;
 pub mod recipe;

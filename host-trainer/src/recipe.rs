@@ -6,6 +6,7 @@ use burn::optim::{AdamConfig, ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::augment::Distort;
+use crate::distill::Distill;
 use crate::history::EpochStats;
 use crate::model::DropoutRates;
 
@@ -166,6 +167,10 @@ pub struct Recipe {
     /// Epochs without improvement of `monitor` before stopping; the best weights are restored.
     pub patience: usize,
     pub seed: u64,
+    /// Distillation from finished models' soft targets (`host-trainer teach`, see
+    /// [`crate::distill`]); `None`: the labels alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<Distill>,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -196,6 +201,7 @@ impl Recipe {
             average_last: 0,
             patience: 5,
             seed: 42,
+            distill: None,
         }
     }
 
@@ -377,6 +383,10 @@ impl Recipe {
             within("distort.erase_p", d.erase_p, 0.0, 1.0)?;
             within("distort.erase_area.0", d.erase_area.0, 0.0, 1.0)?;
             within("distort.erase_area.1", d.erase_area.1, d.erase_area.0, 1.0)?;
+        }
+        if let Some(d) = &self.distill {
+            within("distill.weight", d.weight, 0.0, 1.0)?;
+            within("distill.temperature", d.temperature, 0.5, 20.0)?;
         }
         if self.average_last > self.epochs {
             return Err(format!(

@@ -11,10 +11,12 @@ use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
+use edge_runtime::labels::CLASS_COUNT;
 
 use crate::batches::EpochBatches;
 use crate::checkpoint::{Checkpoint, TrainState};
 use crate::data::Sample;
+use crate::distill::{batch_targets, soft_loss, Distill};
 use crate::evaluate::evaluate;
 use crate::history::EpochStats;
 use crate::model::Net;
@@ -40,6 +42,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set by the Ctrl-C handler.
     pub stop: Arc<AtomicBool>,
+    /// The teachers' soft targets of the training samples, in their order, when the recipe
+    /// distills (see [`crate::distill`]).
+    pub soft_targets: Option<Arc<Vec<[f32; CLASS_COUNT]>>>,
 }
 
 /// Trains `recipe` on `train`, validating on `validation` after each epoch, checkpointing into
@@ -67,6 +72,20 @@ pub fn train(
         &ad,
     )?;
     let recipe = state.recipe.clone();
+    let soft = match (recipe.distill, &opts.soft_targets) {
+        (None, _) => None,
+        (Some(d), Some(targets)) if targets.len() == train.len() => Some((d, targets.as_slice())),
+        (Some(_), Some(targets)) => bail!(
+            "{} soft targets for {} training images",
+            targets.len(),
+            train.len()
+        ),
+        (Some(_), None) => bail!(
+            "recipe '{}' distills from teachers, but no soft targets were given (`host-trainer \
+             teach` writes them)",
+            recipe.name
+        ),
+    };
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing((recipe.label_smoothing > 0.0).then_some(recipe.label_smoothing as f32))
         .init(&ad);
@@ -78,6 +97,7 @@ pub fn train(
             ckpt,
             opts,
             loss_fn: &loss_fn,
+            soft,
             device: &ad,
             started,
         };
@@ -107,6 +127,8 @@ struct Epoch<'a> {
     ckpt: &'a Checkpoint,
     opts: &'a RunOptions,
     loss_fn: &'a CrossEntropyLoss,
+    /// Distillation: its settings and the soft target of every training sample.
+    soft: Option<(Distill, &'a [[f32; CLASS_COUNT]])>,
     device: &'a Device,
     started: Instant,
 }
@@ -148,9 +170,18 @@ impl Epoch<'_> {
             let (mut model, mut optim) = (model, optim);
             for (b, host) in ready {
                 let n = host.labels.len();
+                let soft = self
+                    .soft
+                    .map(|(d, all)| (d, batch_targets(all, &host.samples, self.device)));
                 let (images, targets) = host.to_device(self.device);
                 let logits = model.forward(images);
-                let loss = self.loss_fn.forward(logits.clone(), targets.clone());
+                let hard = self.loss_fn.forward(logits.clone(), targets.clone());
+                let loss = match soft {
+                    None => hard,
+                    Some((d, teacher)) => {
+                        hard.mul_scalar(1.0 - d.weight) + soft_loss(logits.clone(), teacher, d)
+                    }
+                };
                 let pred = logits.argmax(1).flatten::<1>(0, 1);
                 let hits: i64 = pred.equal(targets).int().sum().into_scalar();
                 let loss_value: f64 = loss.clone().into_scalar();

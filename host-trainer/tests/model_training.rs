@@ -26,6 +26,7 @@ fn fresh_run(stop: bool) -> RunOptions {
         init_from: None,
         progress: false,
         stop: Arc::new(AtomicBool::new(stop)),
+        soft_targets: None,
     }
 }
 
@@ -353,6 +354,7 @@ fn a_non_finite_loss_stops_the_run_before_the_weights_change() {
         init_from: Some(damaged),
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
+        soft_targets: None,
     };
     let e = training::train(&recipe, train, val, &device, &ckpt, &opts)
         .err()
@@ -403,4 +405,80 @@ fn an_sgd_recipe_trains_and_resumes() {
         }
         Outcome::Interrupted(_) => panic!("should have finished"),
     }
+}
+
+#[test]
+fn a_distilling_recipe_follows_its_teacher_and_needs_its_targets() {
+    let samples = real_samples(6);
+    let (train, val) = samples.split_at(35);
+    let out = temp();
+    let mut recipe = Recipe::paper();
+    recipe.name = "distill".into();
+    recipe.epochs = 15;
+    recipe.patience = 15;
+    recipe.batch_size = 10;
+    recipe.distill = Some(host_trainer::distill::Distill {
+        weight: 1.0,
+        temperature: 1.0,
+    });
+    let device = host_trainer::device();
+
+    // Without the teachers' targets the run refuses to start.
+    let e = training::train(
+        &recipe,
+        train,
+        val,
+        &device,
+        &Checkpoint::new(&out.path().join("none")),
+        &fresh_run(false),
+    )
+    .err()
+    .expect("no soft targets");
+    assert!(format!("{e:#}").contains("host-trainer teach"), "{e:#}");
+
+    // A teacher that names the next class after the label, with weight 1 (labels ignored): the
+    // student learns the teacher's classes, not the labels.
+    let teacher_class = |s: &data::Sample| (s.label.index() + 1) % 7;
+    let targets: Vec<[f32; 7]> = train
+        .iter()
+        .map(|s| {
+            let mut p = [0.1 / 6.0; 7];
+            p[teacher_class(s)] = 0.9;
+            p
+        })
+        .collect();
+    let opts = RunOptions {
+        soft_targets: Some(Arc::new(targets)),
+        ..fresh_run(false)
+    };
+    // The run keeps its best epoch on validation: validate on the training faces labelled with
+    // the teacher's classes, so the kept epoch is the one that follows the teacher best.
+    let teacher_labelled: Vec<data::Sample> = train
+        .iter()
+        .map(|s| data::Sample {
+            label: edge_runtime::labels::Emotion::ALL[teacher_class(s)],
+            ..s.clone()
+        })
+        .collect();
+    recipe.monitor = host_trainer::recipe::Monitor::ValAccuracy;
+    let ckpt = Checkpoint::new(&out.path().join("ckpt"));
+    let run = training::train(&recipe, train, &teacher_labelled, &device, &ckpt, &opts);
+    let model = match run.expect("run") {
+        Outcome::Finished(model, _) => model,
+        Outcome::Interrupted(_) => panic!("should have finished"),
+    };
+    let (_, label_accuracy, scores) =
+        host_trainer::evaluate::evaluate(&model, train, &device, false);
+    let predicted = host_trainer::metrics::argmax_rows(&scores);
+    let follows = train
+        .iter()
+        .zip(&predicted)
+        .filter(|(s, &p)| p == teacher_class(s))
+        .count();
+    assert!(
+        follows * 10 >= train.len() * 8,
+        "the student agrees with the teacher on {follows} of {} faces",
+        train.len()
+    );
+    assert!(label_accuracy < 0.2, "label accuracy {label_accuracy}");
 }

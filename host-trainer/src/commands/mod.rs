@@ -1,4 +1,5 @@
-//! The subcommands of host-trainer: `train` (the whole pipeline), `report` and `quantize`.
+//! The subcommands of host-trainer: `train` (the whole pipeline), `report`, `quantize` and
+//! `teach` (soft targets for distillation).
 
 use std::path::PathBuf;
 
@@ -6,6 +7,7 @@ use anyhow::{Context, Result};
 
 pub mod quantize;
 pub mod report;
+pub mod teach;
 pub mod train;
 
 /// The `--data` folder, or what to pass when there is none.

@@ -14,6 +14,7 @@ use crate::artifacts::{artifact, model_name};
 use crate::checkpoint::Checkpoint;
 use crate::commands::{data_path, warn_if_unoptimized};
 use crate::data::{self, BadImages};
+use crate::distill::{self, TeacherTargets};
 use crate::fsutil::write_json;
 use crate::recipe::{Monitor, Recipe};
 use crate::split::{self, Manifest};
@@ -180,6 +181,42 @@ fn check_start(args: &TrainArgs, ckpt: &Checkpoint, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The teachers' soft targets of `train` when `recipe` distills: `<out>/teacher-targets.json`,
+/// which `host-trainer teach` writes.
+fn soft_targets(
+    recipe: &Recipe,
+    out: &Path,
+    train: &[data::Sample],
+) -> Result<Option<Arc<Vec<[f32; edge_runtime::labels::CLASS_COUNT]>>>> {
+    let Some(d) = recipe.distill else {
+        return Ok(None);
+    };
+    let path = out.join(distill::TARGETS_FILE);
+    if !path.is_file() {
+        bail!(
+            "recipe '{}' distills from teachers, but {} is missing: write it first with \
+             `host-trainer teach --out {} --teacher <model.bpk> [--teacher ...]`",
+            recipe.name,
+            path.display(),
+            out.display()
+        );
+    }
+    let targets = TeacherTargets::read(&path)?;
+    eprintln!(
+        "distilling from {} teacher(s) (their ensemble: {:.2}% on validation) with weight {} at \
+         temperature {}",
+        targets.teachers.len(),
+        100.0 * targets.ensemble_validation_accuracy,
+        d.weight,
+        d.temperature
+    );
+    Ok(Some(Arc::new(targets.aligned(
+        train,
+        d.temperature,
+        &path,
+    )?)))
+}
+
 /// Runs the `train` command.
 ///
 /// # Errors
@@ -245,6 +282,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         split.validation.truncate(n);
     }
 
+    let soft_targets = soft_targets(&recipe, &args.out, &split.train)?;
+
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -267,6 +306,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         init_from: args.init_from.clone(),
         progress: !args.quiet,
         stop,
+        soft_targets,
     };
     match training::train(
         &recipe,

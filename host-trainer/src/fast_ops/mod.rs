@@ -45,14 +45,20 @@ fn on_flex(device: &Device) -> bool {
     }
 }
 
+/// Whether `x` takes the extension operations of `flex_ops`: they are enabled, `x` lives on flex
+/// and holds f32 (the kernels are written for f32; a run in another float type keeps burn's
+/// layers).
+fn use_flex_ops<const D: usize>(x: &Tensor<D>) -> bool {
+    enabled() && on_flex(&x.device()) && x.dtype() == burn::tensor::DType::F32
+}
+
 /// The network's convolution (3x3, stride 1, 'same' padding, with bias) and its ReLU. On flex,
 /// one extension operation with its own backward (the weight gradient as one matrix product over
 /// an im2col, the ReLU applied in place); elsewhere, or for any other configuration, burn's
 /// layers.
 pub fn conv3x3_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if enabled()
-        && on_flex(&x.device())
+    if use_flex_ops(&x)
         && conv.kernel_size == [3, 3]
         && conv.stride == [1, 1]
         && conv.dilation == [1, 1]
@@ -76,8 +82,7 @@ pub fn conv3x3_relu(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
 /// (one byte per output says which input won, for the gradient); elsewhere burn's layer.
 pub fn max_pool2x2(pool: &MaxPool2d, x: Tensor<4>) -> Tensor<4> {
     #[cfg(feature = "flex")]
-    if enabled()
-        && on_flex(&x.device())
+    if use_flex_ops(&x)
         && pool.kernel_size == [2, 2]
         && pool.stride == [2, 2]
         && pool.dilation == [1, 1]
@@ -109,7 +114,7 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     }
     let keep = 1.0 - layer.prob;
     #[cfg(feature = "flex")]
-    if on_flex(&x.device()) {
+    if use_flex_ops(&x) {
         let device = x.device();
         let shape = x.shape();
         let mask = kernels::dropout_mask(shape.num_elements(), keep, draw_seed(&device));
@@ -130,12 +135,10 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
 /// A 64-bit seed from burn's random stream on `device` (which `device.seed` makes reproducible).
 #[cfg(feature = "flex")]
 fn draw_seed(device: &Device) -> u64 {
-    // Four draws of 24 random bits each (an f32 in [0, 1) carries 24).
-    let draws = Tensor::<1>::random([4], Distribution::Uniform(0.0, 1.0), device)
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default();
-    draws.iter().fold(0u64, |seed, &u| {
+    // Four draws of 24 random bits each (an f32 in [0, 1) carries 24), read as f32 whatever the
+    // device's float type.
+    let draws = Tensor::<1>::random([4], Distribution::Uniform(0.0, 1.0), device).into_data();
+    draws.iter::<f32>().fold(0u64, |seed, u| {
         (seed << 24) ^ (seed >> 40) ^ ((u * 16_777_216.0) as u64)
     })
 }
@@ -151,7 +154,7 @@ fn draw_seed(device: &Device) -> u64 {
 /// elementwise operations.
 pub fn batch_norm_train(norm: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let c = x.dims()[1];
-    let (out, mean, variance) = if on_flex(&x.device()) {
+    let (out, mean, variance) = if use_flex_ops(&x) {
         batch_norm_train_flex(norm, x)
     } else {
         batch_norm_train_tensors(norm, x)
