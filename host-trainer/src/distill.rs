@@ -168,15 +168,12 @@ pub fn scores(
     out
 }
 
-/// Accuracy of row-major `[n, 7]` scores against the samples' labels.
+/// Accuracy of row-major `[n, 7]` scores against the samples' labels (the classification
+/// report's figure).
 pub fn accuracy(scores: &[f32], samples: &[Sample]) -> f64 {
-    let rows = crate::metrics::argmax_rows(scores);
-    let hits = rows
-        .iter()
-        .zip(samples)
-        .filter(|(&p, s)| p == s.label.index())
-        .count();
-    hits as f64 / samples.len().max(1) as f64
+    let predicted = crate::metrics::argmax_rows(scores);
+    crate::metrics::Report::from_pairs(samples.iter().map(|s| s.label.index()).zip(predicted))
+        .accuracy
 }
 
 /// Element-wise mean of equally long score vectors.
