@@ -62,6 +62,15 @@ pub struct Target {
     pub p: [f32; CLASS_COUNT],
 }
 
+/// The teachers' soft targets of a run's training samples, in their order, and the temperature
+/// they were computed at (training checks it against the recipe it actually runs: on `--resume`
+/// that is the checkpoint's).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SoftTargets {
+    pub temperature: f64,
+    pub rows: Vec<[f32; CLASS_COUNT]>,
+}
+
 /// What `teach` writes: the teachers, the ensemble's validation accuracy, and the targets.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TeacherTargets {
@@ -112,7 +121,7 @@ impl TeacherTargets {
         samples: &[Sample],
         temperature: f64,
         path: &Path,
-    ) -> Result<Vec<[f32; CLASS_COUNT]>> {
+    ) -> Result<SoftTargets> {
         if (self.temperature - temperature).abs() > 1e-9 {
             bail!(
                 "{} holds targets at temperature {}, the recipe distills at {}: run \
@@ -124,7 +133,7 @@ impl TeacherTargets {
         }
         let by_id: HashMap<&str, &[f32; CLASS_COUNT]> =
             self.targets.iter().map(|t| (t.id.as_str(), &t.p)).collect();
-        samples
+        let rows = samples
             .iter()
             .map(|s| {
                 by_id.get(s.id.as_str()).map(|p| **p).with_context(|| {
@@ -135,7 +144,11 @@ impl TeacherTargets {
                     )
                 })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(SoftTargets {
+            temperature: self.temperature,
+            rows,
+        })
     }
 }
 
@@ -246,7 +259,8 @@ mod tests {
         let got = file
             .aligned(&[sample("b"), sample("a"), sample("b")], 4.0, path)
             .expect("aligned");
-        assert_eq!(got, [one_hot(3), one_hot(0), one_hot(3)]);
+        assert_eq!(got.rows, [one_hot(3), one_hot(0), one_hot(3)]);
+        assert_eq!(got.temperature, 4.0);
         let e = file.aligned(&[sample("c")], 4.0, path).unwrap_err();
         assert!(
             format!("{e:#}").contains("no target for training image c"),

@@ -16,7 +16,7 @@ use edge_runtime::labels::CLASS_COUNT;
 use crate::batches::EpochBatches;
 use crate::checkpoint::{Checkpoint, TrainState};
 use crate::data::Sample;
-use crate::distill::{batch_targets, soft_loss, Distill};
+use crate::distill::{batch_targets, soft_loss, Distill, SoftTargets};
 use crate::evaluate::evaluate;
 use crate::history::EpochStats;
 use crate::model::Net;
@@ -44,7 +44,7 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// The teachers' soft targets of the training samples, in their order, when the recipe
     /// distills (see [`crate::distill`]).
-    pub soft_targets: Option<Arc<Vec<[f32; CLASS_COUNT]>>>,
+    pub soft_targets: Option<Arc<SoftTargets>>,
 }
 
 /// Trains `recipe` on `train`, validating on `validation` after each epoch, checkpointing into
@@ -74,12 +74,20 @@ pub fn train(
     let recipe = state.recipe.clone();
     let soft = match (recipe.distill, &opts.soft_targets) {
         (None, _) => None,
-        (Some(d), Some(targets)) if targets.len() == train.len() => Some((d, targets.as_slice())),
-        (Some(_), Some(targets)) => bail!(
+        (Some(_), Some(targets)) if targets.rows.len() != train.len() => bail!(
             "{} soft targets for {} training images",
-            targets.len(),
+            targets.rows.len(),
             train.len()
         ),
+        (Some(d), Some(targets)) if (d.temperature - targets.temperature).abs() > 1e-9 => bail!(
+            "recipe '{}' (the checkpoint's, on --resume) distills at temperature {}, the teachers' \
+             targets are at temperature {}: run `host-trainer teach` again with --temperature {}",
+            recipe.name,
+            d.temperature,
+            targets.temperature,
+            d.temperature
+        ),
+        (Some(d), Some(targets)) => Some((d, targets.rows.as_slice())),
         (Some(_), None) => bail!(
             "recipe '{}' distills from teachers, but no soft targets were given (`host-trainer \
              teach` writes them)",

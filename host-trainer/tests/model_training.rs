@@ -13,6 +13,7 @@ use host_trainer::averaging;
 use host_trainer::batches::make_batch;
 use host_trainer::checkpoint::Checkpoint;
 use host_trainer::data::{self, BadImages};
+use host_trainer::distill::SoftTargets;
 use host_trainer::model::{DropoutRates, Net};
 use host_trainer::recipe::{Recipe, Schedule};
 use host_trainer::training::{self, Outcome, RunOptions};
@@ -449,8 +450,33 @@ fn a_distilling_recipe_follows_its_teacher_and_needs_its_targets() {
             p
         })
         .collect();
+    // Targets made at another temperature than the recipe's are refused before the first step.
+    let e = training::train(
+        &recipe,
+        train,
+        val,
+        &device,
+        &Checkpoint::new(&out.path().join("hot")),
+        &RunOptions {
+            soft_targets: Some(Arc::new(SoftTargets {
+                temperature: 4.0,
+                rows: targets.clone(),
+            })),
+            ..fresh_run(false)
+        },
+    )
+    .err()
+    .expect("targets at temperature 4 for a recipe at 1");
+    assert!(
+        format!("{e:#}").contains("targets are at temperature 4"),
+        "{e:#}"
+    );
+
     let opts = RunOptions {
-        soft_targets: Some(Arc::new(targets)),
+        soft_targets: Some(Arc::new(SoftTargets {
+            temperature: 1.0,
+            rows: targets,
+        })),
         ..fresh_run(false)
     };
     // The run keeps its best epoch on validation: validate on the training faces labelled with

@@ -187,7 +187,7 @@ fn soft_targets(
     recipe: &Recipe,
     out: &Path,
     train: &[data::Sample],
-) -> Result<Option<Arc<Vec<[f32; edge_runtime::labels::CLASS_COUNT]>>>> {
+) -> Result<Option<Arc<distill::SoftTargets>>> {
     let Some(d) = recipe.distill else {
         return Ok(None);
     };
