@@ -1,0 +1,154 @@
+//! The field-by-field check of a recipe read from a file.
+
+use super::{Optimizer, Recipe, Schedule};
+
+impl Recipe {
+    /// Checks every field of a recipe read from a file; the message names the field and what it
+    /// must be.
+    ///
+    /// # Errors
+    /// The first field out of its range.
+    pub fn check(&self) -> Result<(), String> {
+        fn within(field: &str, v: f64, lo: f64, hi: f64) -> Result<(), String> {
+            if v.is_finite() && (lo..=hi).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{field} is {v}, expected a number from {lo} to {hi}"
+                ))
+            }
+        }
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !name_ok {
+            return Err(format!(
+                "name '{}' must be 1-64 letters, digits, '-' or '_' (it names the run's files)",
+                self.name
+            ));
+        }
+        if self.epochs == 0 || self.batch_size == 0 || self.batch_size > 4096 {
+            return Err(format!(
+                "epochs {} and batch_size {}: expected at least one epoch and a batch of 1-4096",
+                self.epochs, self.batch_size
+            ));
+        }
+        if self.patience == 0 {
+            return Err("patience must be at least 1".into());
+        }
+        within("learning_rate", self.learning_rate, 1e-9, 10.0)?;
+        if let Schedule::Cosine {
+            warmup_epochs,
+            final_fraction,
+            restarts,
+        } = &self.schedule
+        {
+            within(
+                "schedule.warmup_epochs",
+                *warmup_epochs,
+                0.0,
+                self.epochs as f64,
+            )?;
+            within("schedule.final_fraction", *final_fraction, 0.0, 1.0)?;
+            if restarts.windows(2).any(|w| w[0] >= w[1]) || restarts.first() == Some(&0) {
+                return Err(format!(
+                    "schedule.restarts {restarts:?}: expected ascending epochs above 0"
+                ));
+            }
+        }
+        if let Optimizer::Sgd {
+            momentum,
+            weight_decay,
+            ..
+        } = self.optimizer
+        {
+            within("optimizer.momentum", momentum, 0.0, 0.999)?;
+            within("optimizer.weight_decay", weight_decay, 0.0, 1.0)?;
+        }
+        within("label_smoothing", self.label_smoothing, 0.0, 0.99)?;
+        within("dropout.block", self.dropout.block, 0.0, 0.99)?;
+        within("dropout.head", self.dropout.head, 0.0, 0.99)?;
+        if let Some(head) = self.last_cycle_head_dropout {
+            within("last_cycle_head_dropout", head, 0.0, 0.99)?;
+        }
+        if self.max_shift > 24 {
+            return Err(format!(
+                "max_shift {} is more than half the 48-pixel image",
+                self.max_shift
+            ));
+        }
+        if let Some(d) = &self.distort {
+            within("distort.rotate_deg", d.rotate_deg, 0.0, 180.0)?;
+            within("distort.zoom", d.zoom, 0.0, 0.9)?;
+            within("distort.shift", d.shift, 0.0, 24.0)?;
+            within("distort.contrast", d.contrast, 0.0, 1.0)?;
+            within("distort.brightness", d.brightness, 0.0, 1.0)?;
+            within("distort.erase_p", d.erase_p, 0.0, 1.0)?;
+            within("distort.erase_area.0", d.erase_area.0, 0.0, 1.0)?;
+            within("distort.erase_area.1", d.erase_area.1, d.erase_area.0, 1.0)?;
+        }
+        if let Some(d) = &self.distill {
+            within("distill.weight", d.weight, 0.0, 1.0)?;
+            within("distill.temperature", d.temperature, 0.5, 20.0)?;
+        }
+        if self.average_last > self.epochs {
+            return Err(format!(
+                "average_last {} is more than the {} epochs",
+                self.average_last, self.epochs
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_pass_their_check_and_bad_fields_are_named() {
+        for name in ["paper", "default", "v2"] {
+            assert_eq!(Recipe::preset(name).unwrap().check(), Ok(()), "{name}");
+        }
+        let mut r = Recipe::v2();
+        r.name = "../x".into();
+        assert!(r.check().unwrap_err().contains("name '../x'"));
+        let mut r = Recipe::v2();
+        r.learning_rate = f64::NAN;
+        assert!(r.check().unwrap_err().contains("learning_rate is NaN"));
+        let mut r = Recipe::v2();
+        r.distort.as_mut().unwrap().erase_area = (0.3, 0.1);
+        assert!(r.check().unwrap_err().contains("distort.erase_area.1"));
+        let mut r = Recipe::v2();
+        r.optimizer = Optimizer::Sgd {
+            momentum: 1.5,
+            nesterov: true,
+            weight_decay: 5e-4,
+        };
+        assert!(r.check().unwrap_err().contains("optimizer.momentum is 1.5"));
+    }
+
+    /// Every recipe file shipped in host-trainer/recipes/ reads, passes its check, and is named
+    /// after its file.
+    #[test]
+    fn the_shipped_recipe_files_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("recipes/") {
+            let path = entry.expect("entry").path();
+            let text = std::fs::read_to_string(&path).expect("read");
+            let r: Recipe =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(r.check(), Ok(()), "{}", path.display());
+            assert_eq!(
+                Some(r.name.as_str()),
+                path.file_stem().and_then(|s| s.to_str())
+            );
+            n += 1;
+        }
+        assert!(n >= 3, "{n} recipe files");
+    }
+}

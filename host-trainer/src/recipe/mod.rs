@@ -1,0 +1,357 @@
+//! Training recipes: every knob of a run, the paper's recipe exactly and ours beside it.
+//!
+//! - this file: [`Recipe`] itself, what each epoch trains with ([`Recipe::augment_at`],
+//!   [`Recipe::dropout_at`]) and whether a checkpoint may continue under a recipe
+//!   ([`Recipe::replays`]);
+//! - `presets`: the named recipes (`paper`, `default`, `v2`);
+//! - `schedule`: the learning rate over the run, warm restarts, extending a finished run;
+//! - `optimizer`: Adam or SGD;
+//! - `check`: the field-by-field check of a recipe read from a file.
+
+mod check;
+mod optimizer;
+mod presets;
+mod schedule;
+
+use serde::{Deserialize, Serialize};
+
+use crate::augment::Distort;
+use crate::distill::Distill;
+use crate::history::EpochStats;
+use crate::model::DropoutRates;
+
+pub use optimizer::Optimizer;
+pub use schedule::Schedule;
+
+/// What early stopping watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Monitor {
+    /// Lowest validation loss is best.
+    ValLoss,
+    /// Highest validation accuracy is best.
+    ValAccuracy,
+}
+
+impl Monitor {
+    /// The watched figure of a validation pass.
+    pub fn value(self, val_loss: f64, val_accuracy: f64) -> f64 {
+        match self {
+            Monitor::ValLoss => val_loss,
+            Monitor::ValAccuracy => val_accuracy,
+        }
+    }
+
+    /// Whether `value` beats `best` (no best yet: it does).
+    pub fn improves(self, value: f64, best: Option<f64>) -> bool {
+        match (self, best) {
+            (_, None) => true,
+            (Monitor::ValLoss, Some(best)) => value < best,
+            (Monitor::ValAccuracy, Some(best)) => value > best,
+        }
+    }
+}
+
+/// The augmentation applied to one epoch's training images.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augment {
+    /// Random horizontal flips (p = 0.5).
+    pub flip: bool,
+    /// Random translations of up to this many pixels in x and y.
+    pub max_shift: usize,
+    /// Random rotation, zoom, translation, jitter and erasing (instead of `max_shift`).
+    pub distort: Option<Distort>,
+}
+
+impl Augment {
+    /// Whether this changes any image.
+    pub fn is_active(&self) -> bool {
+        self.flip || self.max_shift > 0 || self.distort.is_some()
+    }
+}
+
+/// Every knob of a training run. Saved next to the model and in each checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    pub name: String,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    pub schedule: Schedule,
+    /// Adam unless a recipe says otherwise.
+    #[serde(default, skip_serializing_if = "Optimizer::is_adam")]
+    pub optimizer: Optimizer,
+    /// Random horizontal flips (p = 0.5).
+    pub flip: bool,
+    /// Random translations of up to this many pixels in x and y (edge pixels repeated).
+    pub max_shift: usize,
+    /// Random distortions (rotation, zoom, translation, jitter, erasing) instead of the plain
+    /// shifts of `max_shift`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distort: Option<Distort>,
+    /// Shifts (and distortions) apply in the first this many epochs only (`None`: in all of
+    /// them); the last epochs then fit the images as they are (flips stay).
+    #[serde(default)]
+    pub shift_epochs: Option<usize>,
+    /// Label smoothing of the cross-entropy loss (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub label_smoothing: f64,
+    /// Dropout rates at the start of the run.
+    pub dropout: DropoutRates,
+    /// The rate of the two Dropouts after Flatten in the last learning-rate cycle (the epochs
+    /// after the last restart); `None`: `dropout.head` throughout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_cycle_head_dropout: Option<f64>,
+    /// The epoch (0-based) from which `last_cycle_head_dropout` applies; `None`: the start of
+    /// the last cycle. Set when a run is extended, so its finished epochs keep their rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_dropout_from: Option<usize>,
+    pub monitor: Monitor,
+    /// When non-zero, the run's result is the mean of the weights of its last this many epochs
+    /// (BatchNorm statistics measured anew), if that beats the best single epoch on validation
+    /// (see [`crate::averaging`]). Must not exceed the last cycle, whose weights are kept.
+    #[serde(default)]
+    pub average_last: usize,
+    /// Epochs without improvement of `monitor` before stopping; the best weights are restored.
+    pub patience: usize,
+    pub seed: u64,
+    /// Distillation from finished models' soft targets (`host-trainer teach`, see
+    /// [`crate::distill`]); `None`: the labels alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<Distill>,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
+}
+
+impl Recipe {
+    /// The Dropout rates of epoch `epoch` (0-based).
+    pub fn dropout_at(&self, epoch: usize) -> DropoutRates {
+        let from = self
+            .head_dropout_from
+            .unwrap_or_else(|| self.last_cycle_start());
+        match self.last_cycle_head_dropout {
+            Some(head) if epoch >= from => DropoutRates {
+                head,
+                ..self.dropout
+            },
+            _ => self.dropout,
+        }
+    }
+
+    /// Whether this recipe, trained from scratch, would have done exactly what the first
+    /// `history.len()` epochs of `done` did: same batch, seed and base rate, the learning rate
+    /// each finished epoch ended with (as `history` recorded it, `batches` steps an epoch), and
+    /// the same augmentation and Dropout in each. A checkpoint may then continue under this
+    /// recipe instead of its own, and the whole run is the one this recipe describes.
+    pub fn replays(&self, done: &Recipe, history: &[EpochStats], batches: usize) -> bool {
+        let same_rate = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(b.abs());
+        self.batch_size == done.batch_size
+            && self.seed == done.seed
+            && self.optimizer == done.optimizer
+            && self.epochs >= history.len()
+            && history.iter().enumerate().all(|(e, stats)| {
+                let last_step = e as f64 + (batches.max(1) - 1) as f64 / batches.max(1) as f64;
+                same_rate(self.lr_at(last_step), stats.learning_rate)
+                    && self.augment_at(e) == done.augment_at(e)
+                    && self.dropout_at(e) == done.dropout_at(e)
+            })
+    }
+
+    /// The augmentation of epoch `epoch` (0-based).
+    pub fn augment_at(&self, epoch: usize) -> Augment {
+        let shifting = self.shift_epochs.is_none_or(|n| epoch < n);
+        Augment {
+            flip: self.flip,
+            max_shift: if shifting { self.max_shift } else { 0 },
+            distort: self.distort.filter(|_| shifting),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::schedule::tests::without_restarts;
+    use super::*;
+
+    #[test]
+    fn a_recipe_file_reads_back_and_adam_stays_implicit() {
+        let v2 = Recipe::v2();
+        let text = serde_json::to_string(&v2).unwrap();
+        assert!(
+            !text.contains("optimizer"),
+            "Adam recipes serialize as before"
+        );
+        assert_eq!(serde_json::from_str::<Recipe>(&text).unwrap(), v2);
+        let mut sgd = v2.clone();
+        sgd.optimizer = Optimizer::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+        };
+        let text = serde_json::to_string(&sgd).unwrap();
+        assert!(
+            text.contains(r#""optimizer":{"kind":"sgd","momentum":0.9"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Recipe>(&text).unwrap(), sgd);
+        // A run may not continue under another optimizer.
+        assert!(!sgd.replays(&v2, &[], 10));
+    }
+
+    #[test]
+    fn shifts_stop_after_their_epochs() {
+        let r = Recipe::default_recipe();
+        assert_eq!(r.augment_at(0).max_shift, 4);
+        assert_eq!(r.augment_at(49).max_shift, 4);
+        assert_eq!(
+            r.augment_at(50),
+            Augment {
+                flip: true,
+                max_shift: 0,
+                distort: None,
+            }
+        );
+        assert!(!Recipe::paper().augment_at(0).is_active());
+    }
+
+    #[test]
+    fn head_dropout_is_lighter_from_epoch_41() {
+        let r = Recipe::default_recipe();
+        assert_eq!(r.last_cycle_start(), 60);
+        assert_eq!(r.dropout_at(0), DropoutRates::default());
+        assert_eq!(r.dropout_at(39), DropoutRates::default());
+        let late = r.dropout_at(40);
+        assert_eq!((late.block, late.head), (0.25, 0.1));
+        assert_eq!(r.dropout_at(79), late);
+        // Without a start of its own, the lighter rate is the last cycle's; a run cut before
+        // the last restart has one cycle: the whole run is the last.
+        let mut r = r;
+        r.head_dropout_from = None;
+        assert_eq!(r.dropout_at(59), DropoutRates::default());
+        assert_eq!(r.dropout_at(60), late);
+        r.epochs = 30;
+        assert_eq!(r.last_cycle_start(), 20);
+        r.epochs = 15;
+        assert_eq!(r.dropout_at(0), late);
+        assert_eq!(Recipe::paper().dropout_at(30), DropoutRates::default());
+    }
+
+    #[test]
+    fn an_extended_run_keeps_the_dropout_its_epochs_had() {
+        for old_epochs in [60, 30] {
+            // A recipe whose lighter head Dropout is the last cycle's, as checkpoints made before
+            // `head_dropout_from` recorded it.
+            let mut r = Recipe::default_recipe();
+            r.head_dropout_from = None;
+            r.epochs = old_epochs;
+            let done: Vec<DropoutRates> = (0..old_epochs).map(|e| r.dropout_at(e)).collect();
+            r.epochs = old_epochs + 20;
+            r.extend_from(old_epochs);
+            for (e, rates) in done.iter().enumerate() {
+                assert_eq!(
+                    r.dropout_at(e),
+                    *rates,
+                    "epoch {e} of a {old_epochs}-epoch run"
+                );
+            }
+            // The new cycle keeps the lighter rate.
+            assert_eq!(r.dropout_at(old_epochs).head, 0.1);
+            assert_eq!(r.dropout_at(old_epochs + 19).head, 0.1);
+        }
+    }
+
+    /// The history a recipe records when trained for `epochs` epochs of `batches` steps.
+    fn history_of(r: &Recipe, epochs: usize, batches: usize) -> Vec<EpochStats> {
+        (0..epochs)
+            .map(|e| EpochStats {
+                epoch: e + 1,
+                train_loss: 1.0,
+                train_accuracy: 0.5,
+                val_loss: 1.0,
+                val_accuracy: 0.5,
+                learning_rate: r.lr_at(e as f64 + (batches - 1) as f64 / batches as f64),
+                seconds: 1.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_default_replays_the_run_it_continues() {
+        let batches = 566;
+        // The published run: 20 epochs of one cosine, extended once to 40; its checkpoint
+        // recorded the recipe of that time (head Dropout 0.25, shifts throughout).
+        let mut old = without_restarts(Recipe::default_recipe());
+        old.shift_epochs = None;
+        old.last_cycle_head_dropout = None;
+        old.head_dropout_from = None;
+        old.epochs = 20;
+        let mut history = history_of(&old, 20, batches);
+        old.epochs = 40;
+        old.extend_from(20);
+        history.extend(history_of(&old, 40, batches).into_iter().skip(20));
+        let default = Recipe::default_recipe();
+        assert!(default.replays(&old, &history, batches));
+        assert!(default.replays(&old, &history[..7], batches));
+        // ... and the 60-epoch run that continued it under the previous default (three cycles,
+        // the lighter head Dropout in the last), whose checkpoint the fourth cycle extends.
+        let mut sixty = default.clone();
+        sixty.epochs = 60;
+        sixty.schedule = Schedule::Cosine {
+            warmup_epochs: 1.0,
+            final_fraction: 0.02,
+            restarts: vec![20, 40],
+        };
+        sixty.head_dropout_from = None;
+        let history60 = history_of(&sixty, 60, batches);
+        assert!(default.replays(&sixty, &history60, batches));
+        // Anything that would have trained those epochs differently does not.
+        let mut other = default.clone();
+        other.dropout.head = 0.1;
+        assert!(!other.replays(&old, &history, batches));
+        let mut other = default.clone();
+        other.shift_epochs = Some(30);
+        assert!(!other.replays(&old, &history, batches));
+        let mut other = default.clone();
+        other.schedule = without_restarts(default.clone()).schedule;
+        assert!(!other.replays(&old, &history, batches));
+        let mut other = default.clone();
+        other.seed = 7;
+        assert!(!other.replays(&old, &history, batches));
+        let mut other = default.clone();
+        other.epochs = 30;
+        assert!(
+            !other.replays(&old, &history, batches),
+            "the last cycle moved"
+        );
+        assert!(
+            !default.replays(&old, &history, batches + 1),
+            "other step count"
+        );
+    }
+
+    #[test]
+    fn older_checkpoints_read_without_the_new_fields() {
+        // The published run's state (its history file) predates `distort` and
+        // `label_smoothing`.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../models/fer_cnn.history.json"
+        );
+        let text = std::fs::read_to_string(path).expect("published run's history");
+        let state: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let recipe: Recipe = serde_json::from_value(state["recipe"].clone()).expect("recipe");
+        assert_eq!(recipe.distort, None);
+        assert_eq!(recipe.label_smoothing, 0.0);
+        assert_eq!(recipe.name, "default");
+        // ... and the new preset survives its own round trip.
+        let v2 = Recipe::v2();
+        let back: Recipe =
+            serde_json::from_str(&serde_json::to_string(&v2).expect("to json")).expect("back");
+        assert_eq!(back, v2);
+        assert!(v2.augment_at(109).distort.is_some());
+        assert_eq!(v2.augment_at(110).distort, None);
+        assert!(v2.augment_at(110).flip);
+    }
+}
