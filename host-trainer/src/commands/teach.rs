@@ -30,9 +30,10 @@ pub struct TeachArgs {
     /// Softmax temperature of the targets (the recipe's `distill.temperature`).
     #[arg(long, default_value_t = 4.0)]
     pub temperature: f64,
-    /// Seed of the split (as for `train`).
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
+    /// Seed of the split [default: the seed of <out>/split.json when the folder has one, else
+    /// 42]; the teachers must have been trained on the same split.
+    #[arg(long, alias = "seed")]
+    pub split_seed: Option<u64>,
     /// Skip (and count) unreadable images instead of stopping.
     #[arg(long)]
     pub skip_bad: bool,
@@ -106,7 +107,8 @@ pub fn run(data_dir: &Path, args: &TeachArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("--out {}: cannot create this folder", args.out.display()))?;
-    let split = crate::commands::train::load_split(data_dir, &args.out, args.seed, args.skip_bad)?;
+    let seed = crate::commands::train::split_seed(&args.out, args.split_seed, 42)?;
+    let split = crate::commands::train::load_split(data_dir, &args.out, seed, args.skip_bad)?;
     let student = Manifest::read(&args.out.join("split.json"))?;
     for t in &teachers {
         if t.manifest.train != student.train

@@ -46,10 +46,16 @@ pub struct TrainArgs {
     /// Override the recipe's early-stopping monitor.
     #[arg(long, value_enum)]
     pub monitor: Option<Monitor>,
-    /// Seed of the split, shuffling, augmentation and initialization [default: 42, or the
-    /// `--recipe` file's `seed`].
+    /// Seed of the shuffling, augmentation, Dropout and initialization [default: 42, or the
+    /// `--recipe` file's `seed`]; also of the split, unless --split-seed or <out>/split.json
+    /// says otherwise.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Seed of the train/validation/test split [default: the seed of <out>/split.json when the
+    /// folder has one, else --seed's]. A run with another --seed on the published split (seed
+    /// spread, teachers for distillation): `--seed 7 --split-seed 42`.
+    #[arg(long)]
+    pub split_seed: Option<u64>,
     /// Use only this many training images (quick experiments and tests); validation and test
     /// splits stay whole.
     #[arg(long)]
@@ -76,6 +82,22 @@ pub struct TrainArgs {
 }
 
 /// Loads the data set and makes (or checks) the split manifest in `out`.
+/// The seed of the split a run in `out` uses: `explicit` when given, else the one recorded in
+/// `out/split.json` (a folder keeps its split), else `fallback`.
+///
+/// # Errors
+/// An unreadable `split.json`.
+pub fn split_seed(out: &Path, explicit: Option<u64>, fallback: u64) -> Result<u64> {
+    if let Some(seed) = explicit {
+        return Ok(seed);
+    }
+    let path = out.join("split.json");
+    if path.is_file() {
+        return Ok(Manifest::read(&path)?.seed);
+    }
+    Ok(fallback)
+}
+
 pub fn load_split(data_dir: &Path, out: &Path, seed: u64, skip_bad: bool) -> Result<split::Split> {
     let started = std::time::Instant::now();
     let bad = if skip_bad {
@@ -271,7 +293,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             );
         }
     }
-    let mut split = load_split(&data_dir, &args.out, seed, args.skip_bad)?;
+    let split_seed = split_seed(&args.out, args.split_seed, seed)?;
+    let mut split = load_split(&data_dir, &args.out, split_seed, args.skip_bad)?;
     if let Some(n) = args.limit_train {
         // The split is grouped by class: shuffle before keeping the first n.
         crate::rng::Rng::derive(seed, &[3]).shuffle(&mut split.train);
@@ -374,5 +397,33 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::Sample;
+    use edge_runtime::labels::Emotion;
+
+    #[test]
+    fn a_folder_keeps_its_split_seed_unless_one_is_given() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // No split.json yet: the run's seed.
+        assert_eq!(split_seed(dir.path(), None, 7).expect("seed"), 7);
+        let samples = (0..30)
+            .map(|i| Sample {
+                id: format!("train/happy/{i}.png"),
+                label: Emotion::ALL[i % 7],
+                pixels: Box::new([0; crate::data::PIXELS]),
+            })
+            .collect();
+        let manifest = Manifest::new(&split::stratified(samples, 42), 42, "folders");
+        write_json(&dir.path().join("split.json"), &manifest).expect("write");
+        assert_eq!(split_seed(dir.path(), None, 7).expect("seed"), 42);
+        assert_eq!(split_seed(dir.path(), Some(3), 7).expect("seed"), 3);
+        std::fs::write(dir.path().join("split.json"), "{").expect("write");
+        let e = split_seed(dir.path(), None, 7).unwrap_err();
+        assert!(format!("{e:#}").contains("split.json"), "{e:#}");
     }
 }
