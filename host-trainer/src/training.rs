@@ -206,7 +206,7 @@ impl Epoch<'_> {
                     );
                 }
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
-                let lr = recipe.lr_at(epoch as f64 + b as f64 / batches as f64);
+                let lr = recipe.lr_at(epoch as f64 + b as f64 / batches as f64, &state.history);
                 model = optim.step(lr, model, grads);
 
                 loss_sum += loss_value * n as f64;
@@ -255,9 +255,10 @@ impl Epoch<'_> {
             val_loss: validation.0,
             val_accuracy: validation.1,
             // The rate of the epoch's last step.
-            learning_rate: self
-                .recipe
-                .lr_at(epoch as f64 + (batches - 1) as f64 / batches as f64),
+            learning_rate: self.recipe.lr_at(
+                epoch as f64 + (batches - 1) as f64 / batches as f64,
+                &state.history,
+            ),
             seconds: self.started.elapsed().as_secs_f64(),
         }
     }

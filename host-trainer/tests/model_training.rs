@@ -117,12 +117,12 @@ fn interrupted_run_resumes_and_finishes() {
             assert_eq!(s.history.len(), 3);
             for p in [0.5, 1.0, 1.5, 1.99] {
                 assert_eq!(
-                    s.recipe.lr_at(p),
-                    before.lr_at(p),
+                    s.recipe.lr_at(p, &[]),
+                    before.lr_at(p, &[]),
                     "rate at epoch {p} changed"
                 );
             }
-            assert!(s.recipe.lr_at(2.0) > before.lr_at(1.99));
+            assert!(s.recipe.lr_at(2.0, &[]) > before.lr_at(1.99, &[]));
         }
         Outcome::Interrupted(_) => panic!("should have finished"),
     }
@@ -509,4 +509,61 @@ fn a_distilling_recipe_follows_its_teacher_and_needs_its_targets() {
         train.len()
     );
     assert!(label_accuracy < 0.2, "label accuracy {label_accuracy}");
+}
+
+#[test]
+fn a_plateau_schedule_lowers_the_rate_when_validation_stalls() {
+    let samples = real_samples(3);
+    let (train, val) = samples.split_at(18);
+    let out = temp();
+    let mut recipe = Recipe::paper();
+    recipe.name = "plateau".into();
+    recipe.epochs = 6;
+    recipe.patience = 10;
+    recipe.batch_size = 6;
+    recipe.learning_rate = 1e-3;
+    recipe.monitor = host_trainer::recipe::Monitor::ValAccuracy;
+    recipe.schedule = Schedule::Plateau {
+        warmup_epochs: 0.0,
+        factor: 0.5,
+        patience: 1,
+        min_fraction: 0.01,
+    };
+    let device = host_trainer::device();
+    let ckpt = Checkpoint::new(&out.path().join("ckpt"));
+    let state = match training::train(&recipe, train, val, &device, &ckpt, &fresh_run(false))
+        .expect("run")
+    {
+        Outcome::Finished(_, state) => state,
+        Outcome::Interrupted(_) => panic!("should have finished"),
+    };
+    let h = &state.history;
+    assert_eq!(h.len(), 6);
+    let batches = train.len().div_ceil(recipe.batch_size);
+    let mut best = h[0].val_accuracy;
+    let mut expected = recipe.learning_rate;
+    for e in 1..h.len() {
+        // Patience 1: every epoch that does not beat the best so far halves the next rate.
+        if h[e - 1].val_accuracy > best || e == 1 {
+            best = best.max(h[e - 1].val_accuracy);
+        } else {
+            expected *= 0.5;
+        }
+        let recorded = h[e].learning_rate;
+        assert!(
+            (recorded - expected).abs() <= 1e-12,
+            "epoch {}: rate {recorded}, expected {expected} after validation accuracies {:?}",
+            e + 1,
+            h[..e].iter().map(|s| s.val_accuracy).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            recorded,
+            recipe.lr_at(e as f64 + (batches - 1) as f64 / batches as f64, &h[..e])
+        );
+    }
+    // These three validation faces stall: the rule was exercised, not only the base rate.
+    assert!(
+        h[5].learning_rate < recipe.learning_rate,
+        "no reduction: {h:?}"
+    );
 }

@@ -59,6 +59,29 @@ impl Recipe {
                 ));
             }
         }
+        if let Schedule::Plateau {
+            warmup_epochs,
+            factor,
+            patience,
+            min_fraction,
+        } = self.schedule
+        {
+            within(
+                "schedule.warmup_epochs",
+                warmup_epochs,
+                0.0,
+                self.epochs as f64,
+            )?;
+            within("schedule.factor", factor, 0.01, 0.99)?;
+            within("schedule.min_fraction", min_fraction, 0.0, 1.0)?;
+            if patience == 0 || patience >= self.patience {
+                return Err(format!(
+                    "schedule.patience {patience}: expected at least 1 and fewer epochs than the \
+                     early-stopping patience {} (or the rate is never reduced before the run stops)",
+                    self.patience
+                ));
+            }
+        }
         if let Optimizer::Sgd {
             momentum,
             weight_decay,
@@ -129,6 +152,21 @@ mod tests {
             weight_decay: 5e-4,
         };
         assert!(r.check().unwrap_err().contains("optimizer.momentum is 1.5"));
+        let mut r = Recipe::v2();
+        r.schedule = Schedule::Plateau {
+            warmup_epochs: 1.0,
+            factor: 1.5,
+            patience: 5,
+            min_fraction: 0.01,
+        };
+        assert!(r.check().unwrap_err().contains("schedule.factor is 1.5"));
+        r.schedule = Schedule::Plateau {
+            warmup_epochs: 1.0,
+            factor: 0.5,
+            patience: 40,
+            min_fraction: 0.01,
+        };
+        assert!(r.check().unwrap_err().contains("schedule.patience 40"));
     }
 
     /// Every recipe file shipped in host-trainer/recipes/ reads, passes its check, and is named

@@ -153,7 +153,7 @@ impl Recipe {
             && self.epochs >= history.len()
             && history.iter().enumerate().all(|(e, stats)| {
                 let last_step = e as f64 + (batches.max(1) - 1) as f64 / batches.max(1) as f64;
-                same_rate(self.lr_at(last_step), stats.learning_rate)
+                same_rate(self.lr_at(last_step, &history[..e]), stats.learning_rate)
                     && self.augment_at(e) == done.augment_at(e)
                     && self.dropout_at(e) == done.dropout_at(e)
             })
@@ -271,7 +271,7 @@ mod tests {
                 train_accuracy: 0.5,
                 val_loss: 1.0,
                 val_accuracy: 0.5,
-                learning_rate: r.lr_at(e as f64 + (batches - 1) as f64 / batches as f64),
+                learning_rate: r.lr_at(e as f64 + (batches - 1) as f64 / batches as f64, &[]),
                 seconds: 1.0,
             })
             .collect()

@@ -1,9 +1,10 @@
-//! The learning rate over a run: constant or cosine with warm restarts, and what extending a
-//! finished run does to it.
+//! The learning rate over a run: constant, cosine with warm restarts, or reduced on plateaus of
+//! the validation figure; and what extending a finished run does to it.
 
 use serde::{Deserialize, Serialize};
 
 use super::Recipe;
+use crate::history::EpochStats;
 
 /// The learning rate over training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,17 @@ pub enum Schedule {
         #[serde(default)]
         restarts: Vec<usize>,
     },
+    /// Linear warm-up over `warmup_epochs`, then the base rate, multiplied by `factor` each time
+    /// the recipe's `monitor` has not improved for `patience` epochs in a row (the count starts
+    /// again after a reduction), never below `min_fraction` of the base rate (Keras'
+    /// `ReduceLROnPlateau` without cooldown). The rate of an epoch follows from the figures of the
+    /// epochs before it, so a resumed or replayed run gets the same rates.
+    Plateau {
+        warmup_epochs: f64,
+        factor: f64,
+        patience: usize,
+        min_fraction: f64,
+    },
 }
 
 impl Recipe {
@@ -37,7 +49,7 @@ impl Recipe {
                 .filter(|&r| r < self.epochs)
                 .max()
                 .unwrap_or(0),
-            Schedule::Constant => 0,
+            Schedule::Constant | Schedule::Plateau { .. } => 0,
         }
     }
 
@@ -60,10 +72,27 @@ impl Recipe {
         }
     }
 
-    /// Learning rate at `progress` epochs into training (fractional).
-    pub fn lr_at(&self, progress: f64) -> f64 {
+    /// Learning rate at `progress` epochs into training (fractional), after the finished epochs
+    /// `history` (only a plateau schedule reads their figures; the others are a function of
+    /// `progress` alone).
+    pub fn lr_at(&self, progress: f64, history: &[EpochStats]) -> f64 {
         match self.schedule {
             Schedule::Constant => self.learning_rate,
+            Schedule::Plateau {
+                warmup_epochs,
+                factor,
+                patience,
+                min_fraction,
+            } => {
+                if progress < warmup_epochs {
+                    return self.learning_rate * (progress / warmup_epochs).max(0.01);
+                }
+                let reductions = self.plateau_reductions(history, patience);
+                let scale = factor
+                    .powi(reductions.min(1 << 16) as i32)
+                    .max(min_fraction);
+                self.learning_rate * scale
+            }
             Schedule::Cosine {
                 warmup_epochs,
                 final_fraction,
@@ -84,6 +113,28 @@ impl Recipe {
             }
         }
     }
+
+    /// How many times a plateau of `patience` epochs without improvement of the monitor occurred
+    /// in `history`.
+    fn plateau_reductions(&self, history: &[EpochStats], patience: usize) -> usize {
+        let mut best = None;
+        let mut waited = 0;
+        let mut reductions = 0;
+        for e in history {
+            let value = self.monitor.value(e.val_loss, e.val_accuracy);
+            if self.monitor.improves(value, best) {
+                best = Some(value);
+                waited = 0;
+            } else {
+                waited += 1;
+                if waited >= patience.max(1) {
+                    reductions += 1;
+                    waited = 0;
+                }
+            }
+        }
+        reductions
+    }
 }
 
 #[cfg(test)]
@@ -93,21 +144,21 @@ pub(super) mod tests {
     #[test]
     fn cosine_warms_up_then_decays_to_the_floor() {
         let r = Recipe::default_recipe();
-        assert!(r.lr_at(0.5) < r.lr_at(0.99));
-        assert!((r.lr_at(1.0) - r.learning_rate).abs() < 1e-12);
-        assert!(r.lr_at(10.0) < r.learning_rate);
+        assert!(r.lr_at(0.5, &[]) < r.lr_at(0.99, &[]));
+        assert!((r.lr_at(1.0, &[]) - r.learning_rate).abs() < 1e-12);
+        assert!(r.lr_at(10.0, &[]) < r.learning_rate);
         let floor = r.learning_rate * 0.02;
-        assert!((r.lr_at(r.epochs as f64) - floor).abs() < 1e-12);
+        assert!((r.lr_at(r.epochs as f64, &[]) - floor).abs() < 1e-12);
         // Each cycle ends at the floor; the restarts jump to 53%, 27% and 17% of the base rate.
         for (end, peak) in [(20, 0.53), (40, 0.27), (60, 0.17)] {
             assert!(
-                (r.lr_at(end as f64 - 1e-7) - floor).abs() < 1e-9,
+                (r.lr_at(end as f64 - 1e-7, &[]) - floor).abs() < 1e-9,
                 "end {end}"
             );
-            let restart = r.lr_at(end as f64) / r.learning_rate;
+            let restart = r.lr_at(end as f64, &[]) / r.learning_rate;
             assert!((restart - peak).abs() < 0.01, "restart at {end}: {restart}");
         }
-        assert_eq!(Recipe::paper().lr_at(7.3), 0.0005);
+        assert_eq!(Recipe::paper().lr_at(7.3, &[]), 0.0005);
     }
 
     /// `r` with one cosine and no restarts.
@@ -124,7 +175,7 @@ pub(super) mod tests {
     fn restarts_replay_a_run_extended_in_legs() {
         let mut leg = without_restarts(Recipe::default_recipe());
         leg.epochs = 20;
-        let first: Vec<f64> = (0..200).map(|i| leg.lr_at(i as f64 / 10.0)).collect();
+        let first: Vec<f64> = (0..200).map(|i| leg.lr_at(i as f64 / 10.0, &[])).collect();
         leg.epochs = 40;
         leg.extend_from(20);
         leg.epochs = 55;
@@ -137,27 +188,30 @@ pub(super) mod tests {
             restarts: vec![20, 40],
         };
         for p in [0.5, 3.0, 19.9, 20.0, 27.5, 39.99, 40.0, 50.0, 55.0] {
-            assert!((leg.lr_at(p) - whole.lr_at(p)).abs() < 1e-15, "at {p}");
+            assert!(
+                (leg.lr_at(p, &[]) - whole.lr_at(p, &[])).abs() < 1e-15,
+                "at {p}"
+            );
         }
         for (i, lr) in first.iter().enumerate() {
-            assert_eq!(*lr, whole.lr_at(i as f64 / 10.0), "first leg changed");
+            assert_eq!(*lr, whole.lr_at(i as f64 / 10.0, &[]), "first leg changed");
         }
         // The floor at each leg's end, then a jump back up.
         let floor = whole.learning_rate * 0.02;
-        assert!((whole.lr_at(19.999_999) - floor).abs() < 1e-9);
-        assert!(whole.lr_at(20.0) > 10.0 * floor);
-        assert!((whole.lr_at(55.0) - floor).abs() < 1e-12);
+        assert!((whole.lr_at(19.999_999, &[]) - floor).abs() < 1e-9);
+        assert!(whole.lr_at(20.0, &[]) > 10.0 * floor);
+        assert!((whole.lr_at(55.0, &[]) - floor).abs() < 1e-12);
         // Restarts past a shortened run are ignored: --epochs 10 decays over 10 epochs.
         let mut short = whole.clone();
         short.epochs = 10;
-        assert!((short.lr_at(10.0) - floor).abs() < 1e-12);
+        assert!((short.lr_at(10.0, &[]) - floor).abs() < 1e-12);
     }
 
     #[test]
     fn extending_a_shortened_run_drops_the_restarts_it_never_reached() {
         let mut r = Recipe::default_recipe();
         r.epochs = 30;
-        let done: Vec<f64> = (0..300).map(|i| r.lr_at(i as f64 / 10.0)).collect();
+        let done: Vec<f64> = (0..300).map(|i| r.lr_at(i as f64 / 10.0, &[])).collect();
         r.epochs = 50;
         r.extend_from(30);
         assert_eq!(
@@ -171,10 +225,83 @@ pub(super) mod tests {
         for (i, lr) in done.iter().enumerate() {
             assert_eq!(
                 *lr,
-                r.lr_at(i as f64 / 10.0),
+                r.lr_at(i as f64 / 10.0, &[]),
                 "epoch {} changed",
                 i as f64 / 10.0
             );
         }
+    }
+
+    /// Finished epochs with these validation accuracies.
+    fn history(accuracies: &[f64]) -> Vec<EpochStats> {
+        accuracies
+            .iter()
+            .enumerate()
+            .map(|(e, &a)| EpochStats {
+                epoch: e + 1,
+                train_loss: 1.0,
+                train_accuracy: 0.5,
+                val_loss: 1.0,
+                val_accuracy: a,
+                learning_rate: 0.0,
+                seconds: 1.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plateau_halves_the_rate_after_patience_epochs_without_improvement() {
+        let mut r = Recipe::v2();
+        r.schedule = Schedule::Plateau {
+            warmup_epochs: 1.0,
+            factor: 0.5,
+            patience: 2,
+            min_fraction: 0.2,
+        };
+        let base = r.learning_rate;
+        // Warm-up, then the base rate while the monitor (validation accuracy) improves.
+        assert!(r.lr_at(0.5, &[]) < base);
+        let h = history(&[
+            0.40, 0.50, 0.55, 0.55, 0.54, 0.60, 0.59, 0.58, 0.57, 0.56, 0.55, 0.54,
+        ]);
+        let rate = |epochs: usize| r.lr_at(epochs as f64 + 0.5, &h[..epochs]) / base;
+        assert_eq!(rate(3), 1.0);
+        assert_eq!(rate(4), 1.0, "one epoch without improvement");
+        assert_eq!(rate(5), 0.5, "two: the first reduction");
+        assert_eq!(rate(6), 0.5, "0.60 improves: the count starts again");
+        assert_eq!(rate(7), 0.5);
+        assert_eq!(rate(8), 0.25);
+        assert_eq!(rate(10), 0.2, "0.125 is under the floor");
+        assert_eq!(rate(12), 0.2);
+        // (Epoch 4's 0.55 ties epoch 3's: a tie is no improvement.) On validation loss, lower
+        // is better.
+        r.monitor = super::super::Monitor::ValLoss;
+        let mut h = history(&[0.5; 4]);
+        for (e, loss) in h.iter_mut().zip([1.0, 0.9, 0.8, 0.7]) {
+            e.val_loss = loss;
+        }
+        assert_eq!(r.lr_at(4.5, &h) / base, 1.0);
+        assert_eq!(r.last_cycle_start(), 0);
+    }
+
+    #[test]
+    fn a_plateau_recipe_replays_its_own_run() {
+        let mut r = Recipe::v2();
+        r.schedule = Schedule::Plateau {
+            warmup_epochs: 1.0,
+            factor: 0.5,
+            patience: 2,
+            min_fraction: 0.01,
+        };
+        let batches = 10;
+        let mut h = history(&[0.40, 0.50, 0.50, 0.50, 0.45, 0.52, 0.51]);
+        for e in 0..h.len() {
+            let rate = r.lr_at(e as f64 + 0.9, &h[..e]);
+            h[e].learning_rate = rate;
+        }
+        assert_eq!(h[4].learning_rate, r.learning_rate * 0.5);
+        assert!(r.replays(&r, &h, batches));
+        // The same figures under a cosine were trained with other rates.
+        assert!(!Recipe::v2().replays(&r, &h, batches));
     }
 }
