@@ -84,8 +84,8 @@ impl Recipe {
                 patience,
                 min_fraction,
             } => {
-                if progress < warmup_epochs {
-                    return self.learning_rate * (progress / warmup_epochs).max(0.01);
+                if let Some(rate) = self.warming_up(progress, warmup_epochs) {
+                    return rate;
                 }
                 let reductions = self.plateau_reductions(history, patience);
                 let scale = factor
@@ -98,8 +98,8 @@ impl Recipe {
                 final_fraction,
                 ref restarts,
             } => {
-                if progress < warmup_epochs {
-                    return self.learning_rate * (progress / warmup_epochs).max(0.01);
+                if let Some(rate) = self.warming_up(progress, warmup_epochs) {
+                    return rate;
                 }
                 let horizon = restarts
                     .iter()
@@ -112,6 +112,13 @@ impl Recipe {
                 self.learning_rate * (final_fraction + (1.0 - final_fraction) * cos)
             }
         }
+    }
+
+    /// The rate during a linear warm-up over `warmup_epochs` (from 1% of the base rate), or
+    /// `None` after it.
+    fn warming_up(&self, progress: f64, warmup_epochs: f64) -> Option<f64> {
+        (progress < warmup_epochs)
+            .then(|| self.learning_rate * (progress / warmup_epochs).max(0.01))
     }
 
     /// How many times a plateau of `patience` epochs without improvement of the monitor occurred
