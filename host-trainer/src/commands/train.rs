@@ -81,7 +81,6 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-/// Loads the data set and makes (or checks) the split manifest in `out`.
 /// The seed of the split a run in `out` uses: `explicit` when given, else the one recorded in
 /// `out/split.json` (a folder keeps its split), else `fallback`.
 ///
@@ -98,6 +97,7 @@ pub fn split_seed(out: &Path, explicit: Option<u64>, fallback: u64) -> Result<u6
     Ok(fallback)
 }
 
+/// Loads the data set and makes (or checks) the split manifest in `out`.
 pub fn load_split(data_dir: &Path, out: &Path, seed: u64, skip_bad: bool) -> Result<split::Split> {
     let started = std::time::Instant::now();
     let bad = if skip_bad {
