@@ -129,6 +129,7 @@ impl Recipe {
 
 #[cfg(test)]
 mod tests {
+    use super::super::schedule::tests::plateau;
     use super::*;
 
     #[test]
@@ -153,19 +154,9 @@ mod tests {
         };
         assert!(r.check().unwrap_err().contains("optimizer.momentum is 1.5"));
         let mut r = Recipe::v2();
-        r.schedule = Schedule::Plateau {
-            warmup_epochs: 1.0,
-            factor: 1.5,
-            patience: 5,
-            min_fraction: 0.01,
-        };
+        r.schedule = plateau(1.5, 5, 0.01);
         assert!(r.check().unwrap_err().contains("schedule.factor is 1.5"));
-        r.schedule = Schedule::Plateau {
-            warmup_epochs: 1.0,
-            factor: 0.5,
-            patience: 40,
-            min_fraction: 0.01,
-        };
+        r.schedule = plateau(0.5, 40, 0.01);
         assert!(r.check().unwrap_err().contains("schedule.patience 40"));
     }
 

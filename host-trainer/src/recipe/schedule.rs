@@ -239,6 +239,16 @@ pub(super) mod tests {
         }
     }
 
+    /// A plateau schedule with a one-epoch warm-up.
+    pub(crate) fn plateau(factor: f64, patience: usize, min_fraction: f64) -> Schedule {
+        Schedule::Plateau {
+            warmup_epochs: 1.0,
+            factor,
+            patience,
+            min_fraction,
+        }
+    }
+
     /// Finished epochs with these validation accuracies.
     fn history(accuracies: &[f64]) -> Vec<EpochStats> {
         accuracies
@@ -259,12 +269,7 @@ pub(super) mod tests {
     #[test]
     fn plateau_halves_the_rate_after_patience_epochs_without_improvement() {
         let mut r = Recipe::v2();
-        r.schedule = Schedule::Plateau {
-            warmup_epochs: 1.0,
-            factor: 0.5,
-            patience: 2,
-            min_fraction: 0.2,
-        };
+        r.schedule = plateau(0.5, 2, 0.2);
         let base = r.learning_rate;
         // Warm-up, then the base rate while the monitor (validation accuracy) improves.
         assert!(r.lr_at(0.5, &[]) < base);
@@ -294,12 +299,7 @@ pub(super) mod tests {
     #[test]
     fn a_plateau_recipe_replays_its_own_run() {
         let mut r = Recipe::v2();
-        r.schedule = Schedule::Plateau {
-            warmup_epochs: 1.0,
-            factor: 0.5,
-            patience: 2,
-            min_fraction: 0.01,
-        };
+        r.schedule = plateau(0.5, 2, 0.01);
         let batches = 10;
         let mut h = history(&[0.40, 0.50, 0.50, 0.50, 0.45, 0.52, 0.51]);
         for e in 0..h.len() {
