@@ -7,6 +7,7 @@ pub use fer_dataset::{data, metrics, rng, split};
 pub mod averaging;
 pub mod checkpoint;
 pub mod distill;
+pub mod fake_quant;
 pub mod history;
 pub mod model;
 pub mod recipe;

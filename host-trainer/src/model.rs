@@ -14,6 +14,8 @@ use burn::nn::{
 use burn::tensor::{Device, Tensor};
 
 use crate::data::SIDE;
+use crate::fake_quant;
+use edge_runtime::format::QParams;
 use edge_runtime::labels::CLASS_COUNT;
 
 /// Output channels of the five convolution blocks.
@@ -68,6 +70,17 @@ impl Block {
         crate::fast_ops::dropout(&self.dropout, x)
     }
 
+    /// [`Block::forward`] with the convolution's weights and the block's output rounded as the
+    /// int8 model rounds them (see [`crate::fake_quant`]); `output` is the output's grid.
+    pub fn forward_quant_sim(&self, x: Tensor<4>, output: QParams) -> Tensor<4> {
+        let mut conv = self.conv.clone();
+        conv.weight = conv.weight.map(|w| fake_quant::weights(w, 0));
+        let x = crate::fast_ops::conv3x3_relu(&conv, x);
+        let x = self.downsample(self.normalize(x));
+        let x = fake_quant::activations(x, output);
+        crate::fast_ops::dropout(&self.dropout, x)
+    }
+
     /// The block's convolution and ReLU: [`crate::fast_ops::conv3x3_relu`] (burn's layers, or on
     /// flex the same values with a faster backward).
     pub fn conv_relu(&self, x: Tensor<4>) -> Tensor<4> {
@@ -102,6 +115,13 @@ pub struct Net {
     pub fc2: Linear,
     pub out: Linear,
     pub relu: Relu,
+}
+
+/// A dense layer with its weights rounded to their int8 grids.
+fn dense_quant_sim(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    let mut layer = layer.clone();
+    layer.weight = layer.weight.map(|w| fake_quant::weights(w, 1));
+    layer.forward(x)
 }
 
 /// Spatial side after the five 2x2 pools: 48 → 24 → 12 → 6 → 3 → 1.
@@ -177,6 +197,30 @@ impl Net {
         out.push(x.clone());
         out.push(self.out.forward(x));
         out
+    }
+
+    /// [`Net::forward`] with every weight and every quantized layer's output rounded as the int8
+    /// model rounds them (see [`crate::fake_quant`]); `outputs` holds the grids of the layers
+    /// [`Net::forward_trace`] lists, in its order.
+    ///
+    /// # Panics
+    /// `outputs` not holding one grid per quantized layer (a caller's bug).
+    pub fn forward_quant_sim(&self, images: Tensor<4>, outputs: &[QParams]) -> Tensor<2> {
+        assert_eq!(
+            outputs.len(),
+            self.blocks.len() + 3,
+            "one grid per quantized layer"
+        );
+        let mut x = images;
+        for (block, &q) in self.blocks.iter().zip(outputs) {
+            x = block.forward_quant_sim(x, q);
+        }
+        let x = x.flatten::<2>(1, 3);
+        let x = self.head_dropout2.forward(self.head_dropout1.forward(x));
+        let [q1, q2, q_out] = [0, 1, 2].map(|i| outputs[self.blocks.len() + i]);
+        let x = fake_quant::activations(self.relu.forward(dense_quant_sim(&self.fc1, x)), q1);
+        let x = fake_quant::activations(self.relu.forward(dense_quant_sim(&self.fc2, x)), q2);
+        fake_quant::activations(dense_quant_sim(&self.out, x), q_out)
     }
 
     /// `[N, 1, 48, 48]` images (pixel/255) → `[N, 7]` logits.

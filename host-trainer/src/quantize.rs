@@ -26,6 +26,9 @@ pub enum RangeMethod {
     MinMax,
     /// The given lower and upper percentiles (e.g. 0.01 and 99.99), clipping rare outliers.
     Percentile { low: f64, high: f64 },
+    /// The pair of percentiles (from a fixed grid) whose int8 grid represents the values with
+    /// the least mean squared error: clipping the tail against rounding the bulk.
+    Mse,
 }
 
 impl RangeMethod {
@@ -41,6 +44,76 @@ impl RangeMethod {
             RangeMethod::Percentile { low, high } => {
                 (percentile(values, low), percentile(values, high))
             }
+            RangeMethod::Mse => least_squared_error_range(values),
+        }
+    }
+}
+
+/// Lower and upper percentiles [`RangeMethod::Mse`] chooses from.
+const MSE_LOW: [f64; 5] = [0.0, 0.001, 0.01, 0.1, 1.0];
+const MSE_HIGH: [f64; 9] = [100.0, 99.999, 99.99, 99.95, 99.9, 99.8, 99.5, 99.0, 98.0];
+
+/// Values the squared error is measured on: an even subsample of at most this many.
+const MSE_SAMPLE: usize = 1 << 20;
+
+/// The range of [`RangeMethod::Mse`] for non-empty `values` (reordered).
+fn least_squared_error_range(values: &mut [f32]) -> (f32, f32) {
+    let step = values.len().div_ceil(MSE_SAMPLE).max(1);
+    let sample: Vec<f32> = values.iter().step_by(step).copied().collect();
+    let mut best = (f64::INFINITY, (0.0, 0.0));
+    for low in MSE_LOW {
+        let lo = percentile(values, low);
+        for high in MSE_HIGH {
+            let hi = percentile(values, high);
+            let q = qparams_for(lo, hi);
+            let error: f64 = sample
+                .iter()
+                .map(|&x| {
+                    let level = (x / q.scale).round() + f32::from(q.zero);
+                    let back = (level.clamp(-128.0, 127.0) - f32::from(q.zero)) * q.scale;
+                    f64::from(x - back).powi(2)
+                })
+                .sum();
+            if error < best.0 {
+                best = (error, (lo, hi));
+            }
+        }
+    }
+    best.1
+}
+
+/// How the range of the logits (the last layer's output) is chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogitRange {
+    /// From all logits, like any other layer.
+    #[default]
+    AllValues,
+    /// From each image's two largest logits only, the ones `argmax` compares: the many very
+    /// negative logits of unlikely classes no longer widen the range, so the int8 step between
+    /// the leading classes is finer and fewer of them round to a tie. A logit under the range
+    /// clamps to its lower end, which only ever holds classes that cannot win.
+    TopTwo,
+}
+
+/// The activation ranges of a quantization: one method for every layer, and how the logits'
+/// range is taken.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ranges {
+    #[serde(flatten)]
+    pub activations: RangeMethod,
+    /// Absent in reports written before it existed, which all took the logits' range from all
+    /// values.
+    #[serde(default)]
+    pub logits: LogitRange,
+}
+
+impl Ranges {
+    /// `activations` for every layer, the logits included.
+    pub fn all(activations: RangeMethod) -> Self {
+        Ranges {
+            activations,
+            logits: LogitRange::AllValues,
         }
     }
 }
@@ -92,16 +165,46 @@ impl Calibration {
         self.images
     }
 
-    /// Activation parameters of every layer, each from its own values by `method`.
-    pub fn qparams(&self, method: RangeMethod) -> Vec<QParams> {
-        self.layers
-            .iter()
-            .map(|values| {
-                let (lo, hi) = method.range(&mut values.clone());
-                qparams_for(lo, hi)
-            })
+    /// Activation parameters of every layer, each from its own values by `ranges.activations`;
+    /// the last layer's from the values `ranges.logits` selects.
+    pub fn qparams(&self, ranges: Ranges) -> Vec<QParams> {
+        (0..self.layers.len())
+            .map(|layer| self.layer_qparams(layer, ranges))
             .collect()
     }
+
+    /// Layers calibrated.
+    pub fn layers(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Activation parameters of layer `layer` by `ranges` (its logit part only counts for the
+    /// last layer).
+    pub fn layer_qparams(&self, layer: usize, ranges: Ranges) -> QParams {
+        let values = &self.layers[layer];
+        let mut values = match ranges.logits {
+            LogitRange::TopTwo if layer + 1 == self.layers.len() => top_two(values, self.images),
+            _ => values.clone(),
+        };
+        let (lo, hi) = ranges.activations.range(&mut values);
+        qparams_for(lo, hi)
+    }
+}
+
+/// The two largest of each image's logits, `logits` holding `images` equal rows.
+fn top_two(logits: &[f32], images: usize) -> Vec<f32> {
+    let width = logits.len() / images.max(1);
+    if width < 2 {
+        return logits.to_vec();
+    }
+    logits
+        .chunks(width)
+        .flat_map(|row| {
+            let mut row = row.to_vec();
+            row.sort_unstable_by(|a, b| b.total_cmp(a));
+            [row[0], row[1]]
+        })
+        .collect()
 }
 
 /// `M` as an output stage with offset `B`: `m = round(M·2^n)` with `|m|` in `[2^30, 2^31)`.
@@ -314,7 +417,7 @@ mod tests {
             images: 1,
         };
         assert_eq!(
-            cal.qparams(RangeMethod::MinMax),
+            cal.qparams(Ranges::all(RangeMethod::MinMax)),
             [qparams_for(0.0, 10.0), qparams_for(-5.0, 0.0)]
         );
         let p = RangeMethod::Percentile {
@@ -322,8 +425,53 @@ mod tests {
             high: 90.0,
         };
         assert_eq!(
-            cal.qparams(p),
+            cal.qparams(Ranges::all(p)),
             [qparams_for(1.0, 9.0), qparams_for(-4.5, -0.5)]
+        );
+    }
+
+    #[test]
+    fn top_two_logit_ranges_ignore_the_classes_that_cannot_win() {
+        // Two images of three logits: the -30 and -20 of the losing classes must not count.
+        let cal = Calibration {
+            layers: vec![vec![0.5, 2.0], vec![4.0, -30.0, 1.0, -20.0, 3.0, 6.0]],
+            images: 2,
+        };
+        let top_two = Ranges {
+            activations: RangeMethod::MinMax,
+            logits: LogitRange::TopTwo,
+        };
+        assert_eq!(
+            cal.qparams(top_two),
+            [qparams_for(0.0, 2.0), qparams_for(0.0, 6.0)]
+        );
+        assert_eq!(
+            cal.qparams(Ranges::all(RangeMethod::MinMax))[1],
+            qparams_for(-30.0, 6.0)
+        );
+    }
+
+    #[test]
+    fn reports_without_a_logit_range_read_as_all_values() {
+        let old: Ranges =
+            serde_json::from_str(r#"{"kind": "percentile", "low": 0.01, "high": 99.99}"#)
+                .expect("an old report's method");
+        assert_eq!(
+            old,
+            Ranges::all(RangeMethod::Percentile {
+                low: 0.01,
+                high: 99.99
+            })
+        );
+        let new = Ranges {
+            activations: RangeMethod::MinMax,
+            logits: LogitRange::TopTwo,
+        };
+        let text = serde_json::to_string(&new).expect("serializes");
+        assert_eq!(text, r#"{"kind":"min-max","logits":"top-two"}"#);
+        assert_eq!(
+            serde_json::from_str::<Ranges>(&text).expect("reads back"),
+            new
         );
     }
 }

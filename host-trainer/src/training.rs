@@ -11,6 +11,7 @@ use burn::module::Module;
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
+use edge_runtime::format::QParams;
 use edge_runtime::labels::CLASS_COUNT;
 
 use crate::batches::EpochBatches;
@@ -99,6 +100,10 @@ pub fn train(
         .init(&ad);
     while !state.finished && state.epoch < recipe.epochs {
         let started = Instant::now();
+        // Quantization-aware: the activation grids of this epoch's starting weights.
+        let quant_sim = recipe
+            .quant_aware
+            .map(|q| crate::fake_quant::calibrate(&model.valid(), train, q, device));
         let epoch = Epoch {
             recipe: &recipe,
             train,
@@ -106,6 +111,7 @@ pub fn train(
             opts,
             loss_fn: &loss_fn,
             soft,
+            quant_sim,
             device: &ad,
             started,
         };
@@ -137,6 +143,8 @@ struct Epoch<'a> {
     loss_fn: &'a CrossEntropyLoss,
     /// Distillation: its settings and the soft target of every training sample.
     soft: Option<(Distill, &'a [[f32; CLASS_COUNT]])>,
+    /// Quantization-aware training: the activation grids the forward pass rounds to.
+    quant_sim: Option<Vec<QParams>>,
     device: &'a Device,
     started: Instant,
 }
@@ -182,7 +190,10 @@ impl Epoch<'_> {
                     .soft
                     .map(|(d, all)| (d, batch_targets(all, &host.samples, self.device)));
                 let (images, targets) = host.to_device(self.device);
-                let logits = model.forward(images);
+                let logits = match &self.quant_sim {
+                    Some(grids) => model.forward_quant_sim(images, grids),
+                    None => model.forward(images),
+                };
                 let hard = self.loss_fn.forward(logits.clone(), targets.clone());
                 let loss = match soft {
                     None => hard,

@@ -14,7 +14,7 @@ use host_trainer::artifacts::{load_model, onnx_doc};
 use host_trainer::commands::quantize::calibration_images;
 use host_trainer::network::Network;
 use host_trainer::onnx::{float, qdq};
-use host_trainer::quantize::{quantize, Calibration, RangeMethod};
+use host_trainer::quantize::{quantize, Calibration, Ranges};
 use host_trainer::split::Manifest;
 use prost::Message;
 
@@ -51,8 +51,7 @@ fn the_published_files_are_reproduced_byte_for_byte() {
     let calibration = Calibration::collect(&net, &images, &device);
     let report: serde_json::Value =
         serde_json::from_slice(&published("fer_cnn.quant.json")).expect("quant.json");
-    let chosen: RangeMethod =
-        serde_json::from_value(report["chosen"].clone()).expect("chosen method");
+    let chosen: Ranges = serde_json::from_value(report["chosen"].clone()).expect("chosen method");
     let recalibrated = calibration.qparams(chosen);
     assert_eq!(recalibrated.len(), params.len(), "layer count");
     for (layer, (new, old)) in recalibrated.iter().zip(&params).enumerate() {
@@ -78,5 +77,57 @@ fn the_published_files_are_reproduced_byte_for_byte() {
     assert!(
         qdq.encode_to_vec() == published("fer_cnn.qdq.onnx"),
         "the QDQ export differs from models/fer_cnn.qdq.onnx"
+    );
+}
+
+/// The quantization-aware forward pass ([`host_trainer::fake_quant`]) simulates the int8 model:
+/// given the published model's own activation grids, it predicts what edge-runtime predicts on
+/// real validation faces (the two differ only by the rounding of biases and of the fixed-point
+/// multipliers), far more often than the float model does.
+#[test]
+fn the_quant_aware_forward_pass_predicts_like_the_int8_model() {
+    let models = fer_test_support::models_dir();
+    let device = host_trainer::device();
+    let (net, _) = load_model(&models, "fer_cnn", &device).expect("the published model");
+    let int8 = published("fer_cnn.int8.bin");
+    let grids = activation_params(&int8);
+    let manifest = Manifest::read(&models.join("split.json")).expect("split.json");
+    let ids: Vec<_> = manifest
+        .part("validation")
+        .expect("a validation split")
+        .into_iter()
+        .take(600)
+        .collect();
+    let samples = host_trainer::data::load_ids(&fer_test_support::fer_dir(), &ids).expect("images");
+    let int8_pred = host_trainer::quantize::int8_predictions(&int8, &samples).expect("int8 runs");
+    let (mut sim_pred, mut float_pred) = (Vec::new(), Vec::new());
+    let idx: Vec<usize> = (0..samples.len()).collect();
+    for chunk in idx.chunks(100) {
+        let (x, _) = host_trainer::batches::make_batch(&samples, chunk, None, &device);
+        let argmax = |logits: burn::tensor::Tensor<2>| -> Vec<usize> {
+            let scores: Vec<f32> = logits.into_data().to_vec().expect("f32 logits");
+            host_trainer::metrics::argmax_rows(&scores)
+        };
+        sim_pred.extend(argmax(net.forward_quant_sim(x.clone(), &grids)));
+        float_pred.extend(argmax(net.forward(x)));
+    }
+    let share = |pred: &[usize]| {
+        pred.iter().zip(&int8_pred).filter(|(a, b)| a == b).count() as f64 / samples.len() as f64
+    };
+    let (sim, float) = (share(&sim_pred), share(&float_pred));
+    println!(
+        "agreement with the int8 model on {} validation images: simulation {:.2}%, float {:.2}%",
+        samples.len(),
+        100.0 * sim,
+        100.0 * float
+    );
+    assert!(
+        sim >= 0.995,
+        "the simulation agrees on only {:.2}%",
+        100.0 * sim
+    );
+    assert!(
+        sim > float,
+        "the simulation ({sim}) is no closer than float ({float})"
     );
 }

@@ -117,6 +117,13 @@ impl Recipe {
             within("distill.weight", d.weight, 0.0, 1.0)?;
             within("distill.temperature", d.temperature, 0.5, 20.0)?;
         }
+        if let Some(crate::fake_quant::QuantAware {
+            ranges: crate::quantize::RangeMethod::Percentile { low, high },
+        }) = self.quant_aware
+        {
+            within("quant_aware.ranges.low", low, 0.0, 50.0)?;
+            within("quant_aware.ranges.high", high, low.max(50.0), 100.0)?;
+        }
         if self.average_last > self.epochs {
             return Err(format!(
                 "average_last {} is more than the {} epochs",

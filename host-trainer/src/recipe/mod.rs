@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::augment::Distort;
 use crate::distill::Distill;
+use crate::fake_quant::QuantAware;
 use crate::history::EpochStats;
 use crate::model::DropoutRates;
 
@@ -119,6 +120,11 @@ pub struct Recipe {
     /// [`crate::distill`]); `None`: the labels alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub distill: Option<Distill>,
+    /// Quantization-aware training: the forward pass rounds weights and activations as the int8
+    /// model does (see [`crate::fake_quant`]), for fine-tuning a finished model
+    /// (`--init-from`); `None`: float.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quant_aware: Option<QuantAware>,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -150,6 +156,7 @@ impl Recipe {
         self.batch_size == done.batch_size
             && self.seed == done.seed
             && self.optimizer == done.optimizer
+            && self.quant_aware == done.quant_aware
             && self.epochs >= history.len()
             && history.iter().enumerate().all(|(e, stats)| {
                 let last_step = e as f64 + (batches.max(1) - 1) as f64 / batches.max(1) as f64;

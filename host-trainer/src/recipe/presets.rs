@@ -29,6 +29,7 @@ impl Recipe {
             patience: 5,
             seed: 42,
             distill: None,
+            quant_aware: None,
         }
     }
 
