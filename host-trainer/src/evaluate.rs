@@ -1,7 +1,8 @@
 //! Evaluation of a float model on a list of samples: loss, accuracy and softmax scores.
 
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
+use edge_runtime::format::QParams;
 
 use crate::batches::make_batch;
 use crate::data::Sample;
@@ -17,6 +18,33 @@ pub fn evaluate(
     device: &Device,
     progress: bool,
 ) -> (f64, f64, Vec<f32>) {
+    evaluate_with(model, samples, device, progress, |net, images| {
+        net.forward(images)
+    })
+}
+
+/// [`evaluate`] of the int8 model as [`Net::forward_quant_sim`] simulates it, with the
+/// activation grids `grids`.
+pub fn evaluate_quant_sim(
+    model: &Net,
+    samples: &[Sample],
+    device: &Device,
+    progress: bool,
+    grids: &[QParams],
+) -> (f64, f64, Vec<f32>) {
+    evaluate_with(model, samples, device, progress, |net, images| {
+        net.forward_quant_sim(images, grids)
+    })
+}
+
+/// [`evaluate`] with the logits of `forward`.
+fn evaluate_with(
+    model: &Net,
+    samples: &[Sample],
+    device: &Device,
+    progress: bool,
+    forward: impl Fn(&Net, Tensor<4>) -> Tensor<2>,
+) -> (f64, f64, Vec<f32>) {
     let loss_fn = CrossEntropyLossConfig::new().init(device);
     let bar = crate::progress::bar(
         progress,
@@ -28,7 +56,7 @@ pub fn evaluate(
     let all: Vec<usize> = (0..samples.len()).collect();
     for idx in all.chunks(EVAL_BATCH) {
         let (images, targets) = make_batch(samples, idx, None, device);
-        let logits = model.forward(images);
+        let logits = forward(model, images);
         let loss: f64 = loss_fn
             .forward(logits.clone(), targets.clone())
             .into_scalar();

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Sample;
 use crate::model::Net;
-use crate::quantize::{Calibration, RangeMethod, Ranges};
+use crate::quantize::{Calibration, RangeMethod};
 
 /// The `quant_aware` part of a recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub const CALIBRATION_IMAGES: usize = 1000;
 /// `train`, one per quantized layer.
 pub fn calibrate(net: &Net, train: &[Sample], q: QuantAware, device: &Device) -> Vec<QParams> {
     let images = &train[..train.len().min(CALIBRATION_IMAGES)];
-    Calibration::collect(net, images, device).qparams(Ranges::all(q.ranges))
+    Calibration::collect(net, images, device).qparams(q.ranges)
 }
 
 /// `x` rounded to the int8 grid `q` (clamped to its 256 levels) in the forward pass; the
@@ -81,7 +81,7 @@ mod tests {
     use burn::tensor::TensorData;
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().to_vec().expect("f32 values")
+        t.into_data().try_into_vec::<f32>().expect("f32 values")
     }
 
     #[test]

@@ -82,42 +82,6 @@ fn least_squared_error_range(values: &mut [f32]) -> (f32, f32) {
     best.1
 }
 
-/// How the range of the logits (the last layer's output) is chosen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LogitRange {
-    /// From all logits, like any other layer.
-    #[default]
-    AllValues,
-    /// From each image's two largest logits only, the ones `argmax` compares: the many very
-    /// negative logits of unlikely classes no longer widen the range, so the int8 step between
-    /// the leading classes is finer and fewer of them round to a tie. A logit under the range
-    /// clamps to its lower end, which only ever holds classes that cannot win.
-    TopTwo,
-}
-
-/// The activation ranges of a quantization: one method for every layer, and how the logits'
-/// range is taken.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Ranges {
-    #[serde(flatten)]
-    pub activations: RangeMethod,
-    /// Absent in reports written before it existed, which all took the logits' range from all
-    /// values.
-    #[serde(default)]
-    pub logits: LogitRange,
-}
-
-impl Ranges {
-    /// `activations` for every layer, the logits included.
-    pub fn all(activations: RangeMethod) -> Self {
-        Ranges {
-            activations,
-            logits: LogitRange::AllValues,
-        }
-    }
-}
-
 /// The `p`-th percentile (0–100, nearest rank) of non-empty `values`, which it reorders.
 fn percentile(values: &mut [f32], p: f64) -> f32 {
     let rank = ((p.clamp(0.0, 100.0) / 100.0) * (values.len() - 1) as f64).round() as usize;
@@ -165,46 +129,16 @@ impl Calibration {
         self.images
     }
 
-    /// Activation parameters of every layer, each from its own values by `ranges.activations`;
-    /// the last layer's from the values `ranges.logits` selects.
-    pub fn qparams(&self, ranges: Ranges) -> Vec<QParams> {
-        (0..self.layers.len())
-            .map(|layer| self.layer_qparams(layer, ranges))
+    /// Activation parameters of every layer, each from its own values by `method`.
+    pub fn qparams(&self, method: RangeMethod) -> Vec<QParams> {
+        self.layers
+            .iter()
+            .map(|values| {
+                let (lo, hi) = method.range(&mut values.clone());
+                qparams_for(lo, hi)
+            })
             .collect()
     }
-
-    /// Layers calibrated.
-    pub fn layers(&self) -> usize {
-        self.layers.len()
-    }
-
-    /// Activation parameters of layer `layer` by `ranges` (its logit part only counts for the
-    /// last layer).
-    pub fn layer_qparams(&self, layer: usize, ranges: Ranges) -> QParams {
-        let values = &self.layers[layer];
-        let mut values = match ranges.logits {
-            LogitRange::TopTwo if layer + 1 == self.layers.len() => top_two(values, self.images),
-            _ => values.clone(),
-        };
-        let (lo, hi) = ranges.activations.range(&mut values);
-        qparams_for(lo, hi)
-    }
-}
-
-/// The two largest of each image's logits, `logits` holding `images` equal rows.
-fn top_two(logits: &[f32], images: usize) -> Vec<f32> {
-    let width = logits.len() / images.max(1);
-    if width < 2 {
-        return logits.to_vec();
-    }
-    logits
-        .chunks(width)
-        .flat_map(|row| {
-            let mut row = row.to_vec();
-            row.sort_unstable_by(|a, b| b.total_cmp(a));
-            [row[0], row[1]]
-        })
-        .collect()
 }
 
 /// `M` as an output stage with offset `B`: `m = round(M·2^n)` with `|m|` in `[2^30, 2^31)`.
@@ -408,6 +342,22 @@ mod tests {
     }
 
     #[test]
+    fn mse_ranges_clip_a_far_outlier_and_keep_a_dense_bulk() {
+        // A million values spread evenly over 0-10 and one at 300: min/max would make the step
+        // 1.2, rounding the whole bulk coarsely; clipping the one value costs less.
+        let bulk = || (0..=1_000_000).map(|i| i as f32 / 100_000.0);
+        let mut v: Vec<f32> = bulk().chain([300.0]).collect();
+        let (lo, hi) = RangeMethod::Mse.range(&mut v);
+        assert_eq!(lo, 0.0);
+        assert!((9.0..=10.0).contains(&hi), "{hi}");
+        // Without the outlier, only a thin tail is worth clipping.
+        let mut v: Vec<f32> = bulk().collect();
+        let (lo, hi) = RangeMethod::Mse.range(&mut v);
+        assert_eq!(lo, 0.0);
+        assert!((9.9..=10.0).contains(&hi), "{hi}");
+    }
+
+    #[test]
     fn each_layer_gets_the_range_of_its_own_values() {
         let cal = Calibration {
             layers: vec![
@@ -417,7 +367,7 @@ mod tests {
             images: 1,
         };
         assert_eq!(
-            cal.qparams(Ranges::all(RangeMethod::MinMax)),
+            cal.qparams(RangeMethod::MinMax),
             [qparams_for(0.0, 10.0), qparams_for(-5.0, 0.0)]
         );
         let p = RangeMethod::Percentile {
@@ -425,53 +375,8 @@ mod tests {
             high: 90.0,
         };
         assert_eq!(
-            cal.qparams(Ranges::all(p)),
+            cal.qparams(p),
             [qparams_for(1.0, 9.0), qparams_for(-4.5, -0.5)]
-        );
-    }
-
-    #[test]
-    fn top_two_logit_ranges_ignore_the_classes_that_cannot_win() {
-        // Two images of three logits: the -30 and -20 of the losing classes must not count.
-        let cal = Calibration {
-            layers: vec![vec![0.5, 2.0], vec![4.0, -30.0, 1.0, -20.0, 3.0, 6.0]],
-            images: 2,
-        };
-        let top_two = Ranges {
-            activations: RangeMethod::MinMax,
-            logits: LogitRange::TopTwo,
-        };
-        assert_eq!(
-            cal.qparams(top_two),
-            [qparams_for(0.0, 2.0), qparams_for(0.0, 6.0)]
-        );
-        assert_eq!(
-            cal.qparams(Ranges::all(RangeMethod::MinMax))[1],
-            qparams_for(-30.0, 6.0)
-        );
-    }
-
-    #[test]
-    fn reports_without_a_logit_range_read_as_all_values() {
-        let old: Ranges =
-            serde_json::from_str(r#"{"kind": "percentile", "low": 0.01, "high": 99.99}"#)
-                .expect("an old report's method");
-        assert_eq!(
-            old,
-            Ranges::all(RangeMethod::Percentile {
-                low: 0.01,
-                high: 99.99
-            })
-        );
-        let new = Ranges {
-            activations: RangeMethod::MinMax,
-            logits: LogitRange::TopTwo,
-        };
-        let text = serde_json::to_string(&new).expect("serializes");
-        assert_eq!(text, r#"{"kind":"min-max","logits":"top-two"}"#);
-        assert_eq!(
-            serde_json::from_str::<Ranges>(&text).expect("reads back"),
-            new
         );
     }
 }

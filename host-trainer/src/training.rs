@@ -18,7 +18,7 @@ use crate::batches::EpochBatches;
 use crate::checkpoint::{Checkpoint, TrainState};
 use crate::data::Sample;
 use crate::distill::{batch_targets, soft_loss, Distill, SoftTargets};
-use crate::evaluate::evaluate;
+use crate::evaluate::{evaluate, evaluate_quant_sim};
 use crate::history::EpochStats;
 use crate::model::Net;
 use crate::recipe::Recipe;
@@ -120,10 +120,17 @@ pub fn train(
         if interrupted {
             return Ok(Outcome::Interrupted(state));
         }
-        let stats = epoch.stats(
-            &state,
-            evaluate(&model.valid(), validation, device, opts.progress),
-        );
+        let inference = model.valid();
+        let figures = match recipe.quant_aware {
+            // Quantization-aware: the simulated int8 model is what ships, so it is what is
+            // validated (grids from the epoch's final weights).
+            Some(q) => {
+                let grids = crate::fake_quant::calibrate(&inference, train, q, device);
+                evaluate_quant_sim(&inference, validation, device, opts.progress, &grids)
+            }
+            None => evaluate(&inference, validation, device, opts.progress),
+        };
+        let stats = epoch.stats(&state, figures);
         end_epoch(&recipe, ckpt, &model, &mut state, stats)?;
         ckpt.save(&model, &optim, &mut state)?;
         if !state.finished && opts.stop.load(Ordering::SeqCst) {

@@ -14,7 +14,7 @@ use host_trainer::artifacts::{load_model, onnx_doc};
 use host_trainer::commands::quantize::calibration_images;
 use host_trainer::network::Network;
 use host_trainer::onnx::{float, qdq};
-use host_trainer::quantize::{quantize, Calibration, Ranges};
+use host_trainer::quantize::{quantize, Calibration, RangeMethod};
 use host_trainer::split::Manifest;
 use prost::Message;
 
@@ -51,7 +51,8 @@ fn the_published_files_are_reproduced_byte_for_byte() {
     let calibration = Calibration::collect(&net, &images, &device);
     let report: serde_json::Value =
         serde_json::from_slice(&published("fer_cnn.quant.json")).expect("quant.json");
-    let chosen: Ranges = serde_json::from_value(report["chosen"].clone()).expect("chosen method");
+    let chosen: RangeMethod =
+        serde_json::from_value(report["chosen"].clone()).expect("chosen method");
     let recalibrated = calibration.qparams(chosen);
     assert_eq!(recalibrated.len(), params.len(), "layer count");
     for (layer, (new, old)) in recalibrated.iter().zip(&params).enumerate() {
@@ -105,7 +106,10 @@ fn the_quant_aware_forward_pass_predicts_like_the_int8_model() {
     for chunk in idx.chunks(100) {
         let (x, _) = host_trainer::batches::make_batch(&samples, chunk, None, &device);
         let argmax = |logits: burn::tensor::Tensor<2>| -> Vec<usize> {
-            let scores: Vec<f32> = logits.into_data().to_vec().expect("f32 logits");
+            let scores: Vec<f32> = logits
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("f32 logits");
             host_trainer::metrics::argmax_rows(&scores)
         };
         sim_pred.extend(argmax(net.forward_quant_sim(x.clone(), &grids)));

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::data;
 use crate::fsutil::{write_atomic, write_json};
 use crate::network::Network;
-use crate::quantize::{int8_predictions, quantize, Calibration, LogitRange, RangeMethod, Ranges};
+use crate::quantize::{int8_predictions, quantize, Calibration, RangeMethod};
 use crate::split::Manifest;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -28,7 +28,7 @@ pub const CALIBRATION_IMAGES: usize = 1000;
 
 #[derive(Serialize)]
 struct MethodResult {
-    method: Ranges,
+    method: RangeMethod,
     validation_accuracy: f64,
     /// Share of validation images the int8 model classifies like the float model.
     validation_agreement: f64,
@@ -40,7 +40,7 @@ struct QuantReport {
     validation_images: usize,
     float_validation_accuracy: f64,
     methods: Vec<MethodResult>,
-    chosen: Ranges,
+    chosen: RangeMethod,
     file_bytes: usize,
     weight_bytes: usize,
     arena_bytes: usize,
@@ -48,7 +48,7 @@ struct QuantReport {
 }
 
 /// The activation-range methods compared, in order of preference on a tie.
-const ACTIVATION_METHODS: [RangeMethod; 5] = [
+pub const METHODS: [RangeMethod; 4] = [
     RangeMethod::Percentile {
         low: 0.001,
         high: 99.999,
@@ -57,27 +57,9 @@ const ACTIVATION_METHODS: [RangeMethod; 5] = [
         low: 0.01,
         high: 99.99,
     },
-    RangeMethod::Percentile {
-        low: 0.1,
-        high: 99.9,
-    },
-    RangeMethod::Mse,
     RangeMethod::MinMax,
+    RangeMethod::Mse,
 ];
-
-/// The ranges compared: each activation method with the logits' range from all their values,
-/// then each with it from the two largest logits of each image.
-pub fn methods() -> Vec<Ranges> {
-    [LogitRange::AllValues, LogitRange::TopTwo]
-        .into_iter()
-        .flat_map(|logits| {
-            ACTIVATION_METHODS.map(|activations| Ranges {
-                activations,
-                logits,
-            })
-        })
-        .collect()
-}
 
 /// The calibration images: the first [`CALIBRATION_IMAGES`] of the manifest's training split.
 ///
@@ -100,7 +82,7 @@ pub const MIN_AGREEMENT: f64 = 0.90;
 /// Quantizes model `name` in `out`, writing `<name>.int8.bin`, `<name>.qdq.onnx` and
 /// `<name>.quant.json`.
 ///
-/// Each of [`methods`] is calibrated on the first [`CALIBRATION_IMAGES`] training images and run
+/// Each of [`METHODS`] is calibrated on the first [`CALIBRATION_IMAGES`] training images and run
 /// by edge-runtime on the validation split; the one whose predictions agree most often with the
 /// float model's is kept (the goal is fidelity to the float model; accuracy breaks ties). Nothing
 /// is written when that agreement is below `min_agreement`.
@@ -127,8 +109,8 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, min_agreement: f64) -> Resul
     let network = Network::read(&net)?;
     let share = |hits: usize| hits as f64 / val.len().max(1) as f64;
     let mut results = Vec::new();
-    let mut best: Option<((f64, f64), Ranges, crate::quantize::Quantized)> = None;
-    for method in methods() {
+    let mut best: Option<((f64, f64), RangeMethod, crate::quantize::Quantized)> = None;
+    for method in METHODS {
         let q = quantize(&network, &calibration.qparams(method))?;
         let pred = int8_predictions(&q.file, &val)?;
         let acc = share(

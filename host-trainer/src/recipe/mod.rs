@@ -122,7 +122,8 @@ pub struct Recipe {
     pub distill: Option<Distill>,
     /// Quantization-aware training: the forward pass rounds weights and activations as the int8
     /// model does (see [`crate::fake_quant`]), for fine-tuning a finished model
-    /// (`--init-from`); `None`: float.
+    /// (`--init-from`), and the validation figures (and so the best epoch) are the simulated
+    /// int8 model's; `None`: float.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quant_aware: Option<QuantAware>,
 }
