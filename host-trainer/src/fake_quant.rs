@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Sample;
 use crate::model::Net;
-use crate::quantize::{Calibration, RangeMethod};
+use crate::quantize::{Calibration, RangeMethod, CALIBRATION_IMAGES};
 
 /// The `quant_aware` part of a recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,12 +25,8 @@ pub struct QuantAware {
     pub ranges: RangeMethod,
 }
 
-/// Training images calibrated on at the start of each epoch (the first ones of the split, the
-/// images `host-trainer quantize` calibrates on).
-pub const CALIBRATION_IMAGES: usize = 1000;
-
 /// The activation grids of `net` (its inference form) on the first [`CALIBRATION_IMAGES`] of
-/// `train`, one per quantized layer.
+/// `train` (the images `host-trainer quantize` calibrates on), one per quantized layer.
 pub fn calibrate(net: &Net, train: &[Sample], q: QuantAware, device: &Device) -> Vec<QParams> {
     let images = &train[..train.len().min(CALIBRATION_IMAGES)];
     Calibration::collect(net, images, device).qparams(q.ranges)

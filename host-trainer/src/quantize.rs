@@ -18,6 +18,10 @@ use crate::data::Sample;
 use crate::model::Net;
 use crate::network::Network;
 
+/// Training images calibrated on: the first ones of the seeded training split (by the quantize
+/// step, and by quantization-aware training at the start of each epoch).
+pub const CALIBRATION_IMAGES: usize = 1000;
+
 /// How an activation range is chosen from calibration values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]

@@ -23,8 +23,7 @@ pub struct QuantizeArgs {
     pub min_agreement: f64,
 }
 
-/// Training images used for calibration (the first ones of the seeded training split).
-pub const CALIBRATION_IMAGES: usize = 1000;
+pub use crate::quantize::CALIBRATION_IMAGES;
 
 #[derive(Serialize)]
 struct MethodResult {
