@@ -20,7 +20,7 @@ pub struct ModelArgs {
     /// Folder holding the model and `split.json`.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
-    /// Which preset's model: `default`, `paper` or `v2`.
+    /// Which preset's model: `default`, `paper`, `v1`, `v2` or `v3`.
     #[arg(long, default_value = "default")]
     pub preset: String,
 }

@@ -207,8 +207,8 @@ mod tests {
 
     #[test]
     fn the_averaging_window_fits_the_epochs_that_were_kept() {
-        // The default keeps the weights of its last cycle (epochs 61-80) and averages 10.
-        let mut r = Recipe::default_recipe();
+        // `v1` (the first default) keeps the weights of its last cycle (epochs 61-80) and averages 10.
+        let mut r = Recipe::v1();
         assert_eq!(averaging_window(&r, 80), 10);
         // Stopped early at 75: still 15 epochs of the last cycle.
         assert_eq!(averaging_window(&r, 75), 10);
@@ -228,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_run_stopped_before_its_last_cycle_keeps_its_best_epoch() {
-        // Early stopping at epoch 2 of the default (whose last cycle starts at 61) used to fail
+        // Early stopping at epoch 2 of `v1` (whose last cycle starts at 61) used to fail
         // after training with "epochs 61 to 2" and write no model.
         let dir = tempfile::tempdir().expect("temp dir");
         let ckpt = Checkpoint::new(dir.path());
@@ -239,7 +239,7 @@ mod tests {
             stopped_early: true,
             finished: true,
             train_seconds: 1.0,
-            ..TrainState::new(&Recipe::default_recipe(), 10)
+            ..TrainState::new(&Recipe::v1(), 10)
         };
         let device = crate::device();
         let result = average_last_epochs(&ckpt, &mut state, &[], &[], &device, false);

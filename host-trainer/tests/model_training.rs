@@ -82,7 +82,7 @@ fn interrupted_run_resumes_and_finishes() {
     let (train, val) = samples.split_at(70);
     let out = temp();
     let ckpt = Checkpoint::new(&out.path().join("ckpt"));
-    let mut recipe = Recipe::default_recipe();
+    let mut recipe = Recipe::v1();
     recipe.epochs = 2;
     recipe.batch_size = 20;
     let device = host_trainer::device();
@@ -250,7 +250,7 @@ fn a_recipe_that_replays_a_finished_run_takes_it_over_and_averages_its_last_cycl
     let out = temp();
     let ckpt = Checkpoint::new(&out.path().join("ckpt"));
     let device = host_trainer::device();
-    let mut first = Recipe::default_recipe();
+    let mut first = Recipe::v1();
     first.epochs = 2;
     first.batch_size = 20;
     first.schedule = Schedule::Cosine {

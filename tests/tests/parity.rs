@@ -60,19 +60,27 @@ fn int8_keeps_the_float_accuracy_on_the_test_split() {
         100.0 * agree
     );
     assert_eq!(fr.per_class.len(), CLASS_COUNT);
+    // The bars of the published default model (issue "Model quality v2"): float and int8 at or
+    // above 66.5% (the paper, Zaidi et al. 2024: 62.66%), int8 within 0.3 points of float and
+    // agreeing with it on at least 98.5% of the faces.
     assert!(
-        (fr.accuracy - qr.accuracy).abs() <= 0.010,
-        "int8 accuracy {:.2}% is more than 1 point from float {:.2}%",
+        (fr.accuracy - qr.accuracy).abs() <= 0.003,
+        "int8 accuracy {:.2}% is more than 0.3 points from float {:.2}%",
         100.0 * qr.accuracy,
         100.0 * fr.accuracy
     );
-    assert!(agree >= 0.98, "top-1 agreement {:.2}% < 98%", 100.0 * agree);
-    // The published default model reaches the paper's figure (Zaidi et al. 2024: 62.66%).
     assert!(
-        fr.accuracy >= 0.6266,
-        "float accuracy {:.2}% is under the paper's 62.66%",
-        100.0 * fr.accuracy
+        agree >= 0.985,
+        "top-1 agreement {:.2}% < 98.5%",
+        100.0 * agree
     );
+    for (what, accuracy) in [("float", fr.accuracy), ("int8", qr.accuracy)] {
+        assert!(
+            accuracy >= 0.665,
+            "{what} accuracy {:.2}% is under 66.5%",
+            100.0 * accuracy
+        );
+    }
     // The float ONNX reproduces the accuracy reported next to the model.
     let reported: Report =
         serde_json::from_slice(&artifact("fer_cnn.report.json")).expect("report json");

@@ -120,7 +120,11 @@ pub fn run(data_dir: &Path, args: &TeachArgs) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("--out {}: cannot create this folder", args.out.display()))?;
-    let seed = crate::commands::train::split_seed(&args.out, args.split_seed, 42)?;
+    let seed = crate::commands::train::split_seed(
+        &args.out,
+        args.split_seed,
+        crate::commands::train::PUBLISHED_SPLIT_SEED,
+    )?;
     let split = crate::commands::train::load_split(data_dir, &args.out, seed, args.skip_bad)?;
     let student = Manifest::read(&args.out.join("split.json"))?;
     for t in &teachers {

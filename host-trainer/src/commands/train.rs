@@ -29,8 +29,9 @@ pub struct TrainArgs {
     /// Output folder for the model, split manifest, report and plots.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
-    /// Recipe: `default` (beats the paper at the same size), `paper` (exactly the paper) or `v2`
-    /// (stronger augmentation and 120 epochs: the candidate for the next default).
+    /// Recipe: `default` (the published model's: 120 epochs with strong augmentation, then 8
+    /// quantization-aware ones), `paper` (exactly the paper), or the earlier `v1` (80 epochs,
+    /// flips and shifts), `v2`, `v3` (the default without its quantization-aware finish).
     #[arg(long, default_value = "default")]
     pub preset: String,
     /// A recipe of your own instead of a preset: a JSON file with every field of a recipe (the
@@ -46,14 +47,14 @@ pub struct TrainArgs {
     /// Override the recipe's early-stopping monitor.
     #[arg(long, value_enum)]
     pub monitor: Option<Monitor>,
-    /// Seed of the shuffling, augmentation, Dropout and initialization [default: 42, or the
-    /// `--recipe` file's `seed`]; also of the split, unless --split-seed or <out>/split.json
-    /// says otherwise.
+    /// Seed of the shuffling, augmentation, Dropout and initialization [default: the recipe's:
+    /// 7 for `default`, 42 for the other presets, a `--recipe` file's `seed`]; also of the split
+    /// when given, unless --split-seed or <out>/split.json says otherwise.
     #[arg(long)]
     pub seed: Option<u64>,
     /// Seed of the train/validation/test split [default: the seed of <out>/split.json when the
-    /// folder has one, else --seed's]. A run with another --seed on the published split (seed
-    /// spread, teachers for distillation): `--seed 7 --split-seed 42`.
+    /// folder has one, else --seed's, else 42: the published split]. A run with another --seed
+    /// on the published split (seed spread, teachers for distillation): `--seed 7 --split-seed 42`.
     #[arg(long)]
     pub split_seed: Option<u64>,
     /// Use only this many training images (quick experiments and tests); validation and test
@@ -80,6 +81,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub quiet: bool,
 }
+
+/// The seed of the published split (`models/split.json`).
+pub const PUBLISHED_SPLIT_SEED: u64 = 42;
 
 /// The seed of the split a run in `out` uses: `explicit` when given, else the one recorded in
 /// `out/split.json` (a folder keeps its split), else `fallback`.
@@ -120,7 +124,18 @@ pub fn load_split(data_dir: &Path, out: &Path, seed: u64, skip_bad: bool) -> Res
     }
     let source = ds.source.clone();
     let split = split::stratified(ds.samples, seed);
-    let manifest = Manifest::new(&split, seed, &source);
+    keep_manifest(out, &Manifest::new(&split, seed, &source))?;
+    eprintln!(
+        "split (seed {seed}): {} train, {} validation, {} test",
+        split.train.len(),
+        split.validation.len(),
+        split.test.len()
+    );
+    Ok(split)
+}
+
+/// Writes `manifest` as `out/split.json`, or checks that the one there describes the same split.
+fn keep_manifest(out: &Path, manifest: &Manifest) -> Result<()> {
     let path = out.join("split.json");
     if path.is_file() {
         let old = Manifest::read(&path)?;
@@ -131,19 +146,13 @@ pub fn load_split(data_dir: &Path, out: &Path, seed: u64, skip_bad: bool) -> Res
                 path.display(),
                 old.seed,
                 old.test.len(),
-                seed
+                manifest.seed
             );
         }
+        Ok(())
     } else {
-        write_json(&path, &manifest)?;
+        write_json(&path, manifest)
     }
-    eprintln!(
-        "split (seed {seed}): {} train, {} validation, {} test",
-        split.train.len(),
-        split.validation.len(),
-        split.test.len()
-    );
-    Ok(split)
 }
 
 /// Fails now, not after the first epoch, when `out` cannot hold the run's files.
@@ -161,19 +170,112 @@ fn check_writable(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Fails before the data is read when the run cannot start as asked: a checkpoint that would be
-/// overwritten (without `--resume`) or ignored (with `--init-from`), a finished model in `--out`
-/// that a new run would overwrite, or `--init-from` weights that are not a file.
-fn check_start(args: &TrainArgs, ckpt: &Checkpoint, name: &str) -> Result<()> {
-    let resumes = args.resume && ckpt.exists();
-    if ckpt.exists() && !args.resume {
+/// One run of a training command: a recipe, the folder its files go to, and how it starts.
+struct Stage {
+    recipe: Recipe,
+    out: PathBuf,
+    ckpt: Checkpoint,
+    /// Continue the checkpoint (when there is one).
+    resume: bool,
+    /// Start from these weights.
+    init_from: Option<PathBuf>,
+    /// The run was finished by an earlier command (a `finish` recipe's base run): skip it.
+    done: bool,
+}
+
+impl Stage {
+    fn new(recipe: Recipe, out: PathBuf, resume: bool, init_from: Option<PathBuf>) -> Self {
+        let ckpt = Checkpoint::new(&out.join(format!("checkpoint-{}", recipe.name)));
+        Stage {
+            recipe,
+            out,
+            ckpt,
+            resume,
+            init_from,
+            done: false,
+        }
+    }
+
+    /// `<out>/<model>.bpk`.
+    fn weights(&self) -> PathBuf {
+        artifact(&self.out, &model_name(&self.recipe.name), ".bpk")
+    }
+
+    /// `<out>/<model>.history.json`, written when the run has ended and its weights are final.
+    fn history(&self) -> PathBuf {
+        artifact(&self.out, &model_name(&self.recipe.name), ".history.json")
+    }
+}
+
+/// The runs `recipe` asks for: itself, or, with a `finish`, itself in `<out>/base/` and then the
+/// finish from its weights in `<out>` (under the recipe's name). A base run that ended in an
+/// earlier command is `done`; `--resume` and `--init-from` belong to the run they can apply to.
+fn stages(recipe: &Recipe, args: &TrainArgs) -> Result<Vec<Stage>> {
+    let Some(finish) = &recipe.finish else {
+        return Ok(vec![Stage::new(
+            recipe.clone(),
+            args.out.clone(),
+            args.resume,
+            args.init_from.clone(),
+        )]);
+    };
+    let base_recipe = Recipe {
+        finish: None,
+        ..recipe.clone()
+    };
+    let mut base = Stage::new(
+        base_recipe,
+        args.out.join("base"),
+        args.resume,
+        args.init_from.clone(),
+    );
+    base.done = base.history().is_file();
+    if base.done && args.init_from.is_some() {
+        bail!(
+            "--init-from starts the base run of recipe '{}', which has ended ({}): drop              --init-from, or choose another --out",
+            recipe.name,
+            base.history().display()
+        );
+    }
+    let finish = Recipe {
+        name: recipe.name.clone(),
+        ..(**finish).clone()
+    };
+    let mut last = Stage::new(finish, args.out.clone(), args.resume, None);
+    if args.init_from.is_some() && last.ckpt.exists() {
+        bail!(
+            "--init-from starts a new run, but {} holds the checkpoint of recipe '{}''s finishing \
+             run: drop --init-from (--resume continues it)",
+            last.ckpt.dir.display(),
+            recipe.name
+        );
+    }
+    if !last.ckpt.exists() {
+        // Nothing to resume: the finish starts from the base run's result.
+        last.resume = false;
+        last.init_from = Some(base.weights());
+    }
+    Ok(vec![base, last])
+}
+
+/// Fails before the data is read when a run cannot start as asked: a checkpoint that would be
+/// overwritten (without `--resume`) or ignored (with `--init-from`), a finished model in its
+/// folder that a new run would overwrite, or `--init-from` weights that are not a file (unless an
+/// earlier stage writes them).
+fn check_start(stage: &Stage, written_before: bool) -> Result<()> {
+    if stage.done {
+        return Ok(());
+    }
+    let ckpt = &stage.ckpt;
+    let resumes = stage.resume && ckpt.exists();
+    if ckpt.exists() && !stage.resume {
         bail!(
             "{} already holds a checkpoint: pass --resume to continue it, or remove the folder to \
              start over",
             ckpt.dir.display()
         );
     }
-    if let Some(init) = &args.init_from {
+    if let Some(init) = &stage.init_from {
         if resumes {
             bail!(
                 "--init-from starts a new run, but --resume would continue the checkpoint in {}: \
@@ -181,7 +283,7 @@ fn check_start(args: &TrainArgs, ckpt: &Checkpoint, name: &str) -> Result<()> {
                 ckpt.dir.display()
             );
         }
-        if !init.is_file() {
+        if !written_before && !init.is_file() {
             bail!(
                 "--init-from {}: not a file (expected a .bpk written by host-trainer, e.g. \
                  models/fer_cnn.bpk)",
@@ -189,13 +291,13 @@ fn check_start(args: &TrainArgs, ckpt: &Checkpoint, name: &str) -> Result<()> {
             );
         }
     }
-    let finished = artifact(&args.out, name, ".bpk");
+    let finished = stage.weights();
     if !resumes && finished.exists() {
         bail!(
             "{} holds a finished model ({}) and no checkpoint to continue; a new run would \
              overwrite it: choose another --out (to fine-tune that model, pass --init-from {} \
              with another --out)",
-            args.out.display(),
+            stage.out.display(),
             finished.display(),
             finished.display()
         );
@@ -239,13 +341,10 @@ fn soft_targets(
     )?)))
 }
 
-/// Runs the `train` command.
-///
-/// # Errors
-/// Bad settings, data, checkpoint or output folder.
-pub fn run(args: &TrainArgs) -> Result<ExitCode> {
-    warn_if_unoptimized();
-    let data_dir = data_path(&args.data)?;
+/// The recipe a `train` command asks for: a preset or a file, with the command line's overrides
+/// (`--seed` for every run of it; `--epochs`, `--patience` and `--monitor` for the main run, not
+/// its `finish`).
+fn recipe_of(args: &TrainArgs) -> Result<Recipe> {
     let mut recipe = match &args.recipe {
         Some(path) => {
             let recipe: Recipe = crate::fsutil::read_json(path)
@@ -257,15 +356,18 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         }
         None => Recipe::preset(&args.preset).with_context(|| {
             format!(
-                "unknown --preset '{}': expected default, paper or v2",
-                args.preset
+                "unknown --preset '{}': expected {}",
+                args.preset,
+                Recipe::PRESETS.join(", ")
             )
         })?,
     };
     if let Some(seed) = args.seed {
         recipe.seed = seed;
+        if let Some(finish) = recipe.finish.as_mut() {
+            finish.seed = seed;
+        }
     }
-    let seed = recipe.seed;
     if let Some(e) = args.epochs {
         recipe.epochs = e;
     }
@@ -281,20 +383,45 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     if recipe.patience == 0 {
         bail!("--patience must be at least 1");
     }
+    Ok(recipe)
+}
+
+/// Runs the `train` command.
+///
+/// # Errors
+/// Bad settings, data, checkpoint or output folder.
+pub fn run(args: &TrainArgs) -> Result<ExitCode> {
+    warn_if_unoptimized();
+    let data_dir = data_path(&args.data)?;
+    let recipe = recipe_of(args)?;
+    let seed = recipe.seed;
     check_writable(&args.out)?;
-    let ckpt = Checkpoint::new(&args.out.join(format!("checkpoint-{}", recipe.name)));
-    check_start(args, &ckpt, &model_name(&recipe.name))?;
-    for dir in [&args.out, &ckpt.dir] {
-        let n = crate::fsutil::remove_stale_temp_files(dir);
-        if n > 0 {
-            eprintln!(
-                "removed {n} temporary file(s) an interrupted write left in {}",
-                dir.display()
-            );
+    let stages = stages(&recipe, args)?;
+    for (i, stage) in stages.iter().enumerate() {
+        check_start(stage, i > 0 && !stages[i - 1].done)?;
+    }
+    for stage in &stages {
+        check_writable(&stage.out)?;
+        for dir in [&stage.out, &stage.ckpt.dir] {
+            let n = crate::fsutil::remove_stale_temp_files(dir);
+            if n > 0 {
+                eprintln!(
+                    "removed {n} temporary file(s) an interrupted write left in {}",
+                    dir.display()
+                );
+            }
         }
     }
-    let split_seed = split_seed(&args.out, args.split_seed, seed)?;
+    let split_seed = split_seed(
+        &args.out,
+        args.split_seed,
+        args.seed.unwrap_or(PUBLISHED_SPLIT_SEED),
+    )?;
     let mut split = load_split(&data_dir, &args.out, split_seed, args.skip_bad)?;
+    for stage in &stages {
+        // A base run's folder gets the split too: `report --out <out>/base` works there.
+        keep_manifest(&stage.out, &Manifest::read(&args.out.join("split.json"))?)?;
+    }
     if let Some(n) = args.limit_train {
         // The split is grouped by class: shuffle before keeping the first n.
         crate::rng::Rng::derive(seed, &[3]).shuffle(&mut split.train);
@@ -304,8 +431,6 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         crate::rng::Rng::derive(seed, &[4]).shuffle(&mut split.validation);
         split.validation.truncate(n);
     }
-
-    let soft_targets = soft_targets(&recipe, &args.out, &split.train)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -319,85 +444,117 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         });
     }
     let device = crate::device();
-    eprintln!(
-        "device: {device:?}; recipe: {}",
-        serde_json::to_string(&recipe)?
-    );
-    let opts = RunOptions {
-        checkpoint_every: args.checkpoint_every,
-        resume: args.resume,
-        init_from: args.init_from.clone(),
-        progress: !args.quiet,
-        stop,
-        soft_targets,
-    };
-    match training::train(
-        &recipe,
+    eprintln!("device: {device:?}");
+    for (i, stage) in stages.iter().enumerate() {
+        if stage.done {
+            eprintln!(
+                "run {} of {} ended earlier: its weights are {}",
+                i + 1,
+                stages.len(),
+                stage.weights().display()
+            );
+            continue;
+        }
+        if stages.len() > 1 {
+            eprintln!(
+                "run {} of {} of recipe '{}', in {}",
+                i + 1,
+                stages.len(),
+                recipe.name,
+                stage.out.display()
+            );
+        }
+        eprintln!("recipe: {}", serde_json::to_string(&stage.recipe)?);
+        let opts = RunOptions {
+            checkpoint_every: args.checkpoint_every,
+            resume: stage.resume,
+            init_from: stage.init_from.clone(),
+            progress: !args.quiet,
+            stop: stop.clone(),
+            soft_targets: soft_targets(&stage.recipe, &args.out, &split.train)?,
+        };
+        if !train_stage(stage, &split, &device, &opts)? {
+            return Ok(ExitCode::from(130));
+        }
+    }
+    let name = model_name(&recipe.name);
+    crate::commands::report::run(&data_dir, &args.out, &name, "test", !args.quiet)?;
+    crate::commands::quantize::run(
+        &data_dir,
+        &args.out,
+        &name,
+        crate::commands::quantize::MIN_AGREEMENT,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Trains one run to its end and writes its weights (the best epoch's, or the mean of the last
+/// epochs' when that is better) and history into its folder. `false`: interrupted (Ctrl-C), the
+/// checkpoint saved.
+fn train_stage(
+    stage: &Stage,
+    split: &split::Split,
+    device: &burn::tensor::Device,
+    opts: &RunOptions,
+) -> Result<bool> {
+    let (model, mut state) = match training::train(
+        &stage.recipe,
         &split.train,
         &split.validation,
-        &device,
-        &ckpt,
-        &opts,
+        device,
+        &stage.ckpt,
+        opts,
     )? {
         Outcome::Interrupted(state) => {
             eprintln!(
                 "interrupted at epoch {}, batch {}: checkpoint saved in {}; continue with --resume",
                 state.epoch + 1,
                 state.batch,
-                ckpt.dir.display()
+                stage.ckpt.dir.display()
             );
-            Ok(ExitCode::from(130))
+            return Ok(false);
         }
-        Outcome::Finished(model, mut state) => {
-            let name = model_name(&recipe.name);
-            let record = artifact(&args.out, &name, ".bpk");
-            // The best epoch's weights are written first: whatever fails after this, the run's
-            // result is on disk (and in the checkpoint's best.bpk).
-            model
-                .clone()
-                .save_file(&record)
-                .with_context(|| format!("cannot write {}", record.display()))?;
-            let averaged = crate::averaging::average_last_epochs(
-                &ckpt,
-                &mut state,
-                &split.train,
-                &split.validation,
-                &device,
-                !args.quiet,
-            )
-            .with_context(|| {
-                format!(
-                    "the weights of the best epoch are in {}; averaging the last epochs failed",
-                    record.display()
-                )
-            })?;
-            if let Some(mean) = averaged {
-                mean.save_file(&record)
-                    .with_context(|| format!("cannot write {}", record.display()))?;
-            }
-            // The history is the run's record; which checkpoint files held it is not.
-            let history = crate::checkpoint::TrainState {
-                files: None,
-                ..state.clone()
-            };
-            write_json(&artifact(&args.out, &name, ".history.json"), &history)?;
-            eprintln!(
-                "done: best epoch {:?} ({:?} = {:?}); weights in {}",
-                state.best_epoch,
-                recipe.monitor,
-                state.best_value,
-                record.display()
-            );
-            crate::commands::report::run(&data_dir, &args.out, &name, "test", !args.quiet)?;
-            crate::commands::quantize::run(
-                &data_dir,
-                &args.out,
-                &name,
-                crate::commands::quantize::MIN_AGREEMENT,
-            )?;
-            Ok(ExitCode::SUCCESS)
-        }
+        Outcome::Finished(model, state) => (model, state),
+    };
+    let record = stage.weights();
+    // The best epoch's weights are written first: whatever fails after this, the run's result
+    // is on disk (and in the checkpoint's best.bpk).
+    model
+        .clone()
+        .save_file(&record)
+        .with_context(|| format!("cannot write {}", record.display()))?;
+    let averaged = crate::averaging::average_last_epochs(
+        &stage.ckpt,
+        &mut state,
+        &split.train,
+        &split.validation,
+        device,
+        opts.progress,
+    )
+    .with_context(|| {
+        format!(
+            "the weights of the best epoch are in {}; averaging the last epochs failed",
+            record.display()
+        )
+    })?;
+    if let Some(mean) = averaged {
+        mean.save_file(&record)
+            .with_context(|| format!("cannot write {}", record.display()))?;
     }
+    // The history is the run's record; which checkpoint files held it is not.
+    let history = crate::checkpoint::TrainState {
+        files: None,
+        ..state.clone()
+    };
+    write_json(&stage.history(), &history)?;
+    eprintln!(
+        "done: best epoch {:?} ({:?} = {:?}); weights in {}",
+        state.best_epoch,
+        stage.recipe.monitor,
+        state.best_value,
+        record.display()
+    );
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -130,6 +130,14 @@ impl Recipe {
                 self.average_last, self.epochs
             ));
         }
+        if let Some(finish) = &self.finish {
+            if finish.finish.is_some() {
+                return Err(
+                    "finish.finish: a finishing run cannot have a finish of its own".into(),
+                );
+            }
+            finish.check().map_err(|e| format!("finish.{e}"))?;
+        }
         Ok(())
     }
 }
@@ -141,7 +149,7 @@ mod tests {
 
     #[test]
     fn presets_pass_their_check_and_bad_fields_are_named() {
-        for name in ["paper", "default", "v2"] {
+        for name in Recipe::PRESETS {
             assert_eq!(Recipe::preset(name).unwrap().check(), Ok(()), "{name}");
         }
         let mut r = Recipe::v2();
@@ -165,6 +173,15 @@ mod tests {
         assert!(r.check().unwrap_err().contains("schedule.factor is 1.5"));
         r.schedule = plateau(0.5, 40, 0.01);
         assert!(r.check().unwrap_err().contains("schedule.patience 40"));
+        let mut r = Recipe::default_recipe();
+        r.finish.as_mut().unwrap().learning_rate = -1.0;
+        assert!(r
+            .check()
+            .unwrap_err()
+            .contains("finish.learning_rate is -1"));
+        let mut r = Recipe::default_recipe();
+        r.finish.as_mut().unwrap().finish = Some(Box::new(Recipe::paper()));
+        assert!(r.check().unwrap_err().contains("finish.finish"));
     }
 
     /// Every recipe file shipped in host-trainer/recipes/ reads, passes its check, and is named

@@ -3,7 +3,7 @@
 //! - this file: [`Recipe`] itself, what each epoch trains with ([`Recipe::augment_at`],
 //!   [`Recipe::dropout_at`]) and whether a checkpoint may continue under a recipe
 //!   ([`Recipe::replays`]);
-//! - `presets`: the named recipes (`paper`, `default`, `v2`);
+//! - `presets`: the named recipes (`paper`, `default`, and the earlier `v1`, `v2`, `v3`);
 //! - `schedule`: the learning rate over the run, warm restarts, extending a finished run;
 //! - `optimizer`: Adam or SGD;
 //! - `check`: the field-by-field check of a recipe read from a file.
@@ -126,6 +126,11 @@ pub struct Recipe {
     /// int8 model's; `None`: float.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quant_aware: Option<QuantAware>,
+    /// A second run that starts from this one's result (a fine-tune, e.g. quantization-aware):
+    /// the run itself trains in `<out>/base/`, then this recipe from its weights in `<out>`,
+    /// under this recipe's name (see `commands::train`). `None`: one run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish: Option<Box<Recipe>>,
 }
 
 fn is_zero(x: &f64) -> bool {
@@ -210,7 +215,7 @@ mod tests {
 
     #[test]
     fn shifts_stop_after_their_epochs() {
-        let r = Recipe::default_recipe();
+        let r = Recipe::v1();
         assert_eq!(r.augment_at(0).max_shift, 4);
         assert_eq!(r.augment_at(49).max_shift, 4);
         assert_eq!(
@@ -226,7 +231,7 @@ mod tests {
 
     #[test]
     fn head_dropout_is_lighter_from_epoch_41() {
-        let r = Recipe::default_recipe();
+        let r = Recipe::v1();
         assert_eq!(r.last_cycle_start(), 60);
         assert_eq!(r.dropout_at(0), DropoutRates::default());
         assert_eq!(r.dropout_at(39), DropoutRates::default());
@@ -251,7 +256,7 @@ mod tests {
         for old_epochs in [60, 30] {
             // A recipe whose lighter head Dropout is the last cycle's, as checkpoints made before
             // `head_dropout_from` recorded it.
-            let mut r = Recipe::default_recipe();
+            let mut r = Recipe::v1();
             r.head_dropout_from = None;
             r.epochs = old_epochs;
             let done: Vec<DropoutRates> = (0..old_epochs).map(|e| r.dropout_at(e)).collect();
@@ -286,11 +291,11 @@ mod tests {
     }
 
     #[test]
-    fn the_default_replays_the_run_it_continues() {
+    fn v1_replays_the_run_it_continues() {
         let batches = 566;
         // The published run: 20 epochs of one cosine, extended once to 40; its checkpoint
         // recorded the recipe of that time (head Dropout 0.25, shifts throughout).
-        let mut old = without_restarts(Recipe::default_recipe());
+        let mut old = without_restarts(Recipe::v1());
         old.shift_epochs = None;
         old.last_cycle_head_dropout = None;
         old.head_dropout_from = None;
@@ -299,7 +304,7 @@ mod tests {
         old.epochs = 40;
         old.extend_from(20);
         history.extend(history_of(&old, 40, batches).into_iter().skip(20));
-        let default = Recipe::default_recipe();
+        let default = Recipe::v1(); // the default of that time
         assert!(default.replays(&old, &history, batches));
         assert!(default.replays(&old, &history[..7], batches));
         // ... and the 60-epoch run that continued it under the previous default (three cycles,
@@ -341,11 +346,11 @@ mod tests {
 
     #[test]
     fn older_checkpoints_read_without_the_new_fields() {
-        // The published run's state (its history file) predates `distort` and
+        // The first published run's state (its history file) predates `distort` and
         // `label_smoothing`.
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../models/fer_cnn.history.json"
+            "/../models/candidates/v1-default/fer_cnn.history.json"
         );
         let text = std::fs::read_to_string(path).expect("published run's history");
         let state: serde_json::Value = serde_json::from_str(&text).expect("json");

@@ -150,7 +150,7 @@ pub(super) mod tests {
 
     #[test]
     fn cosine_warms_up_then_decays_to_the_floor() {
-        let r = Recipe::default_recipe();
+        let r = Recipe::v1();
         assert!(r.lr_at(0.5, &[]) < r.lr_at(0.99, &[]));
         assert!((r.lr_at(1.0, &[]) - r.learning_rate).abs() < 1e-12);
         assert!(r.lr_at(10.0, &[]) < r.learning_rate);
@@ -180,14 +180,14 @@ pub(super) mod tests {
 
     #[test]
     fn restarts_replay_a_run_extended_in_legs() {
-        let mut leg = without_restarts(Recipe::default_recipe());
+        let mut leg = without_restarts(Recipe::v1());
         leg.epochs = 20;
         let first: Vec<f64> = (0..200).map(|i| leg.lr_at(i as f64 / 10.0, &[])).collect();
         leg.epochs = 40;
         leg.extend_from(20);
         leg.epochs = 55;
         leg.extend_from(40);
-        let mut whole = Recipe::default_recipe();
+        let mut whole = Recipe::v1();
         whole.epochs = 55;
         whole.schedule = Schedule::Cosine {
             warmup_epochs: 1.0,
@@ -216,7 +216,7 @@ pub(super) mod tests {
 
     #[test]
     fn extending_a_shortened_run_drops_the_restarts_it_never_reached() {
-        let mut r = Recipe::default_recipe();
+        let mut r = Recipe::v1();
         r.epochs = 30;
         let done: Vec<f64> = (0..300).map(|i| r.lr_at(i as f64 / 10.0, &[])).collect();
         r.epochs = 50;
