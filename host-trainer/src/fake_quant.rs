@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Sample;
 use crate::model::Net;
-use crate::quantize::{Calibration, RangeMethod, CALIBRATION_IMAGES};
+use crate::quantize::{calibration_samples, Calibration, RangeMethod};
 
 /// The `quant_aware` part of a recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -25,11 +25,10 @@ pub struct QuantAware {
     pub ranges: RangeMethod,
 }
 
-/// The activation grids of `net` (its inference form) on the first [`CALIBRATION_IMAGES`] of
-/// `train` (the images `host-trainer quantize` calibrates on), one per quantized layer.
+/// The activation grids of `net` (its inference form), one per quantized layer, on the images of
+/// `train` that `host-trainer quantize` calibrates on ([`calibration_samples`]).
 pub fn calibrate(net: &Net, train: &[Sample], q: QuantAware, device: &Device) -> Vec<QParams> {
-    let images = &train[..train.len().min(CALIBRATION_IMAGES)];
-    Calibration::collect(net, images, device).qparams(q.ranges)
+    Calibration::collect(net, calibration_samples(train), device).qparams(q.ranges)
 }
 
 /// `x` rounded to the int8 grid `q` (clamped to its 256 levels) in the forward pass; the

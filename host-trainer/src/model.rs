@@ -63,21 +63,24 @@ impl Block {
         }
     }
 
+    /// The block in float: [`Pass::Float`] through [`Block::forward_pass`].
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv_relu(x);
-        let x = self.normalize(x);
-        let x = self.downsample(x);
-        crate::fast_ops::dropout(&self.dropout, x)
+        self.forward_pass(x, &mut Pass::Float, 0)
     }
 
-    /// [`Block::forward`] with the convolution's weights and the block's output rounded as the
-    /// int8 model rounds them (see [`crate::fake_quant`]); `output` is the output's grid.
-    pub fn forward_quant_sim(&self, x: Tensor<4>, output: QParams) -> Tensor<4> {
-        let mut conv = self.conv.clone();
-        conv.weight = conv.weight.map(|w| fake_quant::weights(w, 0));
-        let x = crate::fast_ops::conv3x3_relu(&conv, x);
+    /// The block as `pass` walks it (block `index` of the network): convolution (weights as
+    /// the pass gives them) and ReLU, BatchNorm, max pool, the block's output as the pass sees
+    /// or rounds it, Dropout.
+    fn forward_pass(&self, x: Tensor<4>, pass: &mut Pass, index: usize) -> Tensor<4> {
+        let x = if pass.rounds_weights() {
+            let mut conv = self.conv.clone();
+            conv.weight = conv.weight.map(|w| fake_quant::weights(w, 0));
+            crate::fast_ops::conv3x3_relu(&conv, x)
+        } else {
+            self.conv_relu(x)
+        };
         let x = self.downsample(self.normalize(x));
-        let x = fake_quant::activations(x, output);
+        let x = pass.output(index, x);
         crate::fast_ops::dropout(&self.dropout, x)
     }
 
@@ -117,11 +120,48 @@ pub struct Net {
     pub relu: Relu,
 }
 
-/// A dense layer with its weights rounded to their int8 grids.
-fn dense_quant_sim(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
-    let mut layer = layer.clone();
-    layer.weight = layer.weight.map(|w| fake_quant::weights(w, 1));
-    layer.forward(x)
+/// What one walk through the network does at its quantized layers (each block's output after
+/// the pool, the two hidden dense layers after ReLU, the logits): [`Net::forward`],
+/// [`Net::forward_trace`] and [`Net::forward_quant_sim`] are this one walk.
+pub enum Pass<'a> {
+    /// The float network, as trained and exported.
+    Float,
+    /// Float, keeping each quantized layer's output (flattened to `[N, values]`) for calibration.
+    Trace(Vec<Tensor<2>>),
+    /// The int8 model simulated: weights rounded per output channel, each quantized layer's
+    /// output rounded to its grid (one per layer, in walk order).
+    QuantSim(&'a [QParams]),
+}
+
+impl Pass<'_> {
+    fn rounds_weights(&self) -> bool {
+        matches!(self, Pass::QuantSim(_))
+    }
+
+    /// The output of quantized layer `layer` as the walk continues with it.
+    fn output<const D: usize>(&mut self, layer: usize, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Pass::Float => x,
+            Pass::Trace(outputs) => {
+                let dims = x.dims();
+                let values = dims[1..].iter().product::<usize>();
+                outputs.push(x.clone().reshape([dims[0], values]));
+                x
+            }
+            Pass::QuantSim(grids) => fake_quant::activations(x, grids[layer]),
+        }
+    }
+
+    /// A dense layer, its weights as the pass gives them.
+    fn dense(&self, layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+        if self.rounds_weights() {
+            let mut layer = layer.clone();
+            layer.weight = layer.weight.map(|w| fake_quant::weights(w, 1));
+            layer.forward(x)
+        } else {
+            layer.forward(x)
+        }
+    }
 }
 
 /// Spatial side after the five 2x2 pools: 48 → 24 → 12 → 6 → 3 → 1.
@@ -183,20 +223,12 @@ impl Net {
     /// The output of every quantized layer, for calibration: each block's output (after the pool)
     /// as `[N, C, H, W]` flattened to `[N, C·H·W]`, then fc1 and fc2 after ReLU, then the logits.
     pub fn forward_trace(&self, images: Tensor<4>) -> Vec<Tensor<2>> {
-        let mut out = Vec::new();
-        let mut x = images;
-        for block in &self.blocks {
-            x = block.forward(x);
-            out.push(x.clone().flatten::<2>(1, 3));
+        let mut pass = Pass::Trace(Vec::new());
+        self.walk(images, &mut pass);
+        match pass {
+            Pass::Trace(outputs) => outputs,
+            _ => unreachable!("the pass stays a trace"),
         }
-        let x = x.flatten::<2>(1, 3);
-        let x = self.head_dropout2.forward(self.head_dropout1.forward(x));
-        let x = self.relu.forward(self.fc1.forward(x));
-        out.push(x.clone());
-        let x = self.relu.forward(self.fc2.forward(x));
-        out.push(x.clone());
-        out.push(self.out.forward(x));
-        out
     }
 
     /// [`Net::forward`] with every weight and every quantized layer's output rounded as the int8
@@ -211,28 +243,29 @@ impl Net {
             self.blocks.len() + 3,
             "one grid per quantized layer"
         );
-        let mut x = images;
-        for (block, &q) in self.blocks.iter().zip(outputs) {
-            x = block.forward_quant_sim(x, q);
-        }
-        let x = x.flatten::<2>(1, 3);
-        let x = self.head_dropout2.forward(self.head_dropout1.forward(x));
-        let [q1, q2, q_out] = [0, 1, 2].map(|i| outputs[self.blocks.len() + i]);
-        let x = fake_quant::activations(self.relu.forward(dense_quant_sim(&self.fc1, x)), q1);
-        let x = fake_quant::activations(self.relu.forward(dense_quant_sim(&self.fc2, x)), q2);
-        fake_quant::activations(dense_quant_sim(&self.out, x), q_out)
+        self.walk(images, &mut Pass::QuantSim(outputs))
     }
 
     /// `[N, 1, 48, 48]` images (pixel/255) → `[N, 7]` logits.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.walk(images, &mut Pass::Float)
+    }
+
+    /// The network's one walk, in the paper's order: the five blocks, Flatten, two Dropouts,
+    /// Dense 512 + ReLU twice, Dense 7; `pass` decides what happens at the quantized layers.
+    pub fn walk(&self, images: Tensor<4>, pass: &mut Pass) -> Tensor<2> {
         let mut x = images;
-        for block in &self.blocks {
-            x = block.forward(x);
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward_pass(x, pass, i);
         }
         let x = x.flatten::<2>(1, 3);
         let x = self.head_dropout2.forward(self.head_dropout1.forward(x));
-        let x = self.relu.forward(self.fc1.forward(x));
-        let x = self.relu.forward(self.fc2.forward(x));
-        self.out.forward(x)
+        let b = self.blocks.len();
+        let x = self.relu.forward(pass.dense(&self.fc1, x));
+        let x = pass.output(b, x);
+        let x = self.relu.forward(pass.dense(&self.fc2, x));
+        let x = pass.output(b + 1, x);
+        let x = pass.dense(&self.out, x);
+        pass.output(b + 2, x)
     }
 }

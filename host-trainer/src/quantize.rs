@@ -22,6 +22,13 @@ use crate::network::Network;
 /// step, and by quantization-aware training at the start of each epoch).
 pub const CALIBRATION_IMAGES: usize = 1000;
 
+/// The images a calibration takes from the training split (in the split's order): the first
+/// [`CALIBRATION_IMAGES`]. The split groups the images by class, so on the published split these
+/// are all *angry* faces; both the quantize step and quantization-aware training take these.
+pub fn calibration_samples(train: &[Sample]) -> &[Sample] {
+    &train[..train.len().min(CALIBRATION_IMAGES)]
+}
+
 /// How an activation range is chosen from calibration values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]

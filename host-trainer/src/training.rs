@@ -98,12 +98,18 @@ pub fn train(
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing((recipe.label_smoothing > 0.0).then_some(recipe.label_smoothing as f32))
         .init(&ad);
+    // Quantization-aware: the grids the last epoch ended with, which are those of the next
+    // epoch's starting weights.
+    let mut carried_grids = None;
     while !state.finished && state.epoch < recipe.epochs {
         let started = Instant::now();
-        // Quantization-aware: the activation grids of this epoch's starting weights.
-        let quant_sim = recipe
-            .quant_aware
-            .map(|q| crate::fake_quant::calibrate(&model.valid(), train, q, device));
+        // Quantization-aware: the activation grids of this epoch's starting weights (measured
+        // anew when the run starts or resumes).
+        let quant_sim = recipe.quant_aware.map(|q| {
+            carried_grids
+                .take()
+                .unwrap_or_else(|| crate::fake_quant::calibrate(&model.valid(), train, q, device))
+        });
         let epoch = Epoch {
             recipe: &recipe,
             train,
@@ -126,7 +132,10 @@ pub fn train(
             // validated (grids from the epoch's final weights).
             Some(q) => {
                 let grids = crate::fake_quant::calibrate(&inference, train, q, device);
-                evaluate_quant_sim(&inference, validation, device, opts.progress, &grids)
+                let figures =
+                    evaluate_quant_sim(&inference, validation, device, opts.progress, &grids);
+                carried_grids = Some(grids);
+                figures
             }
             None => evaluate(&inference, validation, device, opts.progress),
         };

@@ -135,3 +135,28 @@ fn the_quant_aware_forward_pass_predicts_like_the_int8_model() {
         "the simulation ({sim}) is no closer than float ({float})"
     );
 }
+
+/// Quantization-aware training calibrates on the training split as the `train` command rebuilds
+/// it from the data and the manifest's seed; the quantize step on the manifest's list. They must
+/// be the same images, in the same order, or a quant-aware run would be tuned to other ranges
+/// than the ones its int8 model gets.
+#[test]
+fn training_and_the_quantize_step_calibrate_on_the_same_images() {
+    let models = fer_test_support::models_dir();
+    let manifest = Manifest::read(&models.join("split.json")).expect("split.json");
+    let data = fer_test_support::fer_dir();
+    let loaded =
+        host_trainer::data::load(&data, host_trainer::data::BadImages::Fail).expect("data");
+    let split = host_trainer::split::stratified(loaded.samples, manifest.seed);
+    let in_training: Vec<&str> = host_trainer::quantize::calibration_samples(&split.train)
+        .iter()
+        .map(|s| s.id.as_str())
+        .collect();
+    let images = calibration_images(&data, &manifest).expect("images");
+    let in_quantize: Vec<&str> = images.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        in_training.len(),
+        host_trainer::quantize::CALIBRATION_IMAGES
+    );
+    assert_eq!(in_training, in_quantize);
+}
