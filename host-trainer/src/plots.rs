@@ -60,19 +60,47 @@ fn render_atomic(
     result
 }
 
+/// The run a fine-tune started from, drawn before its own epochs.
+pub struct Earlier<'a> {
+    /// Its recipe's name.
+    pub name: &'a str,
+    pub history: &'a [EpochStats],
+}
+
 /// Two panels: accuracy and loss per epoch, training and validation, like the paper's Figure 2.
 /// A dashed vertical line marks the epoch whose weights were kept; a weight average of the last
 /// epochs, when there is one, is a green bar over the averaged epochs at its validation figure.
+/// With `earlier` (the run whose weights this one started from), its epochs come first and a
+/// gray line marks where this run begins.
 pub fn curves(
     path: &Path,
     title: &str,
     history: &[EpochStats],
     best_epoch: Option<usize>,
     averaged: Option<&Averaged>,
+    earlier: Option<Earlier>,
 ) -> Result<()> {
     if history.is_empty() {
         return Err(anyhow!("no epochs to plot in {}", path.display()));
     }
+    let offset = earlier.as_ref().map_or(0, |e| e.history.len());
+    let history: Vec<EpochStats> = earlier
+        .as_ref()
+        .map_or(&[][..], |e| e.history)
+        .iter()
+        .cloned()
+        .chain(history.iter().map(|e| EpochStats {
+            epoch: e.epoch + offset,
+            ..e.clone()
+        }))
+        .collect();
+    let history = &history[..];
+    let best_epoch = best_epoch.map(|b| b + offset);
+    let averaged = averaged.map(|a| Averaged {
+        epochs: (a.epochs.0 + offset, a.epochs.1 + offset),
+        ..a.clone()
+    });
+    let averaged = averaged.as_ref();
     let size = (1400, 560);
     render_atomic(path, size, |tmp| {
         let root = BitMapBackend::new(tmp, size).into_drawing_area();
@@ -145,6 +173,20 @@ pub fn curves(
                     ))
                     .legend(move |(x, y)| {
                         PathElement::new(vec![(x, y), (x + 20, y)], green.stroke_width(5))
+                    });
+            }
+            if let Some(e) = earlier.as_ref().filter(|_| offset > 0) {
+                let x = offset as f64 + 0.5;
+                let gray = RGBColor(110, 110, 110);
+                chart
+                    .draw_series(LineSeries::new(
+                        vec![(x, lo - pad), (x, hi + pad)],
+                        gray.stroke_width(2),
+                    ))
+                    .map_err(draw_err(path))?
+                    .label(format!("this run starts (epochs 1-{offset}: {})", e.name))
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 20, y)], gray.stroke_width(2))
                     });
             }
             if let Some(best) = best_epoch {

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::artifacts::{load_model, weights_description};
+use crate::checkpoint::TrainState;
 use crate::data;
 use crate::evaluate::evaluate;
 use crate::fsutil::{write_atomic, write_json};
@@ -76,15 +77,26 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
         ),
         &report,
     )?;
+    let earlier = earlier_run(&state);
     crate::plots::curves(
         &out.join(format!("{name}.curves.png")),
-        &format!(
-            "{name}: training and validation per epoch ({} recipe)",
-            state.recipe.name
-        ),
+        &match &earlier {
+            Some(e) => format!(
+                "{name}: training and validation per epoch ({} recipe, from {})",
+                state.recipe.name, e.recipe.name
+            ),
+            None => format!(
+                "{name}: training and validation per epoch ({} recipe)",
+                state.recipe.name
+            ),
+        },
         &state.history,
         state.best_epoch.filter(|_| state.kept_average().is_none()),
         state.averaged.as_ref(),
+        earlier.as_ref().map(|e| crate::plots::Earlier {
+            name: &e.recipe.name,
+            history: &e.history,
+        }),
     )?;
     let onnx = crate::onnx::float::to_bytes(
         &crate::network::Network::read(&net)?,
@@ -93,4 +105,28 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
     write_atomic(&out.join(format!("{name}.onnx")), &onnx)?;
     eprintln!("wrote {name}{suffix}.report.json/.md, {name}{suffix}.confusion.png, {name}.curves.png, {name}.onnx in {}", out.display());
     Ok(report)
+}
+
+/// The run whose weights this one started from (`init_from`), when its history is beside those
+/// weights (`<stem>.history.json`, the path as the run recorded it): a fine-tune's curves then
+/// show both runs. A recorded path that no longer leads to a history gives this run's alone.
+fn earlier_run(state: &TrainState) -> Option<TrainState> {
+    let weights = Path::new(state.init_from.as_deref()?);
+    let path = weights.with_extension("history.json");
+    if !path.is_file() {
+        eprintln!(
+            "curves: this run started from {}, whose history {} is not there: plotting this run \
+             alone",
+            weights.display(),
+            path.display()
+        );
+        return None;
+    }
+    match crate::fsutil::read_json::<TrainState>(&path) {
+        Ok(earlier) => Some(earlier),
+        Err(e) => {
+            eprintln!("curves: {e:#}: plotting this run alone");
+            None
+        }
+    }
 }
