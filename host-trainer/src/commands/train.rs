@@ -38,13 +38,13 @@ pub struct TrainArgs {
     /// `recipe` object of a `.history.json` is one). Its `name` names the run's files.
     #[arg(long, value_name = "FILE.json", conflicts_with = "preset")]
     pub recipe: Option<PathBuf>,
-    /// Override the recipe's number of epochs.
+    /// Override the recipe's number of epochs (of its first run, when it has a `finish`).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Override the recipe's early-stopping patience.
+    /// Override the recipe's early-stopping patience (of its first run, when it has a `finish`).
     #[arg(long)]
     pub patience: Option<usize>,
-    /// Override the recipe's early-stopping monitor.
+    /// Override the recipe's early-stopping monitor (of its first run, when it has a `finish`).
     #[arg(long, value_enum)]
     pub monitor: Option<Monitor>,
     /// Seed of the shuffling, augmentation, Dropout and initialization [default: the recipe's:
