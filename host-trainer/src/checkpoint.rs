@@ -249,7 +249,7 @@ impl Checkpoint {
                     )
                 })?;
                 eprintln!("starting from the weights in {}", path.display());
-                state.init_from = Some(path.display().to_string());
+                state.init_from = Some(crate::fsutil::recorded_path(path));
             }
             return Ok((model, recipe.optimizer.init(), state));
         }

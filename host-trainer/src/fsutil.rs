@@ -80,6 +80,24 @@ pub fn remove_stale_temp_files(dir: &Path) -> usize {
     removed
 }
 
+/// How a file given on the command line is recorded in a file the run writes (a teacher in the
+/// targets file, `init_from` in a history): relative to the working directory when it lies under
+/// it, so that what is committed names no machine's folders even when the path was given
+/// absolute; otherwise as given.
+pub fn recorded_path(arg: &Path) -> String {
+    recorded_from(arg, std::env::current_dir().ok().as_deref())
+}
+
+fn recorded_from(arg: &Path, cwd: Option<&Path>) -> String {
+    let under = |cwd: &Path| -> Option<String> {
+        let full = arg.canonicalize().ok()?;
+        let rel = full.strip_prefix(cwd.canonicalize().ok()?).ok()?;
+        Some(rel.display().to_string())
+    };
+    cwd.and_then(under)
+        .unwrap_or_else(|| arg.display().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +116,26 @@ mod tests {
         }
         assert_eq!(remove_stale_temp_files(dir.path()), 1);
         assert!(!dead.exists() && ours.exists() && keep.exists());
+    }
+
+    #[test]
+    fn paths_are_recorded_relative_to_the_working_directory() {
+        let dir = std::env::temp_dir().join(format!("fer-recorded-path-{}", std::process::id()));
+        let model = dir.join("runs").join("a.bpk");
+        std::fs::create_dir_all(model.parent().unwrap()).unwrap();
+        std::fs::write(&model, b"weights").unwrap();
+        // Given by its absolute path, named from the working directory down.
+        assert_eq!(
+            recorded_from(&model, Some(&dir)),
+            Path::new("runs").join("a.bpk").display().to_string()
+        );
+        // Outside the working directory, or missing: as given.
+        let elsewhere = dir.join("runs");
+        assert_eq!(
+            recorded_from(&dir.join("b.bpk"), Some(&elsewhere)),
+            dir.join("b.bpk").display().to_string()
+        );
+        assert_eq!(recorded_from(Path::new("x.bpk"), None), "x.bpk");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -86,19 +86,6 @@ fn teacher_files(arg: &Path) -> Result<TeacherFiles> {
 ///
 /// # Errors
 /// A teacher without its files, trained on another split, or a targets file already in `out`.
-/// How a teacher is named in the targets file: relative to the working directory `cwd` when it
-/// lies under it, so that a targets file committed with a run names no machine's folders even
-/// when the teacher was given by its absolute path; otherwise as given.
-fn teacher_name(arg: &Path, cwd: Option<&Path>) -> String {
-    let under = |cwd: &Path| -> Option<String> {
-        let full = arg.canonicalize().ok()?;
-        let rel = full.strip_prefix(cwd.canonicalize().ok()?).ok()?;
-        Some(rel.display().to_string())
-    };
-    cwd.and_then(under)
-        .unwrap_or_else(|| arg.display().to_string())
-}
-
 pub fn run(data_dir: &Path, args: &TeachArgs) -> Result<()> {
     if !(args.temperature.is_finite() && (0.5..=20.0).contains(&args.temperature)) {
         bail!(
@@ -150,7 +137,7 @@ pub fn run(data_dir: &Path, args: &TeachArgs) -> Result<()> {
         let mirrored = scores(&net, &split.validation, true, 1.0, &device);
         let both = mean(&[plain.clone(), mirrored.clone()]);
         let summary = TeacherSummary {
-            model: teacher_name(&t.arg, std::env::current_dir().ok().as_deref()),
+            model: crate::fsutil::recorded_path(&t.arg),
             recipe: state.recipe.name.clone(),
             validation_accuracy: accuracy(&plain, &split.validation),
             validation_accuracy_mirrored: accuracy(&both, &split.validation),
@@ -202,30 +189,4 @@ pub fn run(data_dir: &Path, args: &TeachArgs) -> Result<()> {
         args.temperature
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn teachers_are_named_relative_to_the_working_directory() {
-        let dir = std::env::temp_dir().join(format!("fer-teach-name-{}", std::process::id()));
-        let model = dir.join("runs").join("a.bpk");
-        std::fs::create_dir_all(model.parent().unwrap()).unwrap();
-        std::fs::write(&model, b"weights").unwrap();
-        // Given by its absolute path, named from the working directory down.
-        assert_eq!(
-            teacher_name(&model, Some(&dir)),
-            Path::new("runs").join("a.bpk").display().to_string()
-        );
-        // Outside the working directory, or missing: as given.
-        let elsewhere = dir.join("runs");
-        assert_eq!(
-            teacher_name(&dir.join("b.bpk"), Some(&elsewhere)),
-            dir.join("b.bpk").display().to_string()
-        );
-        assert_eq!(teacher_name(Path::new("x.bpk"), None), "x.bpk");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }
