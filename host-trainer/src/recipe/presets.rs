@@ -147,8 +147,8 @@ impl Recipe {
         r
     }
 
-    /// The published model's recipe: [`Recipe::v3`] with seed 7 (the better of the two seeds
-    /// measured on validation), then a quantization-aware fine-tune of its result (`finish`,
+    /// The published model's recipe: [`Recipe::v3`] with seed 7 (the seed its one measured run
+    /// had), then a quantization-aware fine-tune of its result (`finish`,
     /// `host-trainer/recipes/v3-qat3.json`): 8 epochs through the simulated int8 forward pass
     /// (weights rounded per output channel, activations to 0.01-99.99 percentile grids measured
     /// anew each epoch), Adam from 3e-4 by one cosine to 3% of it, flips only, keeping the epoch
