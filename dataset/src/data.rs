@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use edge_runtime::labels::{Emotion, CLASS_COUNT};
+use edge_runtime::normalize::{Normalize, INPUT_RULE};
 use edge_runtime::preprocess::Square;
 
 /// Side of the square input image, in pixels.
@@ -73,6 +74,15 @@ impl Dataset {
 /// A missing path, an unknown class folder, an empty class, an unreadable image (with
 /// [`BadImages::Fail`]) or a malformed CSV row, each named.
 pub fn load(path: &Path, bad: BadImages) -> Result<Dataset> {
+    load_with(path, bad, INPUT_RULE)
+}
+
+/// [`load`] with the faces normalized by `rule` instead of the published [`INPUT_RULE`] (for a
+/// training run that measures another rule).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_with(path: &Path, bad: BadImages, rule: Normalize) -> Result<Dataset> {
     if !path.exists() {
         bail!(
             "data path {} does not exist; pass --data with FER-2013 in Kaggle's folder layout \
@@ -81,18 +91,18 @@ pub fn load(path: &Path, bad: BadImages) -> Result<Dataset> {
         );
     }
     if path.is_file() {
-        return load_csv(path);
+        return load_csv(path, rule);
     }
     let csv = path.join("fer2013.csv");
     let has_splits = path.join("train").is_dir() || path.join("test").is_dir();
     if !has_splits && csv.is_file() {
-        return load_csv(&csv);
+        return load_csv(&csv, rule);
     }
-    load_folders(path, bad)
+    load_folders(path, bad, rule)
 }
 
 /// The folder layout: `root/{train,test}/<class>/*.{jpg,png}` or `root/<class>/*`.
-fn load_folders(root: &Path, bad: BadImages) -> Result<Dataset> {
+fn load_folders(root: &Path, bad: BadImages, rule: Normalize) -> Result<Dataset> {
     let mut split_dirs: Vec<PathBuf> = ["train", "test"]
         .iter()
         .map(|s| root.join(s))
@@ -157,7 +167,7 @@ fn load_folders(root: &Path, bad: BadImages) -> Result<Dataset> {
         }
     }
 
-    let decoded = decode_all(root, &files);
+    let decoded = decode_all(&files, rule);
     let mut data = Dataset {
         source: "folders".into(),
         ..Dataset::default()
@@ -200,15 +210,17 @@ fn load_folders(root: &Path, bad: BadImages) -> Result<Dataset> {
 
 /// Decodes every file, on all cores (decoding is the slow part of loading).
 fn decode_all(
-    _root: &Path,
     files: &[(PathBuf, Emotion)],
+    rule: Normalize,
 ) -> Vec<Result<(Box<[u8; PIXELS]>, bool)>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = files.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = files
             .chunks(chunk)
-            .map(|part| scope.spawn(move || part.iter().map(|(p, _)| decode_file(p)).collect()))
+            .map(|part| {
+                scope.spawn(move || part.iter().map(|(p, _)| decode_file(p, rule)).collect())
+            })
             .collect();
         handles
             .into_iter()
@@ -217,19 +229,33 @@ fn decode_all(
     })
 }
 
-/// Reads one image file as 48x48 gray; the flag says whether it had to be converted.
-pub fn decode_file(path: &Path) -> Result<(Box<[u8; PIXELS]>, bool)> {
-    to_gray48(crate::input::read_image(path)?).with_context(|| path.display().to_string())
+/// Reads one image file as the model's 48x48 gray input, normalized by `rule`; the flag says
+/// whether it had to be converted.
+pub fn decode_file(path: &Path, rule: Normalize) -> Result<(Box<[u8; PIXELS]>, bool)> {
+    to_gray48_with(crate::input::read_image(path)?, rule)
+        .with_context(|| path.display().to_string())
 }
 
-/// Converts any image to 48x48 8-bit gray with the one image-to-input rule of the project:
-/// BT.601 luma, the centred square (a data set image is a face crop), edge-runtime's integer
-/// resize ([`edge_runtime::pipeline::face_input`], what `edge-cli classify` and the firmware
-/// do). The flag says whether anything had to change.
+/// Converts any image to the model's 48x48 8-bit gray input with the one image-to-input rule of
+/// the project: BT.601 luma, the centred square (a data set image is a face crop), edge-runtime's
+/// integer resize and light normalization ([`edge_runtime::pipeline::face_input`], what
+/// `edge-cli classify` and the firmware do). The flag says whether the image had to be converted
+/// to 48x48 gray (the normalization is not counted).
 ///
 /// # Errors
 /// An image without pixels (0 wide or high).
 pub fn to_gray48(img: image::DynamicImage) -> Result<(Box<[u8; PIXELS]>, bool)> {
+    to_gray48_with(img, INPUT_RULE)
+}
+
+/// [`to_gray48`] with the light normalization `rule`.
+///
+/// # Errors
+/// An image without pixels (0 wide or high).
+pub fn to_gray48_with(
+    img: image::DynamicImage,
+    rule: Normalize,
+) -> Result<(Box<[u8; PIXELS]>, bool)> {
     let already = img.width() as usize == SIDE
         && img.height() as usize == SIDE
         && matches!(img, image::DynamicImage::ImageLuma8(_));
@@ -238,7 +264,7 @@ pub fn to_gray48(img: image::DynamicImage) -> Result<(Box<[u8; PIXELS]>, bool)> 
     let mut pixels = Box::new([0u8; PIXELS]);
     let frame = edge_runtime::preprocess::GrayFrame::new(gray.as_raw(), w, h)
         .map_err(|e| anyhow::anyhow!("{w}x{h} image: {e}"))?;
-    edge_runtime::pipeline::face_input(&frame, Square::centre(w, h), &mut pixels)
+    edge_runtime::pipeline::face_input_with(&frame, Square::centre(w, h), rule, &mut pixels)
         .map_err(|e| anyhow::anyhow!("{w}x{h} image has no pixels to use: {e}"))?;
     Ok((pixels, !already))
 }
@@ -246,7 +272,7 @@ pub fn to_gray48(img: image::DynamicImage) -> Result<(Box<[u8; PIXELS]>, bool)> 
 /// The original Kaggle CSV: `emotion,pixels,Usage`, emotion 0..6 in Kaggle's order, pixels as
 /// 2304 space-separated values. Rows with Usage `PrivateTest` are held out like the folder layout
 /// holds them out (see the data README); `Training` and `PublicTest` are merged.
-fn load_csv(path: &Path) -> Result<Dataset> {
+fn load_csv(path: &Path, rule: Normalize) -> Result<Dataset> {
     let text = crate::input::read_to_string(path, crate::input::Kind::Csv)?;
     let name = path
         .file_name()
@@ -329,6 +355,7 @@ fn load_csv(path: &Path) -> Result<Dataset> {
                 path.display()
             );
         }
+        rule.apply(&mut pixels[..], SIDE, SIDE);
         data.samples.push(Sample {
             id: format!("{name}:{lineno}"),
             label,
@@ -391,6 +418,18 @@ fn manifest_path(root: &Path, id: &str) -> Result<PathBuf> {
 /// # Errors
 /// A file that is missing or unreadable, or a CSV line that is not in the CSV.
 pub fn load_ids(root: &Path, ids: &[(String, Emotion)]) -> Result<Vec<Sample>> {
+    load_ids_with(root, ids, INPUT_RULE)
+}
+
+/// [`load_ids`] with the faces normalized by `rule`.
+///
+/// # Errors
+/// As [`load_ids`].
+pub fn load_ids_with(
+    root: &Path,
+    ids: &[(String, Emotion)],
+    rule: Normalize,
+) -> Result<Vec<Sample>> {
     let mut csv_rows: Option<BTreeMap<String, Sample>> = None;
     let mut out = Vec::with_capacity(ids.len());
     for (id, label) in ids {
@@ -401,7 +440,7 @@ pub fn load_ids(root: &Path, ids: &[(String, Emotion)]) -> Result<Vec<Sample>> {
                 } else {
                     root.join(file)
                 };
-                let data = load_csv(&csv_path)?;
+                let data = load_csv(&csv_path, rule)?;
                 csv_rows = Some(
                     data.samples
                         .into_iter()
@@ -416,7 +455,8 @@ pub fn load_ids(root: &Path, ids: &[(String, Emotion)]) -> Result<Vec<Sample>> {
             out.push(s.clone());
         } else {
             let path = manifest_path(root, id)?;
-            let (pixels, _) = decode_file(&path).with_context(|| format!("manifest file {id}"))?;
+            let (pixels, _) =
+                decode_file(&path, rule).with_context(|| format!("manifest file {id}"))?;
             out.push(Sample {
                 id: id.clone(),
                 label: *label,

@@ -2,7 +2,7 @@
 //! here. A path must be a regular file (not a device such as /dev/zero, a FIFO that would block,
 //! or a folder), no larger than its kind allows, and is read with that bound even if it grows
 //! while being read. Images are decoded with limits on their dimensions and memory, and a JPEG
-//! must be whole (a truncated one decodes as grey blocks, so it is refused).
+//! must be whole (a truncated one decodes as grey blocks, so it is refused: [`crate::jpeg`]).
 
 use std::fmt;
 use std::fs::File;
@@ -65,11 +65,12 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Checks that `path` is a regular file within `kind`'s limit, without opening it (opening a
-/// FIFO blocks until a writer comes). Returns its size.
+/// Checks that `path` is a regular file within `kind`'s limit and not empty, without opening it
+/// (opening a FIFO blocks until a writer comes; reading a 0-byte `/proc` file may block too).
+/// Returns its size.
 ///
 /// # Errors
-/// A missing path, a device, FIFO, socket or folder, or a file above the limit.
+/// A missing path, a device, FIFO, socket or folder, an empty file, or a file above the limit.
 pub fn check(path: &Path, kind: Kind) -> Result<u64> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("{}: cannot read file ({kind} expected)", path.display()))?;
@@ -80,6 +81,14 @@ pub fn check(path: &Path, kind: Kind) -> Result<u64> {
             "not a regular file (a device, FIFO or socket)"
         };
         bail!("{}: {what}; expected {kind}", path.display());
+    }
+    if meta.len() == 0 {
+        // Nothing we read may be empty, and a file that says it holds 0 bytes may be a kernel
+        // interface (/proc/kmsg) whose read blocks forever: refused without opening it.
+        bail!(
+            "{}: 0 bytes (an empty file, or a system file whose size is unknown); expected {kind}",
+            path.display()
+        );
     }
     if meta.len() > kind.limit() {
         bail!(
@@ -133,7 +142,7 @@ pub const MAX_IMAGE_SIDE: u32 = 8192;
 pub const MAX_IMAGE_ALLOC: u64 = 512 * MIB;
 
 /// Decodes an image file's bytes (`name` names it in errors). Refuses images larger than
-/// [`MAX_IMAGE_SIDE`] on a side, empty ones, and JPEGs without their end-of-image marker.
+/// [`MAX_IMAGE_SIDE`] on a side, empty ones, and JPEGs that are not whole ([`crate::jpeg`]).
 ///
 /// # Errors
 /// An unknown format, a damaged or truncated file (the decoder's reason is given), or an image
@@ -159,10 +168,13 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<image::DynamicImage> {
     if w == 0 || h == 0 {
         bail!("{name}: empty image ({w}x{h} pixels)");
     }
-    if format == image::ImageFormat::Jpeg && !jpeg_is_whole(bytes) {
-        bail!(
-            "{name}: truncated JPEG (no end-of-image marker): refusing to guess the missing part"
-        );
+    if format == image::ImageFormat::Jpeg {
+        crate::jpeg::check_whole(bytes, MAX_IMAGE_SIDE as usize).map_err(|e| {
+            anyhow::anyhow!(
+                "{name}: damaged or truncated JPEG ({w}x{h}): {e}; refusing to guess the missing \
+                 part"
+            )
+        })?;
     }
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
@@ -172,12 +184,6 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<image::DynamicImage> {
     r.limits(limits);
     r.decode()
         .map_err(|e| anyhow::anyhow!("{name}: damaged {format:?} image ({w}x{h}): {e}"))
-}
-
-/// Whether JPEG data ends with its end-of-image marker (`FF D9`), allowing zero padding after it.
-pub fn jpeg_is_whole(bytes: &[u8]) -> bool {
-    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    bytes[..end].ends_with(&[0xFF, 0xD9])
 }
 
 /// Reads and decodes an image file (see [`read`] and [`decode_image`]).
@@ -194,6 +200,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn empty_files_and_kernel_files_of_unknown_size_are_refused_without_reading() {
+        let dir = std::env::temp_dir().join(format!("fer-input-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.json");
+        std::fs::write(&empty, b"").unwrap();
+        let e = read(&empty, Kind::Json).unwrap_err().to_string();
+        assert!(e.contains("0 bytes") && e.contains("empty.json"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        // /proc/kmsg blocks every reader; it is refused before it is opened (where it exists
+        // and can be stat'ed).
+        let kmsg = Path::new("/proc/kmsg");
+        if std::fs::metadata(kmsg).is_ok() {
+            for kind in [
+                Kind::Image,
+                Kind::Model,
+                Kind::Json,
+                Kind::Weights,
+                Kind::Csv,
+            ] {
+                let e = check(kmsg, kind).unwrap_err().to_string();
+                assert!(e.contains("0 bytes"), "{e}");
+            }
+        }
+    }
+
+    #[test]
     fn devices_and_folders_are_refused_by_kind() {
         let e = read(Path::new("/dev/zero"), Kind::Model).unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
@@ -203,11 +235,57 @@ mod tests {
         assert!(e.to_string().contains("a folder"), "{e}");
     }
 
+    /// A 120x80 textured gray JPEG, as the image crate encodes it.
+    fn jpeg() -> Vec<u8> {
+        let img = image::GrayImage::from_fn(120, 80, |x, y| {
+            image::Luma([((x * 7 + y * 13 + (x * y) % 31) % 256) as u8])
+        });
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&img)
+            .expect("encode");
+        out
+    }
+
     #[test]
-    fn a_jpeg_must_end_with_its_marker() {
-        assert!(jpeg_is_whole(&[0xFF, 0xD8, 1, 2, 0xFF, 0xD9]));
-        assert!(jpeg_is_whole(&[0xFF, 0xD8, 1, 2, 0xFF, 0xD9, 0, 0]));
-        assert!(!jpeg_is_whole(&[0xFF, 0xD8, 1, 2, 3]));
-        assert!(!jpeg_is_whole(&[]));
+    fn a_whole_jpeg_decodes_with_or_without_a_trailer() {
+        let whole = jpeg();
+        decode_image(&whole, "whole.jpg").expect("whole");
+        for trailer in [&b"\n"[..], &[0u8; 16][..], &[0x55u8; 1000][..]] {
+            let mut with = whole.clone();
+            with.extend_from_slice(trailer);
+            decode_image(&with, "trailer.jpg").expect("a trailer after the end marker");
+        }
+    }
+
+    #[test]
+    fn a_damaged_jpeg_is_refused_not_filled_with_grey() {
+        let whole = jpeg();
+        let n = whole.len();
+        // 600 bytes cut from the middle of the scan.
+        let mut cut = whole[..n / 2 - 300].to_vec();
+        cut.extend_from_slice(&whole[n / 2 + 300..]);
+        // Half the file, then an end-of-image marker.
+        let mut half = whole[..n / 2].to_vec();
+        half.extend_from_slice(&[0xFF, 0xD9]);
+        // Cut before its end.
+        let short = whole[..n - 200].to_vec();
+        for (name, bytes) in [("cut.jpg", cut), ("half.jpg", half), ("short.jpg", short)] {
+            let e = decode_image(&bytes, name).expect_err(name).to_string();
+            assert!(
+                e.contains(name) && e.contains("damaged or truncated JPEG"),
+                "{e}"
+            );
+        }
+        // A header that claims 8000x8000 pixels in a small file.
+        let mut big = whole.clone();
+        let sof = big
+            .windows(2)
+            .position(|w| w == [0xFF, 0xC0])
+            .expect("baseline SOF marker");
+        // FF C0, length (2), precision (1), height (2), width (2).
+        big[sof + 5..sof + 9].copy_from_slice(&[0x1F, 0x40, 0x1F, 0x40]);
+        let e = decode_image(&big, "big.jpg").expect_err("8000x8000 in a small file");
+        assert!(e.to_string().contains("8000x8000"), "{e}");
     }
 }

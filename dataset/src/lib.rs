@@ -5,6 +5,7 @@
 
 pub mod data;
 pub mod input;
+pub mod jpeg;
 pub mod metrics;
 pub mod rng;
 pub mod split;

@@ -111,7 +111,11 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let face: Vec<u8> = (0..INPUT_PIXELS)
         .map(|i| ((i % 48) * 5 + (i / 48)) as u8)
         .collect();
-    let runs = args.runs.max(1);
+    const MAX_RUNS: usize = 10_000_000;
+    if !(1..=MAX_RUNS).contains(&args.runs) {
+        anyhow::bail!("--runs is {}, expected 1 to {MAX_RUNS}", args.runs);
+    }
+    let runs = args.runs;
 
     let mut arena = vec![0i8; model.arena_size()];
     if let Some(engine) = args.engine {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use edge_runtime::normalize::{Normalize, INPUT_RULE};
 use edge_runtime::Model;
 use fer_dataset::data::{self, BadImages, Sample};
 use fer_dataset::metrics::Report;
@@ -33,15 +34,29 @@ pub struct Args {
     /// inference time).
     #[arg(long)]
     pub mirror: bool,
+    /// The light normalization of each face: none, equalize, stretch or local (default: the
+    /// published rule, the one the model was trained with; another is for measurements).
+    #[arg(long, value_parser = parse_light)]
+    pub light: Option<Normalize>,
+}
+
+fn parse_light(name: &str) -> Result<Normalize, String> {
+    Normalize::from_name(name).ok_or_else(|| {
+        format!(
+            "'{name}' is no light normalization: expected {}",
+            edge_runtime::normalize::ALL.map(|n| n.name()).join(", ")
+        )
+    })
 }
 
 fn load(args: &Args) -> Result<Vec<Sample>> {
+    let rule = args.light.unwrap_or(INPUT_RULE);
     match &args.manifest {
         Some(m) => {
             let part = args.split.as_deref().unwrap_or("test");
             let manifest = Manifest::read(m)?;
             let ids = manifest.part(part)?;
-            data::load_ids(&args.data, &ids)
+            data::load_ids_with(&args.data, &ids, rule)
                 .with_context(|| format!("loading the {part} files of {}", m.display()))
         }
         None => {
@@ -50,7 +65,7 @@ fn load(args: &Args) -> Result<Vec<Sample>> {
             } else {
                 BadImages::Fail
             };
-            let ds = data::load(&args.data, bad)?;
+            let ds = data::load_with(&args.data, bad, rule)?;
             for s in &ds.skipped {
                 eprintln!("skipped {s}");
             }
@@ -101,13 +116,15 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "int8 model{} on {} images: accuracy {:.2}% ({:.0} images/s)\n",
+            "int8 model{} on {} images (light normalization: {}): accuracy {:.2}% ({:.0} \
+             images/s)\n",
             if args.mirror {
                 " with its mirror images"
             } else {
                 ""
             },
             report.total,
+            args.light.unwrap_or(INPUT_RULE).name(),
             100.0 * report.accuracy,
             samples.len() as f64 / secs
         );

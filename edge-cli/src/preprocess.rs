@@ -1,6 +1,6 @@
 //! From any image to the model's 48x48 gray input, with edge-runtime's face pipeline (the same
 //! code the firmware runs): 8-bit gray, the face square (from [`crate::faces`]), integer
-//! bilinear resize with anti-aliasing taps when shrinking.
+//! bilinear resize with anti-aliasing taps when shrinking, the light normalization.
 
 use anyhow::{anyhow, Result};
 use edge_runtime::preprocess::{GrayFrame, Square};
@@ -69,13 +69,19 @@ mod tests {
     }
 
     #[test]
-    fn a_48x48_gray_image_passes_unchanged() {
-        let px: Vec<u8> = (0..2304).map(|i| (i % 256) as u8).collect();
+    fn a_48x48_gray_image_is_only_normalized() {
+        let px: Vec<u8> = (0..2304).map(|i| (i * 7 % 200) as u8).collect();
         let g = Gray {
             width: 48,
             height: 48,
             pixels: px.clone(),
         };
-        assert_eq!(face_input(&g, Square::centre(48, 48)).unwrap().to_vec(), px);
+        let mut expected = px.clone();
+        edge_runtime::normalize::INPUT_RULE.apply(&mut expected, 48, 48);
+        assert_ne!(expected, px, "the rule changes a face that spans 0-199");
+        assert_eq!(
+            face_input(&g, Square::centre(48, 48)).unwrap().to_vec(),
+            expected
+        );
     }
 }

@@ -317,7 +317,7 @@ fn devices_fifos_huge_and_truncated_files_are_refused_without_hanging() {
     assert!(err.contains("/dev/zero: not a regular file"), "{err}");
     assert!(err.contains("pipe.jpg: not a regular file"), "{err}");
     assert!(err.contains("huge.png: 20000x20000 pixels"), "{err}");
-    assert!(err.contains("cut.jpg: truncated JPEG"), "{err}");
+    assert!(err.contains("cut.jpg: damaged or truncated JPEG"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
     // The whole file still gives its answer.
     let stdout = text(&out.stdout);
@@ -366,4 +366,19 @@ fn eval_split_is_refused_without_a_manifest() {
     let err = text(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("--manifest"), "{err}");
+}
+
+/// A count no run could finish is refused with the range, instead of overflowing.
+#[test]
+fn bench_refuses_counts_out_of_range() {
+    for runs in ["0", "18446744073709551615"] {
+        let out = cli(&["bench", "--runs", runs]);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{err}");
+        assert!(
+            err.contains("--runs") && err.contains("expected 1 to"),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }

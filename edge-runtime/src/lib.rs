@@ -25,6 +25,7 @@ pub mod format;
 pub mod infer;
 pub mod kernels;
 pub mod labels;
+pub mod normalize;
 pub mod pipeline;
 pub mod preprocess;
 pub mod requant;

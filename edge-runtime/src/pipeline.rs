@@ -1,5 +1,6 @@
 //! The face pipeline, written once for the firmware, `edge-cli` and the checks: a gray frame →
-//! the faces in it → a square around each, grown by a margin → 48x48 → int8 logits → scores.
+//! the faces in it → a square around each, grown by a margin → 48x48 → light normalization →
+//! int8 logits → scores.
 //! No heap: the caller owns every buffer ([`Scratch`], the input, the arena).
 //!
 //! ```no_run
@@ -24,7 +25,8 @@
 
 use crate::detect::{self, Cascade, DetectParams, DetectStats, Face};
 use crate::format::QParams;
-use crate::preprocess::{resize_to_input, GrayFrame, Square};
+use crate::normalize::{Normalize, INPUT_RULE};
+use crate::preprocess::{resize_to_input, GrayFrame, Square, SIDE};
 use crate::{Error, Logits, Model, CLASS_COUNT, INPUT_PIXELS};
 
 /// How the faces of a frame are chosen.
@@ -200,8 +202,8 @@ pub fn face_squares(
 }
 
 /// The model's 48x48 input for a face square of `frame`: edge-runtime's integer resize
-/// ([`resize_to_input`]), the one image-to-input rule of training data, evaluation, `edge-cli`
-/// and the firmware.
+/// ([`resize_to_input`]), then the published light normalization ([`INPUT_RULE`]): the one
+/// image-to-input rule of training data, evaluation, `edge-cli` and the firmware.
 ///
 /// # Errors
 /// [`Error::Frame`] when the square does not lie inside the frame.
@@ -210,7 +212,23 @@ pub fn face_input(
     square: Square,
     input: &mut [u8; INPUT_PIXELS],
 ) -> Result<(), Error> {
-    resize_to_input(frame, square, input).map_err(Error::Frame)
+    face_input_with(frame, square, INPUT_RULE, input)
+}
+
+/// [`face_input`] with another light normalization (for measurements and for models trained
+/// with another rule).
+///
+/// # Errors
+/// [`Error::Frame`] when the square does not lie inside the frame.
+pub fn face_input_with(
+    frame: &GrayFrame<'_>,
+    square: Square,
+    rule: Normalize,
+    input: &mut [u8; INPUT_PIXELS],
+) -> Result<(), Error> {
+    resize_to_input(frame, square, input).map_err(Error::Frame)?;
+    rule.apply(input, SIDE, SIDE);
+    Ok(())
 }
 
 /// The int8 logits of the face in `square` (its 48x48 input is built on the stack).

@@ -53,6 +53,7 @@ pub fn push_augmented(
 /// about the centre (bilinear, edge pixels repeated), contrast and brightness jitter, and one
 /// erased rectangle filled with noise. Every range is symmetric and uniform.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Distort {
     /// Rotation in degrees, in [-rotate_deg, rotate_deg].
     pub rotate_deg: f64,

@@ -37,7 +37,8 @@ pub struct TrainState {
     /// The weight average of the last epochs, when the recipe asks for one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub averaged: Option<Averaged>,
-    /// The weights the run started from (`--init-from`), when not a fresh initialization.
+    /// The weights the run started from (`--init-from`), when not a fresh initialization:
+    /// relative to the run's folder (the folder of its history file), as `..`-paths when needed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<String>,
     /// The checkpoint's weight and optimizer files (named by the save that wrote them, so a
@@ -99,13 +100,132 @@ impl Checkpoint {
     pub(crate) fn state(&self) -> PathBuf {
         self.dir.join("state.json")
     }
-    /// The weight and optimizer files `state` names (or the older fixed names).
-    fn files(&self, state: &TrainState) -> (PathBuf, PathBuf) {
+    /// The weight and optimizer files `state` names (or the older fixed names), inside the
+    /// checkpoint folder. A checkpoint is shared data: a name that is not a plain file name of
+    /// this folder (a path, `..`, an absolute path) is refused, so that loading it, or removing
+    /// it at the next save, never touches a file elsewhere.
+    fn files(&self, state: &TrainState) -> Result<(PathBuf, PathBuf)> {
         match &state.files {
-            Some((model, optim)) => (self.dir.join(model), self.dir.join(optim)),
-            None => (self.dir.join("model.bpk"), self.dir.join("optimizer.bpk")),
+            Some((model, optim)) => Ok((self.inside(model)?, self.inside(optim)?)),
+            None => Ok((self.dir.join("model.bpk"), self.dir.join("optimizer.bpk"))),
         }
     }
+
+    /// `name` as a file of the checkpoint folder, when it is a plain `.bpk` file name.
+    fn inside(&self, name: &str) -> Result<PathBuf> {
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && name.ends_with(".bpk")
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !name.starts_with('.');
+        if !plain {
+            bail!(
+                "{}: `files` names '{}', expected a plain .bpk file name inside the checkpoint \
+                 folder (letters, digits, '-', '_'; no path): refusing to read or remove it",
+                self.state().display(),
+                name.escape_debug()
+            );
+        }
+        let path = self.dir.join(name);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!(
+                "{} is a symbolic link: a checkpoint's files must be its own, refusing to \
+                 follow it",
+                path.display()
+            );
+        }
+        Ok(path)
+    }
+
+    /// Refuses to start a new run in a folder that holds checkpoint files: a checkpoint without
+    /// `state.json` (it cannot be resumed, and a new run would overwrite its weights), or one
+    /// with it when `--resume` was not given.
+    ///
+    /// # Errors
+    /// Names the folder, the files and what to do.
+    pub fn refuse_new_run_over_files(&self) -> Result<()> {
+        let present = self.files_present();
+        if present.is_empty() {
+            return Ok(());
+        }
+        if self.exists() {
+            bail!(
+                "{} already holds a checkpoint ({}): pass --resume to continue it, or move the \
+                 folder away to start over",
+                self.dir.display(),
+                present.join(", ")
+            );
+        }
+        bail!(
+            "{} holds checkpoint files ({}) but no state.json, so it cannot be resumed, and a new \
+             run would overwrite them: restore state.json, or move the folder away to start over",
+            self.dir.display(),
+            present.join(", ")
+        )
+    }
+
+    /// Loads every weight file the checkpoint keeps besides the latest weights (the best ones,
+    /// the weight average, the last epochs' weights), so that a damaged one stops the run before
+    /// its first step rather than after hours of training.
+    fn check_kept_weights(
+        &self,
+        state: &TrainState,
+        device: &Device,
+        recipe: &Recipe,
+    ) -> Result<()> {
+        let mut kept: Vec<PathBuf> = Vec::new();
+        if state.best_epoch.is_some() {
+            kept.push(self.best());
+        }
+        if state.kept_average().is_some() {
+            kept.push(self.average());
+        }
+        kept.extend(
+            self.files_present()
+                .iter()
+                .filter(|n| n.starts_with("epoch-"))
+                .map(|n| self.dir.join(n)),
+        );
+        for path in kept {
+            if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+                bail!(
+                    "{} is a symbolic link, refusing to follow it",
+                    path.display()
+                );
+            }
+            check(&path, Kind::Weights).with_context(|| {
+                format!("the checkpoint in {} is incomplete", self.dir.display())
+            })?;
+            Net::new(device, recipe.dropout)
+                .try_load_file(&path)
+                .with_context(|| {
+                    format!(
+                        "{} is damaged (cannot load it as this network's weights): the run \
+                         could not end with its model; restore the file or start a new run in \
+                         another --out",
+                        path.display()
+                    )
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The checkpoint files (`.bpk`, `state.json`) in the folder, by name, sorted.
+    pub fn files_present(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".bpk") || n == "state.json")
+            .collect();
+        names.sort();
+        names
+    }
+
     /// The best weights so far (by the recipe's monitor).
     pub fn best(&self) -> PathBuf {
         self.dir.join("best.bpk")
@@ -142,7 +262,7 @@ impl Checkpoint {
         let tag = format!("{:03}-{:05}", state.epoch, state.batch);
         let names = (format!("model-{tag}.bpk"), format!("optimizer-{tag}.bpk"));
         let old = state.files.replace(names.clone());
-        let (model_path, optim_path) = self.files(state);
+        let (model_path, optim_path) = self.files(state)?;
         model
             .clone()
             .save_file(&model_path)
@@ -155,7 +275,7 @@ impl Checkpoint {
         let old = old.unwrap_or_else(|| ("model.bpk".into(), "optimizer.bpk".into()));
         for name in [old.0, old.1] {
             if name != names.0 && name != names.1 {
-                let path = self.dir.join(name);
+                let path = self.inside(&name)?;
                 if path.is_file() {
                     std::fs::remove_file(&path)
                         .with_context(|| format!("cannot remove {}", path.display()))?;
@@ -202,7 +322,7 @@ impl Checkpoint {
 
     fn load(&self, device: &Device, recipe: &Recipe) -> Result<(Net, ModuleOptimizer, TrainState)> {
         let state: TrainState = read_json(&self.state())?;
-        let (model_path, optim_path) = self.files(&state);
+        let (model_path, optim_path) = self.files(&state)?;
         check(&model_path, Kind::Weights)?;
         check(&optim_path, Kind::Weights)?;
         let model = Net::new(device, recipe.dropout)
@@ -231,6 +351,7 @@ impl Checkpoint {
         device: &Device,
     ) -> Result<(Net, ModuleOptimizer, TrainState)> {
         if !(resume && self.exists()) {
+            self.refuse_new_run_over_files()?;
             if resume {
                 eprintln!(
                     "no checkpoint in {}: starting a new run",
@@ -249,11 +370,29 @@ impl Checkpoint {
                     )
                 })?;
                 eprintln!("starting from the weights in {}", path.display());
-                state.init_from = Some(crate::fsutil::recorded_path(path));
+                // Recorded relative to the run's folder, where its history is written.
+                let run_dir = self.dir.parent().unwrap_or(Path::new("."));
+                std::fs::create_dir_all(run_dir).with_context(|| {
+                    format!("cannot create the run folder {}", run_dir.display())
+                })?;
+                state.init_from = Some(crate::fsutil::relative_to(path, run_dir));
             }
             return Ok((model, recipe.optimizer.init(), state));
         }
         let (model, optim, mut state) = self.load(device, recipe)?;
+        let batches = train_len.div_ceil(state.recipe.batch_size.max(1));
+        if state.batch >= batches.max(1) || state.history.len() != state.epoch {
+            bail!(
+                "{}: epoch {} batch {} with {} epochs of history does not describe a run of {} \
+                 batches per epoch: the checkpoint is damaged",
+                self.state().display(),
+                state.epoch,
+                state.batch,
+                state.history.len(),
+                batches
+            );
+        }
+        self.check_kept_weights(&state, device, recipe)?;
         if state.train_len != train_len || state.recipe.seed != recipe.seed {
             bail!(
                 "checkpoint in {} was made with {} training images and seed {}, this run has {} and \

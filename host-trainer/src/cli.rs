@@ -50,6 +50,9 @@ pub struct CascadeArgs {
     /// The cascade file to write.
     #[arg(long, default_value = "models/face_lbp.cascade")]
     pub out: PathBuf,
+    /// Replace the cascade file if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -82,7 +85,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &args.model.out,
                 &model_name(&args.model.preset),
                 &args.split,
-                !args.quiet,
+                (!args.quiet, args.force),
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -96,6 +99,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
                 &args.model.out,
                 &model_name(&args.model.preset),
                 args.min_agreement,
+                args.force,
             )?;
             Ok(ExitCode::SUCCESS)
         }
@@ -105,13 +109,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Cascade(args)) => {
+            crate::fsutil::check_overwrite(std::slice::from_ref(&args.out), args.force)?;
             println!("{}", crate::cascade_xml::convert(&args.xml, &args.out)?);
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Bench(args)) => {
             warn_if_unoptimized();
-            if args.batch == 0 {
-                bail!("--batch must be at least 1");
+            // Bounded like a recipe's batch, and counts a run can finish (and index) at all.
+            for (name, value, max) in [
+                ("--batch", args.batch, 4096),
+                ("--steps", args.steps, 100_000),
+                ("--inferences", args.inferences, 10_000_000),
+            ] {
+                if !(1..=max).contains(&value) {
+                    bail!("{name} is {value}, expected 1 to {max}");
+                }
             }
             if args.profile {
                 crate::profile::run(args.batch, args.steps)?;

@@ -32,6 +32,7 @@ pub const TARGETS_FILE: &str = "teacher-targets.json";
 
 /// The distillation part of a recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Distill {
     /// Share of the soft (teacher) term in the loss, in [0, 1].
     pub weight: f64,

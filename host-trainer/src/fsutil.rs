@@ -30,6 +30,32 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     result.with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Refuses to replace files that are already there unless `force` (`--force`): a command that
+/// writes several files checks them all before its first step, so nothing the user had is
+/// overwritten by a command that did not ask to.
+///
+/// # Errors
+/// Names the files that exist and the option that allows replacing them.
+pub fn check_overwrite(paths: &[std::path::PathBuf], force: bool) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    let existing: Vec<String> = paths
+        .iter()
+        .filter(|p| p.symlink_metadata().is_ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    if existing.is_empty() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} already exist{}: pass --force to overwrite {}, or choose another --out",
+        existing.join(", "),
+        if existing.len() == 1 { "s" } else { "" },
+        if existing.len() == 1 { "it" } else { "them" }
+    )
+}
+
 /// Serializes `value` as pretty JSON and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;
@@ -98,6 +124,30 @@ fn recorded_from(arg: &Path, cwd: Option<&Path>) -> String {
         .unwrap_or_else(|| arg.display().to_string())
 }
 
+/// How a file is recorded in a file written in folder `base` (a run's `init_from` in its history,
+/// which lives in the run's folder): relative to `base`, climbing with `..` as needed, so the
+/// recorded path is resolved against the file that records it wherever the tools run from. A
+/// path that shares no folder with `base` but the root, or that does not exist, is recorded as
+/// given.
+pub fn relative_to(arg: &Path, base: &Path) -> String {
+    let (Ok(full), Ok(base)) = (arg.canonicalize(), base.canonicalize()) else {
+        return arg.display().to_string();
+    };
+    let to: Vec<_> = full.components().collect();
+    let from: Vec<_> = base.components().collect();
+    let common = to.iter().zip(&from).take_while(|(a, b)| a == b).count();
+    if common <= 1 {
+        return arg.display().to_string();
+    }
+    let mut parts: Vec<String> = vec!["..".into(); from.len() - common];
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    parts.join("/")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +166,24 @@ mod tests {
         }
         assert_eq!(remove_stale_temp_files(dir.path()), 1);
         assert!(!dead.exists() && ours.exists() && keep.exists());
+    }
+
+    #[test]
+    fn paths_are_recorded_relative_to_the_folder_of_the_recording_file() {
+        let dir = std::env::temp_dir().join(format!("fer-relative-to-{}", std::process::id()));
+        let model = dir.join("models").join("candidates").join("a.bpk");
+        let run = dir.join("runs").join("finetune");
+        std::fs::create_dir_all(model.parent().unwrap()).unwrap();
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(&model, b"weights").unwrap();
+        assert_eq!(relative_to(&model, &run), "../../models/candidates/a.bpk");
+        assert_eq!(relative_to(&model, &dir.join("models")), "candidates/a.bpk");
+        assert_eq!(
+            run.join(relative_to(&model, &run)).canonicalize().unwrap(),
+            model.canonicalize().unwrap()
+        );
+        assert_eq!(relative_to(Path::new("missing.bpk"), &run), "missing.bpk");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub const HIDDEN: usize = 512;
 /// Dropout rates. The paper gives 0.25 after each block; it does not give the rate of the two
 /// Dropouts after Flatten, which we also set to 0.25 (the value the PyTorch reference run used).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DropoutRates {
     pub block: f64,
     pub head: f64,

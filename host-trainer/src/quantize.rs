@@ -31,7 +31,7 @@ pub fn calibration_samples(train: &[Sample]) -> &[Sample] {
 
 /// How an activation range is chosen from calibration values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum RangeMethod {
     /// The smallest and largest value seen.
     MinMax,

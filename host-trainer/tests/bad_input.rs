@@ -99,10 +99,7 @@ fn malformed_csv_rows_name_the_line() {
     let px = vec!["7"; 2304].join(" ");
     let good = format!("0,{px},Training\n");
     let e = csv_err("");
-    assert!(
-        e.contains("is empty") && e.contains("emotion,pixels,Usage"),
-        "{e}"
-    );
+    assert!(e.contains("0 bytes") && e.contains("fer2013.csv"), "{e}");
     let e = csv_err("emotion,Usage\n");
     assert!(
         e.contains("line 1") && e.contains("expected columns"),
@@ -344,4 +341,22 @@ fn quantize_refuses_an_int8_model_that_disagrees_with_its_float_model() {
         "{e}"
     );
     assert!(!dir.path().join("fer_cnn.int8.bin").exists());
+}
+
+/// `bench` counts and batch are bounded: a huge value is refused with the range, before any
+/// allocation or step.
+#[test]
+fn bench_refuses_counts_and_batches_out_of_range() {
+    for (flag, value) in [
+        ("--steps", "18446744073709551615"),
+        ("--inferences", "18446744073709551615"),
+        ("--batch", "100000"),
+        ("--batch", "0"),
+    ] {
+        let e = trainer_fails(&["bench".as_ref(), flag.as_ref(), value.as_ref()]);
+        assert!(
+            e.contains(flag) && e.contains("expected 1 to"),
+            "{flag} {value}: {e}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 mod common;
 
+use edge_runtime::normalize::{Normalize, INPUT_RULE};
 use std::fmt::Write as _;
 
 use common::*;
@@ -54,7 +55,8 @@ fn larger_colour_images_are_converted_and_counted() {
     }
     rgb.save(happy_dir.join("big.png")).expect("save");
 
-    let ds = data::load(dir.path(), BadImages::Fail).expect("loads");
+    // The geometry alone (no light normalization): the pixels compare with the original's.
+    let ds = data::load_with(dir.path(), BadImages::Fail, Normalize::None).expect("loads");
     assert_eq!(ds.converted, 1);
     let s = ds
         .samples
@@ -107,9 +109,14 @@ fn original_csv_matches_the_folder_images_and_holds_back_private_test() {
         );
         for (s, (p, e)) in ds.samples.iter().zip(&files) {
             assert_eq!(s.label, *e);
-            let img = image::open(p).expect("decode").to_luma8();
+            // The CSV's rows get the same light normalization as the folder's images.
+            let mut img = image::open(p).expect("decode").to_luma8();
+            INPUT_RULE.apply(&mut img, 48, 48);
             assert_eq!(&s.pixels[..], img.as_raw().as_slice());
         }
+        let raw = data::load_with(&path, BadImages::Fail, Normalize::None).expect("csv loads");
+        let img = image::open(&files[0].0).expect("decode").to_luma8();
+        assert_eq!(&raw.samples[0].pixels[..], img.as_raw().as_slice());
         assert_eq!(ds.samples[0].id, "fer2013.csv:2");
     }
 }

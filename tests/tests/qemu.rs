@@ -194,15 +194,32 @@ fn instructions_per_inference_on_cortex_m7() {
         .map(|v| v.trim().parse().expect("count"))
         .collect();
     // Marks: a pair around each golden inference, then one before and one after every layer
-    // of a further inference (`layer marks: N` says how many), then a pair around the detector.
+    // of a further inference (`layer marks: N` says how many), then a pair around the detector,
+    // then a pair around the light normalization of one face.
     let layer_marks: usize = text
         .lines()
         .find_map(|l| l.strip_prefix("layer marks: "))
         .and_then(|v| v.trim().parse().ok())
         .expect("a 'layer marks' line");
-    assert!(marks.len() > layer_marks + 2, "{text}");
-    let (golden_marks, rest) = marks.split_at(marks.len() - layer_marks - 2);
-    let (layer_marks, detector_marks) = rest.split_at(layer_marks);
+    assert!(marks.len() > layer_marks + 4, "{text}");
+    let (golden_marks, rest) = marks.split_at(marks.len() - layer_marks - 4);
+    let (layer_marks, rest) = rest.split_at(layer_marks);
+    let (detector_marks, light_marks) = rest.split_at(2);
+    let light = light_marks[1] - light_marks[0];
+    let rule = text
+        .lines()
+        .find_map(|l| l.strip_prefix("light rule: "))
+        .expect("a 'light rule' line");
+    println!(
+        "Cortex-M7 (QEMU mps2-an500): {light} instructions for the light normalization ({}) of one 48x48 face",
+        rule.trim()
+    );
+    if rule.trim() != "none" {
+        assert!(
+            (2304..1_000_000).contains(&light),
+            "the light normalization runs over every pixel: {light} instructions"
+        );
+    }
     assert!(golden_marks.len().is_multiple_of(2), "{text}");
     let per: Vec<u64> = golden_marks.chunks(2).map(|p| p[1] - p[0]).collect();
     let per_layer: Vec<u64> = layer_marks.windows(2).map(|p| p[1] - p[0]).collect();

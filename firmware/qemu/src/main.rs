@@ -138,6 +138,7 @@ fn main() -> ! {
     }
     per_layer_marks(&model, &mut arena);
     detect_golden_frame(&model, &mut arena);
+    light_marks();
     hprintln!("done");
     debug::exit(debug::EXIT_SUCCESS);
     loop {
@@ -158,6 +159,17 @@ fn per_layer_marks(model: &Model<'_>, arena: &mut [i8]) {
         hprintln!("per-layer run failed: {}", e);
         fail()
     }
+}
+
+/// The published light normalization (`normalize::INPUT_RULE`) of one 48x48 face between two
+/// marks: its instruction count.
+fn light_marks() {
+    let mut face = [0u8; INPUT_PIXELS];
+    face.copy_from_slice(&GOLDEN[..INPUT_PIXELS]);
+    mark(1100);
+    edge_runtime::normalize::INPUT_RULE.apply(&mut face, 48, 48);
+    mark(1100);
+    hprintln!("light rule: {}", edge_runtime::normalize::INPUT_RULE.name());
 }
 
 /// The face pipeline on the golden frame: the face search between two marks (the detector's

@@ -12,6 +12,7 @@ use crate::fsutil::{write_atomic, write_json};
 use crate::network::Network;
 use crate::quantize::{int8_predictions, quantize, Calibration, RangeMethod};
 use crate::split::Manifest;
+use edge_runtime::normalize::Normalize;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct QuantizeArgs {
@@ -21,6 +22,9 @@ pub struct QuantizeArgs {
     /// the validation images (0-1).
     #[arg(long, default_value_t = MIN_AGREEMENT)]
     pub min_agreement: f64,
+    /// Replace the int8 model, QDQ ONNX and quantization report if they exist.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub use crate::quantize::CALIBRATION_IMAGES;
@@ -64,13 +68,25 @@ pub const METHODS: [RangeMethod; 4] = [
 ///
 /// # Errors
 /// A manifest without a training part, or images that cannot be read.
-pub fn calibration_images(data_dir: &Path, manifest: &Manifest) -> Result<Vec<data::Sample>> {
+pub fn calibration_images(
+    data_dir: &Path,
+    manifest: &Manifest,
+    rule: Normalize,
+) -> Result<Vec<data::Sample>> {
     let ids: Vec<_> = manifest
         .part("train")?
         .into_iter()
         .take(CALIBRATION_IMAGES)
         .collect();
-    data::load_ids(data_dir, &ids).context("loading calibration images")
+    data::load_ids_with(data_dir, &ids, rule).context("loading calibration images")
+}
+
+/// The files [`run`] writes for model `name` in `out`.
+pub fn outputs(out: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    [".int8.bin", ".qdq.onnx", ".quant.json"]
+        .iter()
+        .map(|s| out.join(format!("{name}{s}")))
+        .collect()
 }
 
 /// The least top-1 agreement with the float model on validation that an int8 model must reach
@@ -89,12 +105,14 @@ pub const MIN_AGREEMENT: f64 = 0.90;
 /// # Errors
 /// Missing model, manifest or data; a quantized model edge-runtime rejects; agreement below
 /// `min_agreement`.
-pub fn run(data_dir: &Path, out: &Path, name: &str, min_agreement: f64) -> Result<()> {
+pub fn run(data_dir: &Path, out: &Path, name: &str, min_agreement: f64, force: bool) -> Result<()> {
+    crate::fsutil::check_overwrite(&outputs(out, name), force)?;
     let device = crate::device();
-    let (net, _) = crate::artifacts::load_model(out, name, &device)?;
+    let (net, state) = crate::artifacts::load_model(out, name, &device)?;
+    let rule = state.recipe.normalize().map_err(|e| anyhow::anyhow!(e))?;
     let manifest = Manifest::read(&out.join("split.json"))?;
-    let calib = calibration_images(data_dir, &manifest)?;
-    let val = data::load_ids(data_dir, &manifest.part("validation")?)
+    let calib = calibration_images(data_dir, &manifest, rule)?;
+    let val = data::load_ids_with(data_dir, &manifest.part("validation")?, rule)
         .context("loading the validation split")?;
     let (_, float_acc, scores) = crate::evaluate::evaluate(&net, &val, &device, false);
     let float_pred = crate::metrics::argmax_rows(&scores);

@@ -25,18 +25,53 @@ pub struct ReportArgs {
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
+    /// Replace the report, confusion matrix, curves and ONNX if they exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The files [`run`] writes for model `name` in `out` on `split`.
+pub fn outputs(out: &Path, name: &str, split: &str) -> Vec<std::path::PathBuf> {
+    let suffix = split_suffix(split);
+    [
+        format!("{name}{suffix}.report.json"),
+        format!("{name}{suffix}.report.md"),
+        format!("{name}{suffix}.confusion.png"),
+        format!("{name}.curves.png"),
+        format!("{name}.onnx"),
+    ]
+    .iter()
+    .map(|f| out.join(f))
+    .collect()
+}
+
+/// The file-name suffix of a split's report: none for the test split.
+fn split_suffix(split: &str) -> String {
+    if split == "test" {
+        String::new()
+    } else {
+        format!(".{split}")
+    }
 }
 
 /// Runs the report step for model `name` in `out` on `split` ("test", "validation" or "train").
 ///
 /// # Errors
 /// Missing model, manifest or data files; unwritable outputs.
-pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool) -> Result<Report> {
+pub fn run(
+    data_dir: &Path,
+    out: &Path,
+    name: &str,
+    split: &str,
+    (progress, force): (bool, bool),
+) -> Result<Report> {
+    crate::fsutil::check_overwrite(&outputs(out, name, split), force)?;
     let device = crate::device();
     let (net, state) = load_model(out, name, &device)?;
+    let rule = state.recipe.normalize().map_err(|e| anyhow::anyhow!(e))?;
     let manifest = Manifest::read(&out.join("split.json"))?;
     let ids = manifest.part(split)?;
-    let samples = data::load_ids(data_dir, &ids).with_context(|| {
+    let samples = data::load_ids_with(data_dir, &ids, rule).with_context(|| {
         format!(
             "loading the {split} split listed in {}",
             out.join("split.json").display()
@@ -59,11 +94,7 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
     println!("{}", report.to_text());
     println!("{}", report.confusion_text());
 
-    let suffix = if split == "test" {
-        String::new()
-    } else {
-        format!(".{split}")
-    };
+    let suffix = split_suffix(split);
     write_json(&out.join(format!("{name}{suffix}.report.json")), &report)?;
     write_atomic(
         &out.join(format!("{name}{suffix}.report.md")),
@@ -77,7 +108,7 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
         ),
         &report,
     )?;
-    let earlier = earlier_run(&state);
+    let earlier = earlier_run(&state, out);
     crate::plots::curves(
         &out.join(format!("{name}.curves.png")),
         &match &earlier {
@@ -107,11 +138,12 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, split: &str, progress: bool)
     Ok(report)
 }
 
-/// The run whose weights this one started from (`init_from`), when its history is beside those
-/// weights (`<stem>.history.json`, the path as the run recorded it): a fine-tune's curves then
-/// show both runs. A recorded path that no longer leads to a history gives this run's alone.
-fn earlier_run(state: &TrainState) -> Option<TrainState> {
-    let weights = Path::new(state.init_from.as_deref()?);
+/// The run whose weights this one started from (`init_from`, relative to `out`, the folder of
+/// the history that records it), when its history is beside those weights
+/// (`<stem>.history.json`): a fine-tune's curves then show both runs. A recorded path that no
+/// longer leads to a history gives this run's alone.
+fn earlier_run(state: &TrainState, out: &Path) -> Option<TrainState> {
+    let weights = out.join(state.init_from.as_deref()?);
     let path = weights.with_extension("history.json");
     if !path.is_file() {
         eprintln!(

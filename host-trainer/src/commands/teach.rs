@@ -112,7 +112,13 @@ pub fn run(data_dir: &Path, args: &TeachArgs) -> Result<()> {
         args.split_seed,
         crate::commands::train::PUBLISHED_SPLIT_SEED,
     )?;
-    let split = crate::commands::train::load_split(data_dir, &args.out, seed, args.skip_bad)?;
+    let split = crate::commands::train::load_split(
+        data_dir,
+        &args.out,
+        seed,
+        args.skip_bad,
+        edge_runtime::normalize::INPUT_RULE,
+    )?;
     let student = Manifest::read(&args.out.join("split.json"))?;
     for t in &teachers {
         if t.manifest.train != student.train

@@ -19,6 +19,7 @@ use crate::fsutil::write_json;
 use crate::recipe::{Monitor, Recipe};
 use crate::split::{self, Manifest};
 use crate::training::{self, Outcome, RunOptions};
+use edge_runtime::normalize::{Normalize, INPUT_RULE};
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -102,23 +103,39 @@ pub fn split_seed(out: &Path, explicit: Option<u64>, fallback: u64) -> Result<u6
 }
 
 /// Loads the data set and makes (or checks) the split manifest in `out`.
-pub fn load_split(data_dir: &Path, out: &Path, seed: u64, skip_bad: bool) -> Result<split::Split> {
+pub fn load_split(
+    data_dir: &Path,
+    out: &Path,
+    seed: u64,
+    skip_bad: bool,
+    rule: Normalize,
+) -> Result<split::Split> {
     let started = std::time::Instant::now();
     let bad = if skip_bad {
         BadImages::Skip
     } else {
         BadImages::Fail
     };
-    let ds = data::load(data_dir, bad)?;
+    let ds = data::load_with(data_dir, bad, rule)?;
     eprintln!(
-        "loaded {} images from {} ({}) in {:.1} s; {} converted to 48x48 gray; {} skipped",
+        "loaded {} images from {} ({}) in {:.1} s; {} converted to 48x48 gray; {} skipped; \
+         light normalization: {}",
         ds.samples.len(),
         data_dir.display(),
         ds.source,
         started.elapsed().as_secs_f64(),
         ds.converted,
-        ds.skipped.len()
+        ds.skipped.len(),
+        rule.name()
     );
+    if rule != INPUT_RULE {
+        eprintln!(
+            "note: this run normalizes faces with '{}', the published rule is '{}': edge-cli, \
+             the firmware, report and quantize apply the published one",
+            rule.name(),
+            INPUT_RULE.name()
+        );
+    }
     for s in ds.skipped.iter().take(10) {
         eprintln!("  skipped {s}");
     }
@@ -268,12 +285,8 @@ fn check_start(stage: &Stage, written_before: bool) -> Result<()> {
     }
     let ckpt = &stage.ckpt;
     let resumes = stage.resume && ckpt.exists();
-    if ckpt.exists() && !stage.resume {
-        bail!(
-            "{} already holds a checkpoint: pass --resume to continue it, or remove the folder to \
-             start over",
-            ckpt.dir.display()
-        );
+    if !resumes {
+        ckpt.refuse_new_run_over_files()?;
     }
     if let Some(init) = &stage.init_from {
         if resumes {
@@ -347,8 +360,15 @@ fn soft_targets(
 fn recipe_of(args: &TrainArgs) -> Result<Recipe> {
     let mut recipe = match &args.recipe {
         Some(path) => {
-            let recipe: Recipe = crate::fsutil::read_json(path)
-                .with_context(|| format!("--recipe {}", path.display()))?;
+            let recipe: Recipe = crate::fsutil::read_json(path).map_err(|e| {
+                let message = format!("{e:#}");
+                match crate::recipe::check::nearest_field_hint(&message) {
+                    Some(hint) => {
+                        anyhow::anyhow!("--recipe {}: {message} ({hint})", path.display())
+                    }
+                    None => e.context(format!("--recipe {}", path.display())),
+                }
+            })?;
             recipe
                 .check()
                 .map_err(|e| anyhow::anyhow!("--recipe {}: {e}", path.display()))?;
@@ -417,7 +437,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         args.split_seed,
         args.seed.unwrap_or(PUBLISHED_SPLIT_SEED),
     )?;
-    let mut split = load_split(&data_dir, &args.out, split_seed, args.skip_bad)?;
+    let rule = recipe.normalize().map_err(|e| anyhow::anyhow!(e))?;
+    let mut split = load_split(&data_dir, &args.out, split_seed, args.skip_bad, rule)?;
     for stage in &stages {
         // A base run's folder gets the split too: `report --out <out>/base` works there.
         keep_manifest(&stage.out, &Manifest::read(&args.out.join("split.json"))?)?;
@@ -478,12 +499,14 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         }
     }
     let name = model_name(&recipe.name);
-    crate::commands::report::run(&data_dir, &args.out, &name, "test", !args.quiet)?;
+    // The run's own outputs: a folder holding a finished model was refused before training.
+    crate::commands::report::run(&data_dir, &args.out, &name, "test", (!args.quiet, true))?;
     crate::commands::quantize::run(
         &data_dir,
         &args.out,
         &name,
         crate::commands::quantize::MIN_AGREEMENT,
+        true,
     )?;
     Ok(ExitCode::SUCCESS)
 }

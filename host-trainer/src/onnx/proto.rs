@@ -304,7 +304,9 @@ impl Builder {
     }
 }
 
-/// The model around `graph`: IR version, opset, producer, `doc`, and the `labels` metadata.
+/// The model around `graph`: IR version, opset, producer, `doc`, and the metadata: `labels`,
+/// and `input_rule`, the light normalization every face must get before the network sees it
+/// (edge-runtime's `normalize::INPUT_RULE`; the input is that 48x48 face scaled by 1/255).
 pub fn model(graph: GraphProto, doc: &str) -> ModelProto {
     ModelProto {
         ir_version: IR_VERSION,
@@ -316,11 +318,17 @@ pub fn model(graph: GraphProto, doc: &str) -> ModelProto {
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: doc.into(),
         graph: Some(graph),
-        metadata_props: vec![StringStringEntryProto {
-            key: "labels".into(),
-            value: edge_runtime::labels::Emotion::ALL
-                .map(|e| e.name())
-                .join(","),
-        }],
+        metadata_props: vec![
+            StringStringEntryProto {
+                key: "labels".into(),
+                value: edge_runtime::labels::Emotion::ALL
+                    .map(|e| e.name())
+                    .join(","),
+            },
+            StringStringEntryProto {
+                key: "input_rule".into(),
+                value: edge_runtime::normalize::INPUT_RULE.name().into(),
+            },
+        ],
     }
 }

@@ -40,6 +40,7 @@ impl Recipe {
             return Err("patience must be at least 1".into());
         }
         within("learning_rate", self.learning_rate, 1e-9, 10.0)?;
+        self.normalize()?;
         if let Schedule::Cosine {
             warmup_epochs,
             final_fraction,
@@ -142,6 +143,38 @@ impl Recipe {
     }
 }
 
+/// For serde's "unknown field `x`, expected one of `a`, `b`, ..." (or "expected `a` or `b`"):
+/// the known field nearest to `x` by edit distance, as a hint to append to the error.
+pub fn nearest_field_hint(message: &str) -> Option<String> {
+    let rest = message.split("unknown field `").nth(1)?;
+    let (unknown, rest) = rest.split_once('`')?;
+    let expected = rest.split("expected").nth(1)?;
+    let expected = expected.split(" at line").next().unwrap_or(expected);
+    let nearest = expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|known| (edit_distance(unknown, known), known))
+        .min()?;
+    (nearest.0 <= unknown.len().max(3) / 2 + 1).then(|| format!("did you mean `{}`?", nearest.1))
+}
+
+/// Levenshtein distance between two short ASCII names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::schedule::tests::plateau;
@@ -203,5 +236,84 @@ mod tests {
             n += 1;
         }
         assert!(n >= 3, "{n} recipe files");
+    }
+}
+
+#[cfg(test)]
+mod unknown_field_tests {
+    use super::*;
+    use crate::recipe::Recipe;
+
+    fn parse(text: &str) -> String {
+        let e = serde_json::from_str::<Recipe>(text).expect_err("must be refused");
+        let msg = e.to_string();
+        match nearest_field_hint(&msg) {
+            Some(hint) => format!("{msg} ({hint})"),
+            None => msg,
+        }
+    }
+
+    /// The `v3` recipe file with `from` replaced by `to` (once).
+    fn v3_with(from: &str, to: &str) -> String {
+        let text = include_str!("../../recipes/v3.json");
+        assert!(text.contains(from), "{from}");
+        text.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn unknown_fields_at_any_depth_are_refused_with_the_nearest_known_one() {
+        let e = parse(&v3_with(
+            "\"label_smoothing\"",
+            "\"quant_awre\": null, \"label_smoothing\"",
+        ));
+        assert!(
+            e.contains("unknown field `quant_awre`") && e.contains("did you mean `quant_aware`?"),
+            "{e}"
+        );
+        let e = parse(&v3_with(
+            "\"label_smoothing\"",
+            "\"optimiser\": null, \"label_smoothing\"",
+        ));
+        assert!(
+            e.contains("`optimiser`") && e.contains("did you mean `optimizer`?"),
+            "{e}"
+        );
+        let e = parse(&v3_with(
+            "\"label_smoothing\"",
+            "\"distil\": null, \"label_smoothing\"",
+        ));
+        assert!(
+            e.contains("`distil`") && e.contains("did you mean `distill`?"),
+            "{e}"
+        );
+        // Nested: inside `distort`, `dropout` and the schedule.
+        let e = parse(&v3_with("\"rotate_deg\"", "\"rotate_degs\""));
+        assert!(
+            e.contains("`rotate_degs`") && e.contains("did you mean `rotate_deg`?"),
+            "{e}"
+        );
+        let e = parse(&v3_with("\"head\"", "\"heads\""));
+        assert!(
+            e.contains("`heads`") && e.contains("did you mean `head`?"),
+            "{e}"
+        );
+        let e = parse(&v3_with("\"final_fraction\"", "\"final_fractoin\""));
+        assert!(
+            e.contains("`final_fractoin`") && e.contains("did you mean `final_fraction`?"),
+            "{e}"
+        );
+        // The file itself parses.
+        serde_json::from_str::<Recipe>(include_str!("../../recipes/v3.json")).expect("v3.json");
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("distil", "distill"), 1);
+        assert_eq!(edit_distance("optimiser", "optimizer"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(
+            nearest_field_hint("unknown field `zzzzzzzzzz`, expected `name` or `seed`"),
+            None
+        );
     }
 }

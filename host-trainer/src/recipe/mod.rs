@@ -8,7 +8,7 @@
 //! - `optimizer`: Adam or SGD;
 //! - `check`: the field-by-field check of a recipe read from a file.
 
-mod check;
+pub mod check;
 mod optimizer;
 mod presets;
 mod schedule;
@@ -20,6 +20,7 @@ use crate::distill::Distill;
 use crate::fake_quant::QuantAware;
 use crate::history::EpochStats;
 use crate::model::DropoutRates;
+use edge_runtime::normalize::{Normalize, INPUT_RULE};
 
 pub use optimizer::Optimizer;
 pub use schedule::Schedule;
@@ -73,6 +74,7 @@ impl Augment {
 
 /// Every knob of a training run. Saved next to the model and in each checkpoint.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Recipe {
     pub name: String,
     pub epochs: usize,
@@ -126,6 +128,12 @@ pub struct Recipe {
     /// int8 model's; `None`: float.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quant_aware: Option<QuantAware>,
+    /// The light normalization of every face of the run (training, validation, test), by name
+    /// (`none`, `equalize`, `stretch`, `local`: edge-runtime's `normalize`); `None`: the
+    /// published rule. Another rule is for measuring it: `edge-cli`, the firmware, `report` and
+    /// `quantize` apply the published one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_rule: Option<String>,
     /// A second run that starts from this one's result (a fine-tune, e.g. quantization-aware):
     /// the run itself trains in `<out>/base/`, then this recipe from its weights in `<out>`,
     /// under this recipe's name (see `commands::train`). `None`: one run.
@@ -135,6 +143,24 @@ pub struct Recipe {
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
+}
+
+impl Recipe {
+    /// The light normalization this recipe's faces get ([`Recipe::input_rule`]).
+    ///
+    /// # Errors
+    /// An unknown rule name.
+    pub fn normalize(&self) -> Result<Normalize, String> {
+        match &self.input_rule {
+            None => Ok(INPUT_RULE),
+            Some(name) => Normalize::from_name(name).ok_or_else(|| {
+                format!(
+                    "input_rule is '{name}', expected one of {}",
+                    edge_runtime::normalize::ALL.map(|n| n.name()).join(", ")
+                )
+            }),
+        }
+    }
 }
 
 impl Recipe {
@@ -163,6 +189,7 @@ impl Recipe {
             && self.seed == done.seed
             && self.optimizer == done.optimizer
             && self.quant_aware == done.quant_aware
+            && self.normalize() == done.normalize()
             && self.epochs >= history.len()
             && history.iter().enumerate().all(|(e, stats)| {
                 let last_step = e as f64 + (batches.max(1) - 1) as f64 / batches.max(1) as f64;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The optimizer that turns gradients into steps (its rate comes from the schedule).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum Optimizer {
     /// Adam with burn's defaults (betas 0.9 and 0.999, epsilon 1e-5): the paper's.
     #[default]

@@ -33,6 +33,7 @@ impl Recipe {
             seed: 42,
             distill: None,
             quant_aware: None,
+            input_rule: None,
             finish: None,
         }
     }

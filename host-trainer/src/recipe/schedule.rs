@@ -8,7 +8,7 @@ use crate::history::EpochStats;
 
 /// The learning rate over training.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind")]
+#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
 pub enum Schedule {
     /// The same rate throughout (the paper).
     Constant,

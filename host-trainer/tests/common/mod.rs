@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+#[allow(unused_imports)] // each test file uses a subset of the helpers
 pub use fer_test_support::first_images;
 
 use edge_runtime::labels::Emotion;
