@@ -113,6 +113,7 @@ fn load_folders(root: &Path, bad: BadImages, rule: Normalize) -> Result<Dataset>
         split_dirs.push(root.to_path_buf());
     }
     let mut files: Vec<(PathBuf, Emotion)> = Vec::new();
+    let mut not_files: Vec<PathBuf> = Vec::new();
     for dir in &split_dirs {
         let mut per_class = BTreeMap::new();
         for entry in read_dir_sorted(dir)? {
@@ -132,10 +133,13 @@ fn load_folders(root: &Path, bad: BadImages, rule: Normalize) -> Result<Dataset>
                     Emotion::ALL.map(|e| e.name()).join(", ")
                 );
             };
-            let images: Vec<PathBuf> = read_dir_sorted(&entry)?
+            let (images, odd): (Vec<PathBuf>, Vec<PathBuf>) = read_dir_sorted(&entry)?
                 .into_iter()
-                .filter(|p| p.is_file() && is_image_name(p))
-                .collect();
+                .filter(|p| is_image_name(p))
+                .partition(|p| p.is_file());
+            // Named like an image but not a regular file (a dangling link, a FIFO, a device, a
+            // folder): never opened, and never dropped without a word.
+            not_files.extend(odd);
             if images.is_empty() {
                 bail!(
                     "class folder {} holds no images (expected .jpg, .jpeg or .png files)",
@@ -167,11 +171,22 @@ fn load_folders(root: &Path, bad: BadImages, rule: Normalize) -> Result<Dataset>
         }
     }
 
-    let decoded = decode_all(&files, rule);
     let mut data = Dataset {
         source: "folders".into(),
         ..Dataset::default()
     };
+    for p in &not_files {
+        let e = format!(
+            "{}: named like an image but not a regular file (a dangling link, FIFO, device or \
+             folder)",
+            p.display()
+        );
+        if bad == BadImages::Fail {
+            bail!("{e} (pass --skip-bad to skip it)");
+        }
+        data.skipped.push(e);
+    }
+    let decoded = decode_all(&files, rule);
     for ((path, label), result) in files.iter().zip(decoded) {
         let Some(id) = relative_id(root, path) else {
             // The manifest records file names as text: a name that is not UTF-8 could not be

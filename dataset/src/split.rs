@@ -89,15 +89,52 @@ impl Manifest {
         }
     }
 
-    /// Reads a manifest and checks its labels.
+    /// Reads a manifest and checks it: its `labels` are the model's classes in output order,
+    /// its `source` is one the loader writes, every entry's label is a class, and no file is
+    /// listed twice (in one part or in two: a repeated test file would count twice, a file in
+    /// both training and test would leak).
     ///
     /// # Errors
-    /// Unreadable file, bad JSON, or an unknown label (named with its file entry).
+    /// Unreadable file, bad JSON, other labels or source, an unknown label or a repeated file
+    /// (named with its entry).
     pub fn read(path: &Path) -> Result<Self> {
         let text = crate::input::read_to_string(path, crate::input::Kind::Json)
             .with_context(|| format!("cannot read split manifest {}", path.display()))?;
         let m: Manifest = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a valid split manifest", path.display()))?;
+        let classes: Vec<&str> = Emotion::ALL.iter().map(|e| e.name()).collect();
+        if m.labels != classes {
+            bail!(
+                "{}: labels are {:?}, expected the model's classes in output order {:?}",
+                path.display(),
+                m.labels,
+                classes
+            );
+        }
+        if !matches!(m.source.as_str(), "folders" | "csv") {
+            bail!(
+                "{}: source is '{}', expected folders or csv",
+                path.display(),
+                m.source
+            );
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (part, entries) in [
+            ("train", &m.train),
+            ("validation", &m.validation),
+            ("test", &m.test),
+        ] {
+            for e in entries {
+                if let Some(first) = seen.insert(e.file.as_str(), part) {
+                    bail!(
+                        "{}: {} is listed twice (in {first} and in {part}): each file belongs to \
+                         one part once",
+                        path.display(),
+                        e.file
+                    );
+                }
+            }
+        }
         for e in m.train.iter().chain(&m.validation).chain(&m.test) {
             if Emotion::from_folder_name(&e.label).is_none() {
                 bail!(

@@ -38,6 +38,10 @@ pub struct Args {
     /// average the logits — twice the inference time (docs/edge-cli.md gives its gain).
     #[arg(long)]
     pub mirror: bool,
+    /// Faces classified per image at most, the largest first (a warning names an image that
+    /// reaches it).
+    #[arg(long, default_value_t = crate::faces::MAX_FACES)]
+    pub max_faces: usize,
 }
 
 /// Which engine classifies.
@@ -262,7 +266,15 @@ pub fn classify_gray(
     gray: &Gray,
 ) -> Result<Vec<Classified>> {
     let mut out = Vec::new();
-    for (square, source) in detector.squares(gray)? {
+    let squares = detector.squares(gray)?;
+    if squares.len() == detector.max_faces() {
+        eprintln!(
+            "warning: {} faces found, the most classified per image (--max-faces): there may be \
+             more",
+            squares.len()
+        );
+    }
+    for (square, source) in squares {
         let input = face_input(gray, square)?;
         let (scores, logits) = engine.scores(&input)?;
         let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
@@ -298,7 +310,8 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let files = expand(&args.inputs, &mut errors);
     let mut engine =
         Engine::new(model, args.engine, args.onnx.as_deref())?.mirrored(args.mirror)?;
-    let detector = Detector::new(args.cascade.as_deref(), args.faces)?;
+    let detector =
+        Detector::new(args.cascade.as_deref(), args.faces)?.with_max_faces(args.max_faces)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let width = files

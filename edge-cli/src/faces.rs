@@ -42,11 +42,14 @@ impl From<FaceMode> for pipeline::FaceMode {
 pub struct Detector {
     bytes: Cow<'static, [u8]>,
     settings: Settings,
+    max_faces: usize,
 }
 
-/// Raw hits kept per image before grouping, and faces kept after.
+/// Raw hits kept per image before grouping.
 const MAX_HITS: usize = 4096;
-const MAX_FACES: usize = 64;
+/// Faces kept per image by default (`--max-faces`), and the most a user may ask for.
+pub const MAX_FACES: usize = 64;
+pub const MAX_FACES_LIMIT: usize = 4096;
 
 impl Detector {
     /// The embedded cascade or the file at `path`, validated.
@@ -68,7 +71,25 @@ impl Detector {
         Ok(Detector {
             bytes,
             settings: Settings::DEFAULT.with_mode(mode.into()),
+            max_faces: MAX_FACES,
         })
+    }
+
+    /// The same detector keeping at most `n` faces per image (largest first).
+    ///
+    /// # Errors
+    /// `n` outside 1..=[`MAX_FACES_LIMIT`].
+    pub fn with_max_faces(mut self, n: usize) -> Result<Self> {
+        if !(1..=MAX_FACES_LIMIT).contains(&n) {
+            anyhow::bail!("--max-faces is {n}, expected 1 to {MAX_FACES_LIMIT}");
+        }
+        self.max_faces = n;
+        Ok(self)
+    }
+
+    /// The most faces kept per image.
+    pub fn max_faces(&self) -> usize {
+        self.max_faces
     }
 
     /// The pipeline settings this detector runs with.
@@ -90,13 +111,13 @@ impl Detector {
                 .integral_len(&cascade, gray.width, gray.height)
         ];
         let mut hits = vec![Face::EMPTY; MAX_HITS];
-        let mut faces = vec![Face::EMPTY; MAX_FACES];
+        let mut faces = vec![Face::EMPTY; self.max_faces];
         let mut scratch = Scratch {
             integral: &mut integral,
             hits: &mut hits,
             faces: &mut faces,
         };
-        let mut squares = vec![(Square::centre(1, 1), Source::Centre); MAX_FACES];
+        let mut squares = vec![(Square::centre(1, 1), Source::Centre); self.max_faces];
         let found = pipeline::face_squares(
             &frame,
             Some(&cascade),

@@ -382,3 +382,25 @@ fn bench_refuses_counts_out_of_range() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// The number of faces classified per image is a setting, and reaching it is said, not silent.
+#[test]
+fn the_face_limit_is_a_setting_and_reaching_it_is_said() {
+    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let astronaut = photos.join("astronaut.jpg").display().to_string();
+    let out = cli(&["classify", "--json", "--max-faces", "1", &astronaut]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    assert!(
+        err.contains("--max-faces") && err.contains("there may be more"),
+        "{err}"
+    );
+    let out = cli(&["classify", "--max-faces", "0", &astronaut]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--max-faces is 0, expected 1 to 4096"),
+        "{err}"
+    );
+}

@@ -360,3 +360,33 @@ fn bench_refuses_counts_and_batches_out_of_range() {
         );
     }
 }
+
+/// A dangling link or a FIFO named like an image in a class folder is named (and counted with
+/// `--skip-bad`), never silently dropped, and never opened (a FIFO would block).
+#[cfg(unix)]
+#[test]
+fn links_and_fifos_named_like_images_are_named_not_dropped() {
+    let dir = temp();
+    copy_layout(dir.path(), "train", &first_images("train", 2), false, false);
+    std::os::unix::fs::symlink(
+        dir.path().join("missing.jpg"),
+        dir.path().join("train/sad/dangling.jpg"),
+    )
+    .expect("symlink");
+    let fifo = dir.path().join("train/happy/pipe.jpg");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let e = err(dir.path());
+    assert!(
+        (e.contains("dangling.jpg") || e.contains("pipe.jpg"))
+            && e.contains("not a regular file")
+            && e.contains("--skip-bad"),
+        "{e}"
+    );
+    let ds = data::load(dir.path(), BadImages::Skip).expect("skips");
+    assert_eq!(ds.skipped.len(), 2, "{:?}", ds.skipped);
+    assert_eq!(ds.samples.len(), 14);
+}

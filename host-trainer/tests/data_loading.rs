@@ -157,3 +157,44 @@ fn split_is_stratified_deterministic_and_the_manifest_reloads_the_same_files() {
         assert_eq!(x.pixels, y.pixels);
     }
 }
+
+/// A manifest lists each file once, with the model's labels and a known source: one test file
+/// repeated 1,000 times would give "100% on 1000 images", one in two parts would leak.
+#[test]
+fn a_manifest_with_repeated_files_or_other_labels_is_refused() {
+    let files = first_images("train", 3);
+    let dir = temp();
+    copy_layout(dir.path(), "train", &files, false, false);
+    let ds = data::load(dir.path(), BadImages::Fail).expect("loads");
+    let good = Manifest::new(&split::stratified(ds.samples, 42), 42, "folders");
+    let path = dir.path().join("split.json");
+    let refused = |m: &Manifest| -> String {
+        std::fs::write(&path, serde_json::to_string(m).expect("json")).expect("write");
+        format!("{:#}", Manifest::read(&path).expect_err("must be refused"))
+    };
+    let mut repeated = good.clone();
+    let one = repeated.test[0].clone();
+    repeated.test = vec![one; 1000];
+    let e = refused(&repeated);
+    assert!(
+        e.contains("listed twice") && e.contains("in test and in test"),
+        "{e}"
+    );
+    let mut leaking = good.clone();
+    leaking.test.push(leaking.train[0].clone());
+    let e = refused(&leaking);
+    assert!(e.contains("in train and in test"), "{e}");
+    let mut labels = good.clone();
+    labels.labels.swap(0, 1);
+    let e = refused(&labels);
+    assert!(
+        e.contains("labels are") && e.contains("output order"),
+        "{e}"
+    );
+    let mut source = good.clone();
+    source.source = "somewhere".into();
+    let e = refused(&source);
+    assert!(e.contains("source is 'somewhere'"), "{e}");
+    std::fs::write(&path, serde_json::to_string(&good).expect("json")).expect("write");
+    Manifest::read(&path).expect("the good one reads");
+}
