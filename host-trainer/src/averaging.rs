@@ -135,7 +135,7 @@ pub fn average_last_epochs(
     let last = state.epoch;
     let n = averaging_window(recipe, last);
     if n < recipe.average_last {
-        eprintln!(
+        say!(
             "the recipe averages the last {} epochs, but the run's last cycle has {} (epochs {} to \
              {last}): {}",
             recipe.average_last,
@@ -167,7 +167,7 @@ pub fn average_last_epochs(
     let (val_loss, val_accuracy, _) = evaluate(&mean, validation, device, progress);
     let value = recipe.monitor.value(val_loss, val_accuracy);
     let chosen = recipe.monitor.improves(value, state.best_value);
-    eprintln!(
+    say!(
         "mean of the weights of epochs {first}-{last}: val loss {val_loss:.4} acc {:.2}% \
          ({} the best epoch, {:?} = {:?})",
         100.0 * val_accuracy,

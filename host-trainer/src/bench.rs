@@ -79,7 +79,7 @@ pub fn run(batch: usize, steps: usize, inferences: usize) -> Result<()> {
             times.push(t);
         }
     }
-    println!(
+    show!(
         "device {device:?}: training step, batch {batch}: {:.1} ms median of {} ({:.1} images/s), \
          fastest {:.1} ms",
         median(times.clone()) * 1e3,
@@ -100,7 +100,7 @@ pub fn run(batch: usize, steps: usize, inferences: usize) -> Result<()> {
         }
     }
     let inf = median(times);
-    println!(
+    show!(
         "device {device:?}: inference, batch 1: {:.2} ms median of {} ({:.0} images/s)",
         inf * 1e3,
         inferences.max(1),
@@ -130,7 +130,7 @@ pub fn compare(batch: usize, steps: usize) -> Result<()> {
         ("burn's layers", &times[0]),
         ("host-trainer's (fast_ops)", &times[1]),
     ] {
-        println!(
+        show!(
             "device {device:?}: training step, batch {batch}, {name}: {:.1} ms median of {}, \
              fastest {:.1} ms",
             median(t.clone()) * 1e3,

@@ -353,7 +353,7 @@ impl Checkpoint {
         if !(resume && self.exists()) {
             self.refuse_new_run_over_files()?;
             if resume {
-                eprintln!(
+                say!(
                     "no checkpoint in {}: starting a new run",
                     self.dir.display()
                 );
@@ -369,7 +369,7 @@ impl Checkpoint {
                         path.display()
                     )
                 })?;
-                eprintln!("starting from the weights in {}", path.display());
+                say!("starting from the weights in {}", path.display());
                 // Recorded relative to the run's folder, where its history is written.
                 let run_dir = self.dir.parent().unwrap_or(Path::new("."));
                 std::fs::create_dir_all(run_dir).with_context(|| {
@@ -415,13 +415,13 @@ impl Checkpoint {
             );
         }
         if state.finished && state.epoch >= recipe.epochs {
-            eprintln!(
+            say!(
                 "{} holds a finished run of {} epochs",
                 self.dir.display(),
                 state.epoch
             );
         } else {
-            eprintln!(
+            say!(
                 "resuming from {}: epoch {} of {}, batch {}",
                 self.dir.display(),
                 state.epoch + 1,
@@ -445,7 +445,7 @@ fn reconcile(state: &mut TrainState, recipe: &Recipe, batches: usize) -> Result<
     let adopt = recipe.replays(&state.recipe, &state.history, batches);
     if adopt && state.epoch > 0 {
         if state.recipe != *recipe {
-            eprintln!(
+            say!(
                 "continuing under the current `{}` recipe, which replays the {} finished epochs \
                  exactly (the checkpoint's was {})",
                 recipe.name,
@@ -463,7 +463,7 @@ fn reconcile(state: &mut TrainState, recipe: &Recipe, batches: usize) -> Result<
     state.recipe.epochs = recipe.epochs;
     state.recipe.patience = recipe.patience;
     if state.epoch > 0 && state.recipe != *recipe {
-        eprintln!(
+        say!(
             "the run continues under its checkpoint's recipe: {}",
             serde_json::to_string(&state.recipe)?
         );

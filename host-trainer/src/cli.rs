@@ -110,7 +110,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Cascade(args)) => {
             crate::fsutil::check_overwrite(std::slice::from_ref(&args.out), args.force)?;
-            println!("{}", crate::cascade_xml::convert(&args.xml, &args.out)?);
+            show!("{}", crate::cascade_xml::convert(&args.xml, &args.out)?);
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Bench(args)) => {

@@ -3,6 +3,10 @@
 
 pub use fer_dataset::{data, metrics, rng, split};
 
+// Terminal output that never stops a run (`say!`, `show!`).
+#[macro_use]
+pub mod say;
+
 // What a run is: the network, the recipe, and the training that follows it.
 pub mod averaging;
 pub mod checkpoint;

@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     match host_trainer::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            host_trainer::say!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -227,17 +227,21 @@ pub fn profile(batch: usize, reps: usize) -> Result<(Vec<Row>, f64)> {
 pub fn run(batch: usize, reps: usize) -> Result<()> {
     let (rows, whole) = profile(batch, reps)?;
     let total: f64 = rows.iter().map(|r| r.forward_ms + r.backward_ms).sum();
-    println!(
+    show!(
         "device {:?}: one training step at batch {batch}, operation by operation (median of {reps})",
         crate::device()
     );
-    println!(
+    show!(
         "{:<28} {:>10} {:>10} {:>10} {:>7}",
-        "operation", "fwd ms", "bwd ms", "total ms", "share"
+        "operation",
+        "fwd ms",
+        "bwd ms",
+        "total ms",
+        "share"
     );
     for r in &rows {
         let t = r.forward_ms + r.backward_ms;
-        println!(
+        show!(
             "{:<28} {:>10.2} {:>10.2} {:>10.2} {:>6.1}%",
             r.name,
             r.forward_ms,
@@ -246,13 +250,19 @@ pub fn run(batch: usize, reps: usize) -> Result<()> {
             100.0 * t / total
         );
     }
-    println!(
+    show!(
         "{:<28} {:>10} {:>10} {:>10.2}",
-        "sum of the parts", "", "", total
+        "sum of the parts",
+        "",
+        "",
+        total
     );
-    println!(
+    show!(
         "{:<28} {:>10} {:>10} {:>10.2}   (batch assembly + copy + forward, backward, Adam)",
-        "whole step, measured", "", "", whole
+        "whole step, measured",
+        "",
+        "",
+        whole
     );
     Ok(())
 }

@@ -300,7 +300,7 @@ fn end_epoch(
     state: &mut TrainState,
     stats: EpochStats,
 ) -> Result<()> {
-    eprintln!(
+    say!(
         "epoch {:>2}/{}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.0} s",
         stats.epoch,
         recipe.epochs,
@@ -325,7 +325,7 @@ fn end_epoch(
     }
     let since_best = state.epoch - state.best_epoch.unwrap_or(0);
     if since_best >= recipe.patience && state.epoch < recipe.epochs {
-        eprintln!(
+        say!(
             "early stopping: no better {:?} for {} epochs; restoring epoch {}",
             recipe.monitor,
             since_best,

@@ -162,11 +162,12 @@ fn split_is_stratified_deterministic_and_the_manifest_reloads_the_same_files() {
 /// repeated 1,000 times would give "100% on 1000 images", one in two parts would leak.
 #[test]
 fn a_manifest_with_repeated_files_or_other_labels_is_refused() {
-    let files = first_images("train", 3);
+    let files = first_images("train", 10);
     let dir = temp();
     copy_layout(dir.path(), "train", &files, false, false);
     let ds = data::load(dir.path(), BadImages::Fail).expect("loads");
     let good = Manifest::new(&split::stratified(ds.samples, 42), 42, "folders");
+    assert!(!good.test.is_empty() && !good.train.is_empty());
     let path = dir.path().join("split.json");
     let refused = |m: &Manifest| -> String {
         std::fs::write(&path, serde_json::to_string(m).expect("json")).expect("write");

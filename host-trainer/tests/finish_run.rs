@@ -120,3 +120,46 @@ fn a_recipe_with_a_finish_trains_both_runs_in_one_command() {
         "{stderr}"
     );
 }
+
+/// A full disk under the terminal output does not stop a run: with stdout and stderr on
+/// `/dev/full` (every write fails), a short run still ends with its model, report and int8 file
+/// and exits 0.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_run_whose_terminal_output_fails_still_ends_with_its_model() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("fer");
+    copy_layout(&data, "train", &first_images("train", 20), false, false);
+    let mut recipe = shipped("v3");
+    recipe["name"] = "full".into();
+    recipe["epochs"] = 1.into();
+    recipe["average_last"] = 0.into();
+    let path = dir.path().join("full.json");
+    std::fs::write(&path, serde_json::to_string(&recipe).expect("json")).expect("write");
+    let out = dir.path().join("out");
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full")
+    };
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_host-trainer"))
+        .args(["train", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&out)
+        .arg("--recipe")
+        .arg(&path)
+        .stdout(full())
+        .stderr(full())
+        .status()
+        .expect("run host-trainer");
+    assert!(status.success(), "exit {status}");
+    for file in [
+        "fer_cnn_full.bpk",
+        "fer_cnn_full.report.json",
+        "fer_cnn_full.int8.bin",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+}

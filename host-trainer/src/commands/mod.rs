@@ -25,7 +25,7 @@ pub fn data_path(arg: &Option<PathBuf>) -> Result<PathBuf> {
 /// Says so when the trainer itself runs without optimization.
 pub fn warn_if_unoptimized() {
     if cfg!(debug_assertions) {
-        eprintln!(
+        say!(
             "warning: host-trainer was built without --release. Its dependencies (burn's kernels, \
              where the time goes) are still compiled with opt-level 3 by the workspace's dev \
              profile; `cargo run --release -p host-trainer` also optimizes this crate."

@@ -116,7 +116,7 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, min_agreement: f64, force: b
         .context("loading the validation split")?;
     let (_, float_acc, scores) = crate::evaluate::evaluate(&net, &val, &device, false);
     let float_pred = crate::metrics::argmax_rows(&scores);
-    eprintln!(
+    say!(
         "float model: {:.2}% on {} validation images; calibrating on {} training images",
         100.0 * float_acc,
         val.len(),
@@ -137,7 +137,7 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, min_agreement: f64, force: b
                 .count(),
         );
         let agree = share(pred.iter().zip(&float_pred).filter(|(a, b)| a == b).count());
-        eprintln!(
+        say!(
             "int8 with {method:?} ranges: {:.2}% on validation, {:.2}% agreement with float",
             100.0 * acc,
             100.0 * agree
@@ -181,7 +181,7 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, min_agreement: f64, force: b
         &prost::Message::encode_to_vec(&qdq),
     )?;
     write_json(&out.join(format!("{name}.quant.json")), &report)?;
-    eprintln!(
+    say!(
         "chose {chosen:?}; wrote {name}.int8.bin ({} bytes, arena {} bytes, {} MACs), {name}.qdq.onnx, {name}.quant.json",
         report.file_bytes, report.arena_bytes, report.macs
     );

@@ -87,12 +87,12 @@ pub fn run(
         weights_description(&state),
         samples.len()
     );
-    println!(
+    show!(
         "{title}: accuracy {:.2}%, loss {loss:.4}\n",
         100.0 * report.accuracy
     );
-    println!("{}", report.to_text());
-    println!("{}", report.confusion_text());
+    show!("{}", report.to_text());
+    show!("{}", report.confusion_text());
 
     let suffix = split_suffix(split);
     write_json(&out.join(format!("{name}{suffix}.report.json")), &report)?;
@@ -134,7 +134,7 @@ pub fn run(
         &crate::artifacts::onnx_doc(&state),
     );
     write_atomic(&out.join(format!("{name}.onnx")), &onnx)?;
-    eprintln!("wrote {name}{suffix}.report.json/.md, {name}{suffix}.confusion.png, {name}.curves.png, {name}.onnx in {}", out.display());
+    say!("wrote {name}{suffix}.report.json/.md, {name}{suffix}.confusion.png, {name}.curves.png, {name}.onnx in {}", out.display());
     Ok(report)
 }
 
@@ -146,7 +146,7 @@ fn earlier_run(state: &TrainState, out: &Path) -> Option<TrainState> {
     let weights = out.join(state.init_from.as_deref()?);
     let path = weights.with_extension("history.json");
     if !path.is_file() {
-        eprintln!(
+        say!(
             "curves: this run started from {}, whose history {} is not there: plotting this run \
              alone",
             weights.display(),
@@ -157,7 +157,7 @@ fn earlier_run(state: &TrainState, out: &Path) -> Option<TrainState> {
     match crate::fsutil::read_json::<TrainState>(&path) {
         Ok(earlier) => Some(earlier),
         Err(e) => {
-            eprintln!("curves: {e:#}: plotting this run alone");
+            say!("curves: {e:#}: plotting this run alone");
             None
         }
     }

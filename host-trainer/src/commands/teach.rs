@@ -148,7 +148,7 @@ pub fn run(data_dir: &Path, args: &TeachArgs) -> Result<()> {
             validation_accuracy: accuracy(&plain, &split.validation),
             validation_accuracy_mirrored: accuracy(&both, &split.validation),
         };
-        eprintln!(
+        say!(
             "teacher {} (recipe {}): validation {:.2}%, with its mirror {:.2}%",
             summary.model,
             summary.recipe,
@@ -161,7 +161,7 @@ pub fn run(data_dir: &Path, args: &TeachArgs) -> Result<()> {
         train_views.push(scores(&net, &split.train, true, args.temperature, &device));
     }
     let ensemble = accuracy(&mean(&val_views), &split.validation);
-    eprintln!(
+    say!(
         "ensemble of {} teacher(s), each image and its mirror: validation {:.2}%",
         teachers.len(),
         100.0 * ensemble
@@ -188,7 +188,7 @@ pub fn run(data_dir: &Path, args: &TeachArgs) -> Result<()> {
     };
     // Compact: one row per training image.
     write_atomic(&path, &serde_json::to_vec(&file)?)?;
-    eprintln!(
+    say!(
         "wrote {} ({} training images, temperature {})",
         path.display(),
         split.train.len(),

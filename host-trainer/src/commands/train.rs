@@ -117,7 +117,7 @@ pub fn load_split(
         BadImages::Fail
     };
     let ds = data::load_with(data_dir, bad, rule)?;
-    eprintln!(
+    say!(
         "loaded {} images from {} ({}) in {:.1} s; {} converted to 48x48 gray; {} skipped; \
          light normalization: {}",
         ds.samples.len(),
@@ -129,7 +129,7 @@ pub fn load_split(
         rule.name()
     );
     if rule != INPUT_RULE {
-        eprintln!(
+        say!(
             "note: this run normalizes faces with '{}', the published rule is '{}': edge-cli, \
              the firmware, report and quantize apply the published one",
             rule.name(),
@@ -137,12 +137,12 @@ pub fn load_split(
         );
     }
     for s in ds.skipped.iter().take(10) {
-        eprintln!("  skipped {s}");
+        say!("  skipped {s}");
     }
     let source = ds.source.clone();
     let split = split::stratified(ds.samples, seed);
     keep_manifest(out, &Manifest::new(&split, seed, &source))?;
-    eprintln!(
+    say!(
         "split (seed {seed}): {} train, {} validation, {} test",
         split.train.len(),
         split.validation.len(),
@@ -339,7 +339,7 @@ fn soft_targets(
         );
     }
     let targets = TeacherTargets::read(&path)?;
-    eprintln!(
+    say!(
         "distilling from {} teacher(s) (their ensemble: {:.2}% on validation) with weight {} at \
          temperature {}",
         targets.teachers.len(),
@@ -425,7 +425,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         for dir in [&stage.out, &stage.ckpt.dir] {
             let n = crate::fsutil::remove_stale_temp_files(dir);
             if n > 0 {
-                eprintln!(
+                say!(
                     "removed {n} temporary file(s) an interrupted write left in {}",
                     dir.display()
                 );
@@ -458,17 +458,17 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         let stop = stop.clone();
         let _ = ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond Ctrl-C: exiting now (the last checkpoint is kept)");
+                say!("\nsecond Ctrl-C: exiting now (the last checkpoint is kept)");
                 std::process::exit(130);
             }
-            eprintln!("\nCtrl-C: saving a checkpoint after this batch (press again to quit now)");
+            say!("\nCtrl-C: saving a checkpoint after this batch (press again to quit now)");
         });
     }
     let device = crate::device();
-    eprintln!("device: {device:?}");
+    say!("device: {device:?}");
     for (i, stage) in stages.iter().enumerate() {
         if stage.done {
-            eprintln!(
+            say!(
                 "run {} of {} ended earlier: its weights are {}",
                 i + 1,
                 stages.len(),
@@ -477,7 +477,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             continue;
         }
         if stages.len() > 1 {
-            eprintln!(
+            say!(
                 "run {} of {} of recipe '{}', in {}",
                 i + 1,
                 stages.len(),
@@ -485,7 +485,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
                 stage.out.display()
             );
         }
-        eprintln!("recipe: {}", serde_json::to_string(&stage.recipe)?);
+        say!("recipe: {}", serde_json::to_string(&stage.recipe)?);
         let opts = RunOptions {
             checkpoint_every: args.checkpoint_every,
             resume: stage.resume,
@@ -529,7 +529,7 @@ fn train_stage(
         opts,
     )? {
         Outcome::Interrupted(state) => {
-            eprintln!(
+            say!(
                 "interrupted at epoch {}, batch {}: checkpoint saved in {}; continue with --resume",
                 state.epoch + 1,
                 state.batch,
@@ -570,7 +570,7 @@ fn train_stage(
         ..state.clone()
     };
     write_json(&stage.history(), &history)?;
-    eprintln!(
+    say!(
         "done: best epoch {:?} ({:?} = {:?}); weights in {}",
         state.best_epoch,
         stage.recipe.monitor,
