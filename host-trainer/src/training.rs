@@ -139,7 +139,8 @@ pub fn train(
             }
             None => evaluate(&inference, validation, device, opts.progress),
         };
-        let stats = epoch.stats(&state, figures);
+        let labels: Vec<usize> = validation.iter().map(|s| s.label.index()).collect();
+        let stats = epoch.stats(&state, figures, &labels);
         end_epoch(&recipe, ckpt, &model, &mut state, stats)?;
         ckpt.save(&model, &optim, &mut state)?;
         if !state.finished && opts.stop.load(Ordering::SeqCst) {
@@ -270,8 +271,16 @@ impl Epoch<'_> {
         Ok(stepped)
     }
 
-    /// The epoch's figures, from its running sums and the validation `(loss, accuracy, _)`.
-    fn stats(&self, state: &TrainState, validation: (f64, f64, Vec<f32>)) -> EpochStats {
+    /// The epoch's figures, from its running sums and the validation `(loss, accuracy, scores)`
+    /// of the images whose classes are `labels`.
+    fn stats(
+        &self,
+        state: &TrainState,
+        validation: (f64, f64, Vec<f32>),
+        labels: &[usize],
+    ) -> EpochStats {
+        let predicted = crate::metrics::argmax_rows(&validation.2);
+        let report = crate::metrics::Report::from_pairs(labels.iter().copied().zip(predicted));
         let (loss_sum, correct, seen) = state.partial;
         let epoch = state.epoch;
         let batches = self.train.len().div_ceil(self.recipe.batch_size);
@@ -281,6 +290,7 @@ impl Epoch<'_> {
             train_accuracy: correct as f64 / seen.max(1) as f64,
             val_loss: validation.0,
             val_accuracy: validation.1,
+            val_macro_f1: Some(report.macro_avg.f1),
             // The rate of the epoch's last step.
             learning_rate: self.recipe.lr_at(
                 epoch as f64 + (batches - 1) as f64 / batches as f64,
@@ -301,13 +311,15 @@ fn end_epoch(
     stats: EpochStats,
 ) -> Result<()> {
     say!(
-        "epoch {:>2}/{}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% | {:.0} s",
+        "epoch {:>2}/{}: train loss {:.4} acc {:.2}% | val loss {:.4} acc {:.2}% macro-F1 {:.3} | \
+         {:.0} s",
         stats.epoch,
         recipe.epochs,
         stats.train_loss,
         100.0 * stats.train_accuracy,
         stats.val_loss,
         100.0 * stats.val_accuracy,
+        stats.val_macro_f1.unwrap_or(f64::NAN),
         stats.seconds
     );
     let epoch = state.epoch;

@@ -102,6 +102,14 @@ fn interrupted_run_resumes_and_finishes() {
     match training::train(&recipe, train, val, &device, &ckpt, &opts).expect("resume") {
         Outcome::Finished(_, s) => {
             assert_eq!(s.history.len(), 2);
+            // Each epoch records its validation macro-F1 beside the accuracy.
+            assert!(
+                s.history
+                    .iter()
+                    .all(|e| e.val_macro_f1.is_some_and(|f| (0.0..=1.0).contains(&f))),
+                "{:?}",
+                s.history
+            );
             assert!(s.finished);
             assert!(s.best_epoch.is_some());
             assert_one_checkpoint_set(&ckpt.dir, "002-00000");

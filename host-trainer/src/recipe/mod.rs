@@ -311,6 +311,7 @@ mod tests {
                 train_accuracy: 0.5,
                 val_loss: 1.0,
                 val_accuracy: 0.5,
+                val_macro_f1: None,
                 learning_rate: r.lr_at(e as f64 + (batches - 1) as f64 / batches as f64, &[]),
                 seconds: 1.0,
             })

@@ -260,6 +260,7 @@ pub(super) mod tests {
                 train_accuracy: 0.5,
                 val_loss: 1.0,
                 val_accuracy: a,
+                val_macro_f1: None,
                 learning_rate: 0.0,
                 seconds: 1.0,
             })
