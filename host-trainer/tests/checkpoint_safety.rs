@@ -45,6 +45,18 @@ fn finished_run(dir: &std::path::Path, samples: &[Sample]) -> (Checkpoint, Recip
     (ckpt, recipe)
 }
 
+/// The checkpoint's `state.json`, as JSON.
+fn read_state(ckpt: &Checkpoint) -> serde_json::Value {
+    let bytes = std::fs::read(ckpt.dir.join("state.json")).expect("state");
+    serde_json::from_slice(&bytes).expect("json")
+}
+
+/// Replaces the checkpoint's `state.json` with `state`.
+fn write_state(ckpt: &Checkpoint, state: &serde_json::Value) {
+    let bytes = serde_json::to_vec(state).expect("json");
+    std::fs::write(ckpt.dir.join("state.json"), bytes).expect("write");
+}
+
 fn resume_error(ckpt: &Checkpoint, recipe: &Recipe, samples: &[Sample], resume: bool) -> String {
     let (train, val) = samples.split_at(30);
     let device = host_trainer::device();
@@ -61,9 +73,7 @@ fn files_named_outside_the_checkpoint_are_neither_read_nor_removed() {
     let (ckpt, recipe) = finished_run(dir.path(), &samples);
     let victim = dir.path().join("victim.bpk");
     std::fs::copy(ckpt.best(), &victim).expect("victim");
-    let state_path = ckpt.dir.join("state.json");
-    let original: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&state_path).expect("state")).expect("json");
+    let original = read_state(&ckpt);
     for name in [
         "../victim.bpk".to_string(),
         victim.display().to_string(),
@@ -72,7 +82,7 @@ fn files_named_outside_the_checkpoint_are_neither_read_nor_removed() {
     ] {
         let mut state = original.clone();
         state["files"][0] = serde_json::Value::String(name.clone());
-        std::fs::write(&state_path, serde_json::to_vec(&state).expect("json")).expect("write");
+        write_state(&ckpt, &state);
         let e = resume_error(&ckpt, &recipe, &samples, true);
         assert!(
             e.contains("expected a plain .bpk file name inside the checkpoint folder"),
@@ -87,7 +97,7 @@ fn files_named_outside_the_checkpoint_are_neither_read_nor_removed() {
         let link = ckpt.dir.join("model-link.bpk");
         std::os::unix::fs::symlink(&victim, &link).expect("symlink");
         state["files"][0] = serde_json::Value::String("model-link.bpk".into());
-        std::fs::write(&state_path, serde_json::to_vec(&state).expect("json")).expect("write");
+        write_state(&ckpt, &state);
         let e = resume_error(&ckpt, &recipe, &samples, true);
         assert!(e.contains("symbolic link"), "{e}");
         assert!(victim.is_file());
@@ -139,11 +149,9 @@ fn a_batch_past_the_end_of_its_epoch_is_a_damaged_checkpoint() {
     let samples = samples();
     let dir = temp();
     let (ckpt, recipe) = finished_run(dir.path(), &samples);
-    let state_path = ckpt.dir.join("state.json");
-    let mut state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&state_path).expect("state")).expect("json");
+    let mut state = read_state(&ckpt);
     state["batch"] = 999.into();
-    std::fs::write(&state_path, serde_json::to_vec(&state).expect("json")).expect("write");
+    write_state(&ckpt, &state);
     let e = resume_error(&ckpt, &recipe, &samples, true);
     assert!(e.contains("batch 999") && e.contains("damaged"), "{e}");
 }

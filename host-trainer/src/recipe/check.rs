@@ -262,46 +262,45 @@ mod unknown_field_tests {
 
     #[test]
     fn unknown_fields_at_any_depth_are_refused_with_the_nearest_known_one() {
-        let e = parse(&v3_with(
-            "\"label_smoothing\"",
-            "\"quant_awre\": null, \"label_smoothing\"",
-        ));
-        assert!(
-            e.contains("unknown field `quant_awre`") && e.contains("did you mean `quant_aware`?"),
-            "{e}"
-        );
-        let e = parse(&v3_with(
-            "\"label_smoothing\"",
-            "\"optimiser\": null, \"label_smoothing\"",
-        ));
-        assert!(
-            e.contains("`optimiser`") && e.contains("did you mean `optimizer`?"),
-            "{e}"
-        );
-        let e = parse(&v3_with(
-            "\"label_smoothing\"",
-            "\"distil\": null, \"label_smoothing\"",
-        ));
-        assert!(
-            e.contains("`distil`") && e.contains("did you mean `distill`?"),
-            "{e}"
-        );
-        // Nested: inside `distort`, `dropout` and the schedule.
-        let e = parse(&v3_with("\"rotate_deg\"", "\"rotate_degs\""));
-        assert!(
-            e.contains("`rotate_degs`") && e.contains("did you mean `rotate_deg`?"),
-            "{e}"
-        );
-        let e = parse(&v3_with("\"head\"", "\"heads\""));
-        assert!(
-            e.contains("`heads`") && e.contains("did you mean `head`?"),
-            "{e}"
-        );
-        let e = parse(&v3_with("\"final_fraction\"", "\"final_fractoin\""));
-        assert!(
-            e.contains("`final_fractoin`") && e.contains("did you mean `final_fraction`?"),
-            "{e}"
-        );
+        let top = |name: &str| format!("\"{name}\": null, \"label_smoothing\"");
+        // (text replaced in v3.json, its replacement, the unknown field, the known one).
+        let cases = [
+            (
+                "\"label_smoothing\"",
+                top("quant_awre"),
+                "quant_awre",
+                "quant_aware",
+            ),
+            (
+                "\"label_smoothing\"",
+                top("optimiser"),
+                "optimiser",
+                "optimizer",
+            ),
+            ("\"label_smoothing\"", top("distil"), "distil", "distill"),
+            // Nested: inside `distort`, `dropout` and the schedule.
+            (
+                "\"rotate_deg\"",
+                "\"rotate_degs\"".into(),
+                "rotate_degs",
+                "rotate_deg",
+            ),
+            ("\"head\"", "\"heads\"".into(), "heads", "head"),
+            (
+                "\"final_fraction\"",
+                "\"final_fractoin\"".into(),
+                "final_fractoin",
+                "final_fraction",
+            ),
+        ];
+        for (from, to, unknown, known) in cases {
+            let e = parse(&v3_with(from, &to));
+            assert!(
+                e.contains(&format!("unknown field `{unknown}`"))
+                    && e.contains(&format!("did you mean `{known}`?")),
+                "{e}"
+            );
+        }
         // The file itself parses.
         serde_json::from_str::<Recipe>(include_str!("../../recipes/v3.json")).expect("v3.json");
     }
