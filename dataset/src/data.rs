@@ -161,12 +161,18 @@ fn load_folders(root: &Path, bad: BadImages, rule: Normalize) -> Result<Dataset>
     // Every class must be present in the merged set: an empty class cannot be split or learned.
     for e in Emotion::ALL {
         if !files.iter().any(|(_, l)| *l == e) {
+            let found: Vec<&str> = Emotion::ALL
+                .iter()
+                .filter(|c| files.iter().any(|(_, l)| l == *c))
+                .map(|c| c.name())
+                .collect();
             bail!(
-                "class '{}' has no images under {} (expected a folder named {} or {})",
+                "class '{}' has no images under {} (expected a folder named {}); found images \
+                 of {}: the model learns all seven classes",
                 e.name(),
                 root.display(),
-                e.name(),
-                e.alternate_name()
+                e.folder_names(),
+                found.join(", ")
             );
         }
     }

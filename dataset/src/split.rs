@@ -17,6 +17,35 @@ pub struct Split {
     pub test: Vec<Sample>,
 }
 
+impl Split {
+    /// Checks that every part holds images: training needs train and validation, the report
+    /// and the int8 checks need test. Called before anything is written for a run.
+    ///
+    /// # Errors
+    /// An empty part, with the three sizes and how many images each class needs.
+    pub fn check_parts(&self, seed: u64) -> Result<()> {
+        let parts = [
+            ("train", self.train.len()),
+            ("validation", self.validation.len()),
+            ("test", self.test.len()),
+        ];
+        if let Some((empty, _)) = parts.iter().find(|(_, n)| *n == 0) {
+            bail!(
+                "the split (seed {seed}) gives {} train, {} validation and {} test images: the \
+                 {empty} part is empty. Each class is split 70/20/10, so a class needs at least \
+                 {MIN_PER_CLASS} images for every part to get one",
+                parts[0].1,
+                parts[1].1,
+                parts[2].1
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The fewest images of one class that give each part at least one (7 / 2 / 1 at 70/20/10).
+pub const MIN_PER_CLASS: usize = 10;
+
 /// Fractions of each class that go to train and validation; the rest is the test split.
 pub const TRAIN_FRACTION: f64 = 0.7;
 pub const VALIDATION_FRACTION: f64 = 0.2;
@@ -150,6 +179,9 @@ impl Manifest {
     }
 
     /// The `(id, label)` pairs of one part: "train", "validation" or "test".
+    ///
+    /// # Errors
+    /// Another name, or a part that lists no file (nothing to evaluate or calibrate on).
     pub fn part(&self, name: &str) -> Result<Vec<(String, Emotion)>> {
         let entries = match name {
             "train" => &self.train,
@@ -157,6 +189,16 @@ impl Manifest {
             "test" => &self.test,
             other => bail!("unknown split '{other}', expected train, validation or test"),
         };
+        if entries.is_empty() {
+            bail!(
+                "the {name} part of the split lists no images (seed {}, {} train, {} validation, \
+                 {} test)",
+                self.seed,
+                self.train.len(),
+                self.validation.len(),
+                self.test.len()
+            );
+        }
         Ok(entries
             .iter()
             .filter_map(|e| Emotion::from_folder_name(&e.label).map(|l| (e.file.clone(), l)))

@@ -2,6 +2,7 @@
 //! float ONNX of the same model, batch 1, on this thread only. Inputs are real faces when
 //! `--data` is given, else a fixed synthetic gradient (speed does not depend on pixel values).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -21,7 +22,7 @@ pub struct Args {
     /// counting instructions per inference under an emulator, from two counts with different
     /// `--runs` (bench/aarch64_count.sh).
     #[arg(long, value_enum)]
-    pub engine: Option<crate::classify::EngineKind>,
+    pub engine: Option<crate::engine::EngineKind>,
 }
 
 /// A 320x240 gray camera frame with one face (models/golden/detect_frame.gray).
@@ -116,23 +117,26 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         anyhow::bail!("--runs is {}, expected 1 to {MAX_RUNS}", args.runs);
     }
     let runs = args.runs;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
 
     let mut arena = vec![0i8; model.arena_size()];
     if let Some(engine) = args.engine {
         let (med, _) = match engine {
-            crate::classify::EngineKind::Int8 => time_int8(model, &face, &mut arena, runs)?,
+            crate::engine::EngineKind::Int8 => time_int8(model, &face, &mut arena, runs)?,
             #[cfg(feature = "tract")]
-            crate::classify::EngineKind::Tract => time_tract(args, &face, runs)?,
+            crate::engine::EngineKind::Tract => time_tract(args, &face, runs)?,
             #[cfg(not(feature = "tract"))]
-            crate::classify::EngineKind::Tract => {
+            crate::engine::EngineKind::Tract => {
                 anyhow::bail!("--engine tract: this edge-cli is built without the `tract` feature")
             }
         };
-        println!(
+        writeln!(
+            out,
             "{engine:?}: {} inferences, median {:.3} ms",
             runs + 10,
             med * 1e3
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let (int8_med, int8_mean) = time_int8(model, &face, &mut arena, runs)?;
@@ -160,50 +164,62 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     }
     let (det_med, det_mean) = stats(times);
 
-    println!(
+    writeln!(
+        out,
         "batch 1, one thread, {runs} timed runs each, {} MACs per image",
         model.macs()
-    );
-    println!("| engine | median ms | mean ms | images/s |");
-    println!("|---|---:|---:|---:|");
-    println!(
+    )?;
+    writeln!(out, "| engine | median ms | mean ms | images/s |")?;
+    writeln!(out, "|---|---:|---:|---:|")?;
+    writeln!(
+        out,
         "| edge-runtime int8 ({} kernels) | {:.2} | {:.2} | {:.0} |",
         edge_runtime::kernels::dot::kernel_name(),
         int8_med * 1e3,
         int8_mean * 1e3,
         1.0 / int8_med
-    );
+    )?;
     #[cfg(feature = "tract")]
-    println!(
+    writeln!(
+        out,
         "| tract float ONNX | {:.2} | {:.2} | {:.0} |",
         tract_med * 1e3,
         tract_mean * 1e3,
         1.0 / tract_med
-    );
+    )?;
     #[cfg(not(feature = "tract"))]
-    println!("| tract float ONNX | (built without the `tract` feature) | | |");
-    println!(
+    writeln!(
+        out,
+        "| tract float ONNX | (built without the `tract` feature) | | |"
+    )?;
+    writeln!(
+            out,
         "| face detector, QVGA frame (LBP cascade, faces from {} px; {found} found) | {:.2} | {:.2} | {:.0} frames/s |",
         detector.settings().detect_params(320, 240).min_size,
         det_med * 1e3,
         det_mean * 1e3,
         1.0 / det_med
-    );
-    println!("\nint8, per layer (median of {runs} runs; timing each layer adds a little):");
-    println!("| layer | MACs | median µs | share |");
-    println!("|---|---:|---:|---:|");
+    )?;
+    writeln!(
+        out,
+        "\nint8, per layer (median of {runs} runs; timing each layer adds a little):"
+    )?;
+    writeln!(out, "| layer | MACs | median µs | share |")?;
+    writeln!(out, "|---|---:|---:|---:|")?;
     let total: f64 = layers.iter().map(|l| l.1).sum();
     for (name, t, macs) in &layers {
-        println!(
+        writeln!(
+            out,
             "| {name} | {macs} | {:.1} | {:.1}% |",
             t * 1e6,
             100.0 * t / total
-        );
+        )?;
     }
-    println!(
+    writeln!(
+        out,
         "int8 model: {} bytes of weights, biases and output stages; arena {} bytes",
         model.weight_bytes(),
         model.arena_size()
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

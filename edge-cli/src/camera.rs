@@ -17,7 +17,8 @@ use linuxvideo::format::{PixFormat, PixelFormat};
 use linuxvideo::{BufType, Device};
 use serde::Serialize;
 
-use crate::classify::{classify_gray, Engine, EngineKind};
+use crate::classify::classify_gray;
+use crate::engine::{Engine, EngineKind};
 use crate::faces::{Detector, FaceMode};
 use crate::frame::{to_gray, FrameFormat, Layout};
 
@@ -147,7 +148,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         height: negotiated.height() as usize,
         bytes_per_line: negotiated.bytes_per_line() as usize,
     };
-    eprintln!(
+    crate::warn!(
         "{}: {}x{} {}",
         path.display(),
         format.width,
@@ -176,7 +177,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
             Ok(g) => g,
             Err(e) => {
                 bad += 1;
-                eprintln!("frame skipped: {e:#}");
+                crate::warn!("frame skipped: {e:#}");
                 continue;
             }
         };
@@ -212,7 +213,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         }
     }
     if bad > 0 {
-        eprintln!("{bad} frame(s) skipped");
+        crate::warn!("{bad} frame(s) skipped");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use edge_runtime::{Emotion, Model, CLASS_COUNT};
 use serde::Serialize;
 
+use crate::engine::{Engine, EngineKind};
 use crate::faces::{Detector, FaceMode, Source};
 use crate::frame::Gray;
 use crate::preprocess::{face_input, gray_of, FaceBox};
@@ -44,105 +45,6 @@ pub struct Args {
     pub max_faces: usize,
 }
 
-/// Which engine classifies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum EngineKind {
-    Int8,
-    Tract,
-}
-
-/// A ready engine: the int8 runtime with its arena, or a tract plan of the float ONNX.
-pub enum Engine<'m> {
-    Int8 {
-        model: &'m Model<'m>,
-        arena: Vec<i8>,
-        /// Flip test-time augmentation ([`Engine::mirrored`]).
-        mirror: bool,
-    },
-    #[cfg(feature = "tract")]
-    Tract(std::sync::Arc<tract_onnx::prelude::TypedRunnableModel>),
-}
-
-impl<'m> Engine<'m> {
-    /// The int8 runtime on `model`, or tract on the float ONNX (`onnx`, default: the embedded
-    /// published one).
-    ///
-    /// # Errors
-    /// An unreadable or invalid ONNX file.
-    pub fn new(model: &'m Model<'m>, kind: EngineKind, onnx: Option<&Path>) -> Result<Self> {
-        Ok(match kind {
-            EngineKind::Int8 => Engine::Int8 {
-                model,
-                arena: vec![0i8; model.arena_size()],
-                mirror: false,
-            },
-            #[cfg(feature = "tract")]
-            EngineKind::Tract => Engine::Tract(crate::tract_engine::load(onnx)?),
-            #[cfg(not(feature = "tract"))]
-            EngineKind::Tract => {
-                let _ = onnx;
-                anyhow::bail!(
-                    "--engine tract: this edge-cli was built without the `tract` feature \
-                     (rebuild without --no-default-features)"
-                )
-            }
-        })
-    }
-
-    /// The same engine with flip test-time augmentation on or off.
-    ///
-    /// # Errors
-    /// `on` for the tract engine (it runs one pass).
-    pub fn mirrored(mut self, on: bool) -> Result<Self> {
-        match &mut self {
-            Engine::Int8 { mirror, .. } => *mirror = on,
-            #[cfg(feature = "tract")]
-            Engine::Tract(_) if on => {
-                anyhow::bail!("--mirror is an option of the int8 engine, not of --engine tract")
-            }
-            #[cfg(feature = "tract")]
-            Engine::Tract(_) => {}
-        }
-        Ok(self)
-    }
-
-    /// Softmax scores and, for the int8 engine without `--mirror`, the int8 logits.
-    fn scores(&mut self, input: &[u8]) -> Result<([f32; CLASS_COUNT], Option<[i8; CLASS_COUNT]>)> {
-        match self {
-            Engine::Int8 {
-                model,
-                arena,
-                mirror,
-            } => {
-                let out_q = edge_runtime::pipeline::output_q(model);
-                let failed = |e: edge_runtime::Error| anyhow::anyhow!("{e}");
-                if *mirror {
-                    // The label comes from the scores' order, which is the integer argmax of
-                    // the summed logits (first class on ties).
-                    let sums = model.run_mirrored(input, arena).map_err(failed)?;
-                    return Ok((edge_runtime::scores::softmax_mirrored(&sums, out_q), None));
-                }
-                let logits = model.run(input, arena).map_err(failed)?;
-                Ok((
-                    edge_runtime::scores::softmax(&logits, out_q),
-                    Some(logits.0),
-                ))
-            }
-            #[cfg(feature = "tract")]
-            Engine::Tract(plan) => {
-                use tract_onnx::prelude::*;
-                let out = plan.run(tvec!(crate::tract_engine::input(input)?.into()))?;
-                let v = out[0].to_plain_array_view::<f32>()?;
-                let mut s = [0f32; CLASS_COUNT];
-                for (o, x) in s.iter_mut().zip(v.iter()) {
-                    *o = *x;
-                }
-                Ok((s, None))
-            }
-        }
-    }
-}
-
 /// One classified face.
 #[derive(Serialize, Debug)]
 pub struct Classified {
@@ -163,6 +65,9 @@ const IMAGE_EXTENSIONS: [&str; 9] = [
     "jpg", "jpeg", "png", "bmp", "gif", "pgm", "ppm", "tif", "webp",
 ];
 
+/// How many folder levels below an input folder are searched for images.
+pub const MAX_FOLDER_DEPTH: usize = 32;
+
 /// Expands folders into the image files they hold (sorted); files are kept as given.
 fn expand(inputs: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -170,7 +75,7 @@ fn expand(inputs: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
     for p in inputs {
         if p.is_dir() {
             let before = out.len();
-            walk.dir(p, &mut out, errors);
+            walk.dir(p, 0, &mut out, errors);
             if out.len() == before {
                 errors.push(format!(
                     "{}: folder holds no images ({})",
@@ -187,7 +92,8 @@ fn expand(inputs: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
 
 /// A walk through folders that visits each real folder and image once, by canonical path: a
 /// link to the folder itself or to a parent cannot make it loop, and an image reached through
-/// two links is classified once.
+/// two links is classified once. Folders deeper than [`MAX_FOLDER_DEPTH`] below an input are
+/// reported, not searched (each level costs more to resolve; thousands would take minutes).
 #[derive(Default)]
 struct Walk {
     folders: HashSet<PathBuf>,
@@ -195,7 +101,14 @@ struct Walk {
 }
 
 impl Walk {
-    fn dir(&mut self, dir: &Path, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+    fn dir(&mut self, dir: &Path, depth: usize, out: &mut Vec<PathBuf>, errors: &mut Vec<String>) {
+        if depth > MAX_FOLDER_DEPTH {
+            errors.push(format!(
+                "{}: more than {MAX_FOLDER_DEPTH} folders deep below the input; not searched",
+                dir.display()
+            ));
+            return;
+        }
         match std::fs::canonicalize(dir) {
             Ok(real) => {
                 if !self.folders.insert(real) {
@@ -217,7 +130,7 @@ impl Walk {
         entries.sort();
         for p in entries {
             if p.is_dir() {
-                self.dir(&p, out, errors);
+                self.dir(&p, depth + 1, out, errors);
             } else if p
                 .extension()
                 .and_then(|e| e.to_str())
@@ -268,7 +181,7 @@ pub fn classify_gray(
     let mut out = Vec::new();
     let squares = detector.squares(gray)?;
     if squares.len() == detector.max_faces() {
-        eprintln!(
+        crate::warn!(
             "warning: {} faces found, the most classified per image (--max-faces): there may be \
              more",
             squares.len()
@@ -358,7 +271,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         }
     }
     for e in &errors {
-        eprintln!("error: {e}");
+        crate::warn!("error: {e}");
     }
     Ok(if errors.is_empty() {
         ExitCode::SUCCESS

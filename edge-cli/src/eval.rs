@@ -1,6 +1,7 @@
 //! `edge-cli eval`: accuracy, confusion matrix and per-class report of the int8 model on a
 //! labelled data set (Kaggle folder layout or fer2013.csv), or on one part of a split manifest.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -67,7 +68,7 @@ fn load(args: &Args) -> Result<Vec<Sample>> {
             };
             let ds = data::load_with(&args.data, bad, rule)?;
             for s in &ds.skipped {
-                eprintln!("skipped {s}");
+                crate::warn!("skipped {s}");
             }
             Ok(ds.samples)
         }
@@ -112,10 +113,13 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     let report = Report::from_pairs(pairs);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!(
+        writeln!(
+            out,
             "int8 model{} on {} images (light normalization: {}): accuracy {:.2}% ({:.0} \
              images/s)\n",
             if args.mirror {
@@ -127,9 +131,9 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
             args.light.unwrap_or(INPUT_RULE).name(),
             100.0 * report.accuracy,
             samples.len() as f64 / secs
-        );
-        println!("{}", report.to_text());
-        println!("{}", report.confusion_text());
+        )?;
+        writeln!(out, "{}", report.to_text())?;
+        writeln!(out, "{}", report.confusion_text())?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,10 +5,12 @@ pub mod bench;
 #[cfg(target_os = "linux")]
 pub mod camera;
 pub mod classify;
+pub mod engine;
 pub mod eval;
 pub mod faces;
 pub mod frame;
 pub mod model;
+pub mod output;
 pub mod preprocess;
 #[cfg(feature = "tract")]
 pub mod tract_engine;
@@ -18,6 +20,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use engine::EngineKind;
 
 /// Facial-expression inference with the int8 FER-2013 model.
 #[derive(Parser, Debug)]
@@ -48,6 +51,21 @@ pub enum Command {
 /// # Errors
 /// A model that cannot be read or is invalid, or a failure of the command.
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    output::require_stdout()?;
+    let given = cli.model.as_deref();
+    match &cli.command {
+        Command::Classify(a) => {
+            engine::check_model_files(given, a.engine == EngineKind::Tract, a.onnx.as_deref())?
+        }
+        Command::Bench(a) => {
+            engine::check_model_files(given, a.engine != Some(EngineKind::Int8), a.onnx.as_deref())?
+        }
+        #[cfg(target_os = "linux")]
+        Command::Camera(a) => {
+            engine::check_model_files(given, a.engine == EngineKind::Tract, None)?
+        }
+        Command::Eval(_) => {}
+    }
     let bytes = model::load_bytes(cli.model.as_deref())?;
     let model = model::parse(&bytes, cli.model.as_deref())?;
     match cli.command {

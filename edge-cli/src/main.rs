@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            edge_cli::warn!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -404,3 +404,130 @@ fn the_face_limit_is_a_setting_and_reaching_it_is_said() {
         "{err}"
     );
 }
+
+/// `edge-cli` with stdout and stderr replaced (`None`: closed).
+#[cfg(target_os = "linux")]
+fn cli_with(args: &[&str], stdout: Option<&str>, stderr: &str) -> (Option<i32>, String) {
+    use std::process::Stdio;
+    let open = |p: &str| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .expect("open")
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_edge-cli"));
+    cmd.args(args).stderr(Stdio::from(open(stderr)));
+    // A closed descriptor is what the shell's `>&-` gives; std cannot close one, so run a shell.
+    let out = match stdout {
+        Some(p) => cmd.stdout(Stdio::from(open(p))).output(),
+        None => {
+            let quoted: Vec<String> = args.iter().map(|a| format!("'{a}'")).collect();
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "'{}' {} >&-",
+                    env!("CARGO_BIN_EXE_edge-cli"),
+                    quoted.join(" ")
+                ))
+                .stderr(Stdio::piped())
+                .output()
+        }
+    }
+    .expect("run edge-cli");
+    (out.status.code(), text(&out.stderr))
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn results_that_cannot_be_written_are_an_error_never_a_panic() {
+    let face = first_files("happy", 1)[0].display().to_string();
+    // A full disk under stdout: exit 1 (not a panic's 101), whatever the command.
+    for args in [
+        vec!["classify", face.as_str()],
+        vec!["classify", "--json", face.as_str()],
+        vec!["bench", "--runs", "3"],
+    ] {
+        let (code, _) = cli_with(&args, Some("/dev/full"), "/dev/null");
+        assert_eq!(code, Some(1), "{args:?} to /dev/full");
+    }
+    // stderr on a full disk: the error cannot be shown, but the exit code still says so.
+    let (code, _) = cli_with(
+        &["classify", "/no/such.jpg"],
+        Some("/dev/null"),
+        "/dev/full",
+    );
+    assert_eq!(code, Some(1));
+    // stdout closed: refused before any work, with a reason.
+    let (code, err) = cli_with(&["classify", &face], None, "/dev/null");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("stdout is closed"), "{err}");
+    // A deliberate >/dev/null is fine.
+    let (code, _) = cli_with(&["classify", &face], Some("/dev/null"), "/dev/null");
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn model_files_given_are_the_ones_that_run() {
+    let face = first_files("happy", 1)[0].display().to_string();
+    let model = fer_test_support::models_dir().join("fer_cnn_paper.int8.bin");
+    let model = model.display().to_string();
+    let onnx = fer_test_support::models_dir().join("fer_cnn_paper.onnx");
+    let onnx = onnx.display().to_string();
+    // tract with another int8 model but no float ONNX would run the published ONNX.
+    for args in [
+        vec!["--model", &model, "classify", "--engine", "tract", &face],
+        vec!["--model", &model, "bench", "--runs", "3"],
+        vec![
+            "--model", &model, "bench", "--runs", "3", "--engine", "tract",
+        ],
+    ] {
+        let out = cli(&args);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            err.contains("fer_cnn_paper.int8.bin") && err.contains("--onnx"),
+            "{err}"
+        );
+    }
+    // --onnx is not read by the int8 engine: say so instead of ignoring it.
+    for args in [
+        vec!["classify", "--onnx", &onnx, &face],
+        vec!["bench", "--runs", "3", "--engine", "int8", "--onnx", &onnx],
+    ] {
+        let out = cli(&args);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains("only the tract engine"), "{err}");
+    }
+    // Both given: the pair runs.
+    let out = cli(&[
+        "--model", &model, "classify", "--engine", "tract", "--onnx", &onnx, &face,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_very_deep_folder_tree_is_searched_to_a_stated_depth() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let jpg = first_files("happy", 1).remove(0);
+    std::fs::create_dir_all(dir.path().join("a/b")).expect("mkdir");
+    std::fs::copy(&jpg, dir.path().join("a/b/face.jpg")).expect("copy");
+    // 3,000 levels: deeper than a path can name from the top, so made one level at a time.
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg("cd \"$1\" && for i in $(seq 3000); do mkdir d && cd -P d || exit 1; done")
+        .arg("sh")
+        .arg(dir.path())
+        .status()
+        .expect("sh");
+    assert!(made.success());
+    let out = cli(&["classify", "--json", dir.path().to_str().expect("utf8")]);
+    let err = text(&out.stderr);
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1,
+        "the shallow face: {err}"
+    );
+    assert!(!out.status.success());
+    assert!(err.contains("more than 32 folders deep"), "{err}");
+}

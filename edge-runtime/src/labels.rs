@@ -65,6 +65,16 @@ impl Emotion {
         }
     }
 
+    /// The folder names this class is read from, for messages: `angry`, `disgust or disgusted`.
+    #[cfg(feature = "std")]
+    pub fn folder_names(self) -> std::string::String {
+        if self.alternate_name() == self.name() {
+            self.name().into()
+        } else {
+            std::format!("{} or {}", self.name(), self.alternate_name())
+        }
+    }
+
     /// Parses a class folder name in either spelling, ignoring ASCII case.
     pub fn from_folder_name(name: &str) -> Option<Emotion> {
         Self::ALL.into_iter().find(|e| {

@@ -56,6 +56,37 @@ pub fn check_overwrite(paths: &[std::path::PathBuf], force: bool) -> Result<()> 
     )
 }
 
+/// The file a training run holds locked in its `--out` folder for as long as it runs.
+pub const RUN_LOCK: &str = ".host-trainer.lock";
+
+/// Locks the run folder `dir` for this process (an advisory lock on [`RUN_LOCK`], released by
+/// the system when the process ends, however it ends): two runs on one folder would train over
+/// each other's checkpoint. The lock file itself is left in place (an empty file).
+///
+/// # Errors
+/// Another process holds the lock, or the lock file cannot be opened.
+pub fn lock_run_folder(dir: &Path) -> Result<fs::File> {
+    let path = dir.join(RUN_LOCK);
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the run lock {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another host-trainer is running in {} (it holds {}): wait for it to end or stop it \
+             (Ctrl-C saves its checkpoint) before starting or resuming a run there",
+            dir.display(),
+            path.display()
+        ),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
 /// Serializes `value` as pretty JSON and writes it atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;

@@ -390,3 +390,90 @@ fn links_and_fifos_named_like_images_are_named_not_dropped() {
     assert_eq!(ds.skipped.len(), 2, "{:?}", ds.skipped);
     assert_eq!(ds.samples.len(), 14);
 }
+
+#[test]
+fn a_missing_teacher_is_named_as_missing() {
+    let dir = temp();
+    let teacher = dir.path().join("missing.bpk");
+    let e = trainer_fails(&[
+        "teach".as_ref(),
+        "--data".as_ref(),
+        dir.path().as_os_str(),
+        "--out".as_ref(),
+        dir.path().join("out").as_os_str(),
+        "--teacher".as_ref(),
+        teacher.as_os_str(),
+    ]);
+    assert!(e.contains("missing.bpk: no such file"), "{e}");
+    assert!(!e.contains("split.json"), "{e}");
+}
+
+#[test]
+fn data_too_small_to_split_is_refused_before_anything_is_written() {
+    let dir = temp();
+    let data = dir.path().join("fer");
+    // Two images per class: 70/20/10 leaves the validation part empty.
+    copy_layout(&data, "train", &first_images("train", 2), false, false);
+    let out = dir.path().join("out");
+    let e = trainer_fails(&[
+        "train".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--epochs".as_ref(),
+        "1".as_ref(),
+    ]);
+    assert!(
+        e.contains("validation part is empty") && e.contains("at least 10 images"),
+        "{e}"
+    );
+    // Nothing a later run would trip on: no split.json in the folder or its base run.
+    let left: Vec<_> = walk_files(&out);
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Every regular file under `dir` (none when it does not exist).
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else if p.file_name() != Some(".host-trainer.lock".as_ref()) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn one_class_data_names_what_is_missing_and_what_was_found() {
+    let dir = temp();
+    let happy: Vec<_> = first_images("train", 3)
+        .into_iter()
+        .filter(|(_, e)| e.name() == "happy")
+        .collect();
+    copy_layout(dir.path(), "train", &happy, false, false);
+    let e = err(dir.path());
+    assert!(
+        e.contains("class 'angry' has no images") && e.contains("a folder named angry)"),
+        "{e}"
+    );
+    assert!(e.contains("found images of happy"), "{e}");
+    assert!(!e.contains("angry or angry"), "{e}");
+}
+
+#[test]
+fn an_empty_part_of_a_split_manifest_is_an_error_not_zero_percent() {
+    let dir = temp();
+    let data = dir.path().join("fer");
+    copy_layout(&data, "train", &first_images("train", 10), false, false);
+    let ds = data::load(&data, BadImages::Fail).expect("load");
+    let split = host_trainer::split::stratified(ds.samples, 42);
+    let mut manifest = host_trainer::split::Manifest::new(&split, 42, "folders");
+    manifest.test.clear();
+    let e = format!("{:#}", manifest.part("test").expect_err("empty"));
+    assert!(e.contains("test part of the split lists no images"), "{e}");
+    assert!(manifest.part("validation").is_ok());
+}

@@ -5,15 +5,8 @@
 
 mod common;
 
-use common::{copy_layout, first_images};
+use common::{copy_layout, first_images, shipped};
 use serde_json::Value;
-
-fn shipped(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("recipes")
-        .join(format!("{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(path).expect("shipped recipe")).expect("json")
-}
 
 fn read(path: &std::path::Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

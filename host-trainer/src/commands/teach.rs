@@ -57,6 +57,13 @@ fn teacher_files(arg: &Path) -> Result<TeacherFiles> {
             arg.display()
         ),
     };
+    if !arg.is_file() {
+        bail!(
+            "--teacher {}: no such file (expected a trained model's weights, e.g. \
+             models/fer_cnn.bpk)",
+            arg.display()
+        );
+    }
     let dir = arg
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

@@ -141,6 +141,9 @@ pub fn load_split(
     }
     let source = ds.source.clone();
     let split = split::stratified(ds.samples, seed);
+    split
+        .check_parts(seed)
+        .with_context(|| format!("data in {}", data_dir.display()))?;
     keep_manifest(out, &Manifest::new(&split, seed, &source))?;
     say!(
         "split (seed {seed}): {} train, {} validation, {} test",
@@ -416,6 +419,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     let recipe = recipe_of(args)?;
     let seed = recipe.seed;
     check_writable(&args.out)?;
+    // Held until the command ends: a second run or resume on this folder is refused.
+    let _lock = crate::fsutil::lock_run_folder(&args.out)?;
     let stages = stages(&recipe, args)?;
     for (i, stage) in stages.iter().enumerate() {
         check_start(stage, i > 0 && !stages[i - 1].done)?;
@@ -458,10 +463,13 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         let stop = stop.clone();
         let _ = ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::SeqCst) {
-                say!("\nsecond Ctrl-C: exiting now (the last checkpoint is kept)");
+                say!("\nsecond stop signal: exiting now (the last checkpoint is kept)");
                 std::process::exit(130);
             }
-            say!("\nCtrl-C: saving a checkpoint after this batch (press again to quit now)");
+            say!(
+                "\nstop signal (Ctrl-C, SIGTERM or hang-up): saving a checkpoint after this batch \
+                 (Ctrl-C again to quit now)"
+            );
         });
     }
     let device = crate::device();

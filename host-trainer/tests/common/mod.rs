@@ -44,3 +44,11 @@ pub fn copy_layout(
 pub fn temp() -> tempfile::TempDir {
     tempfile::tempdir().expect("temp dir")
 }
+
+/// A recipe shipped in `host-trainer/recipes/`, as JSON to edit.
+pub fn shipped(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("recipes")
+        .join(format!("{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).expect("shipped recipe")).expect("json")
+}
