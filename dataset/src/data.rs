@@ -101,8 +101,22 @@ pub fn load_with(path: &Path, bad: BadImages, rule: Normalize) -> Result<Dataset
     load_folders(path, bad, rule)
 }
 
-/// The folder layout: `root/{train,test}/<class>/*.{jpg,png}` or `root/<class>/*`.
-fn load_folders(root: &Path, bad: BadImages, rule: Normalize) -> Result<Dataset> {
+/// The labelled image files of a folder layout, before anything is decoded.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Each image file with the class of its folder, in sorted order.
+    pub files: Vec<(PathBuf, Emotion)>,
+    /// Entries named like images that are not regular files (dangling links, FIFOs, devices,
+    /// folders): never opened, reported by the caller.
+    pub not_files: Vec<PathBuf>,
+}
+
+/// Lists the folder layout `root/{train,test}/<class>/*.{jpg,png}` or `root/<class>/*`: every
+/// class folder must be known and hold images, and every class must be present.
+///
+/// # Errors
+/// An unknown or empty class folder, a missing class, or an unreadable folder.
+pub fn list_folders(root: &Path) -> Result<Listing> {
     let mut split_dirs: Vec<PathBuf> = ["train", "test"]
         .iter()
         .map(|s| root.join(s))
@@ -176,7 +190,12 @@ fn load_folders(root: &Path, bad: BadImages, rule: Normalize) -> Result<Dataset>
             );
         }
     }
+    Ok(Listing { files, not_files })
+}
 
+/// The folder layout, decoded ([`list_folders`]).
+fn load_folders(root: &Path, bad: BadImages, rule: Normalize) -> Result<Dataset> {
+    let Listing { files, not_files } = list_folders(root)?;
     let mut data = Dataset {
         source: "folders".into(),
         ..Dataset::default()

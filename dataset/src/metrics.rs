@@ -27,6 +27,11 @@ pub struct Report {
     pub macro_avg: ClassScores,
     pub weighted_avg: ClassScores,
     pub total: usize,
+    /// Per true class, the images where no face was found (end-to-end evaluation through the
+    /// detector): counted in `total` and each class's support as wrong answers, in no
+    /// predicted column. Empty when every image had a face.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missed: Vec<usize>,
 }
 
 /// Division that gives 0 for 0/0, as scikit-learn's report does (with a warning there).
@@ -41,17 +46,27 @@ fn ratio(num: usize, den: usize) -> f64 {
 impl Report {
     /// Builds the report from `(true, predicted)` class indices.
     pub fn from_pairs(pairs: impl IntoIterator<Item = (usize, usize)>) -> Self {
+        Self::from_outcomes(pairs.into_iter().map(|(t, p)| (t, Some(p))))
+    }
+
+    /// Builds the report from `(true, predicted)` class indices where `None` is an image
+    /// without an answer (no face found): wrong, and in its class's recall.
+    pub fn from_outcomes(outcomes: impl IntoIterator<Item = (usize, Option<usize>)>) -> Self {
         let mut confusion = vec![vec![0usize; CLASS_COUNT]; CLASS_COUNT];
-        for (t, p) in pairs {
-            confusion[t][p] += 1;
+        let mut missed = vec![0usize; CLASS_COUNT];
+        for (t, p) in outcomes {
+            match p {
+                Some(p) => confusion[t][p] += 1,
+                None => missed[t] += 1,
+            }
         }
-        let total: usize = confusion.iter().flatten().sum();
+        let total: usize = confusion.iter().flatten().sum::<usize>() + missed.iter().sum::<usize>();
         let correct: usize = (0..CLASS_COUNT).map(|i| confusion[i][i]).sum();
         let per_class: Vec<ClassScores> = (0..CLASS_COUNT)
             .map(|c| {
                 let tp = confusion[c][c];
                 let predicted: usize = (0..CLASS_COUNT).map(|t| confusion[t][c]).sum();
-                let support: usize = confusion[c].iter().sum();
+                let support: usize = confusion[c].iter().sum::<usize>() + missed[c];
                 let precision = ratio(tp, predicted);
                 let recall = ratio(tp, support);
                 let f1 = if precision + recall > 0.0 {
@@ -95,7 +110,17 @@ impl Report {
             macro_avg,
             weighted_avg,
             total,
+            missed: if missed.iter().any(|&m| m > 0) {
+                missed
+            } else {
+                Vec::new()
+            },
         }
+    }
+
+    /// Images without a face (see [`Report::missed`]).
+    pub fn missed_total(&self) -> usize {
+        self.missed.iter().sum()
     }
 
     /// The classification report as scikit-learn prints it (the paper's Figure 4).
@@ -138,11 +163,17 @@ impl Report {
         for l in &self.labels {
             let _ = write!(s, " {:>8}", l);
         }
+        if !self.missed.is_empty() {
+            let _ = write!(s, " {:>8}", "no face");
+        }
         s.push('\n');
-        for (l, row) in self.labels.iter().zip(&self.confusion) {
+        for (i, (l, row)) in self.labels.iter().zip(&self.confusion).enumerate() {
             let _ = write!(s, "{l:>10}");
             for v in row {
                 let _ = write!(s, " {v:>8}");
+            }
+            if let Some(m) = self.missed.get(i) {
+                let _ = write!(s, " {m:>8}");
             }
             s.push('\n');
         }
@@ -240,6 +271,25 @@ mod tests {
         assert!((r.weighted_avg.recall - r.accuracy).abs() < 1e-12);
         assert!(r.to_text().contains("weighted avg"));
         assert!(r.to_markdown("t").contains("| disgust |"));
+    }
+
+    #[test]
+    fn images_without_a_face_count_as_wrong_in_their_class() {
+        // class 0: 2 right, 1 without a face; class 1: 1 right.
+        let r = Report::from_outcomes([(0, Some(0)), (0, Some(0)), (0, None), (1, Some(1))]);
+        assert_eq!(r.total, 4);
+        assert!((r.accuracy - 0.75).abs() < 1e-12);
+        assert_eq!(r.per_class[0].support, 3);
+        assert!((r.per_class[0].recall - 2.0 / 3.0).abs() < 1e-12);
+        assert!((r.per_class[0].precision - 1.0).abs() < 1e-12);
+        assert_eq!(r.missed_total(), 1);
+        assert!(r.confusion_text().contains("no face"));
+        let all_found = Report::from_pairs([(0, 0), (1, 1)]);
+        assert!(all_found.missed.is_empty());
+        assert!(!all_found.confusion_text().contains("no face"));
+        assert!(!serde_json::to_string(&all_found)
+            .expect("json")
+            .contains("missed"));
     }
 
     #[test]

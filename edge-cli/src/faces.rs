@@ -87,6 +87,30 @@ impl Detector {
         Ok(self)
     }
 
+    /// The same detector with another crop rule around its boxes: `margin` percent of the box's
+    /// side, the centre moved down by `shift_down` percent of its height (`None`: the
+    /// pipeline's). For measuring crop rules.
+    ///
+    /// # Errors
+    /// A margin outside 0..=200 or a shift outside -50..=50.
+    pub fn with_crop(mut self, margin: Option<usize>, shift_down: Option<i32>) -> Result<Self> {
+        if let Some(m) = margin {
+            if m > 200 {
+                anyhow::bail!("--margin is {m}, expected 0 to 200 (percent of the face box)");
+            }
+            self.settings.margin_percent = m;
+        }
+        if let Some(s) = shift_down {
+            if !(-50..=50).contains(&s) {
+                anyhow::bail!(
+                    "--shift-down is {s}, expected -50 to 50 (percent of the box height)"
+                );
+            }
+            self.settings.shift_down_percent = s;
+        }
+        Ok(self)
+    }
+
     /// The most faces kept per image.
     pub fn max_faces(&self) -> usize {
         self.max_faces

@@ -7,6 +7,7 @@ pub mod camera;
 pub mod classify;
 pub mod engine;
 pub mod eval;
+pub mod eval_photos;
 pub mod faces;
 pub mod frame;
 pub mod model;

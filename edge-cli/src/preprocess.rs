@@ -44,10 +44,23 @@ pub fn gray_of(img: &image::DynamicImage) -> Gray {
 /// # Errors
 /// A square outside the image (a caller bug, reported rather than panicking).
 pub fn face_input(gray: &Gray, square: Square) -> Result<[u8; INPUT_PIXELS]> {
+    face_input_with(gray, square, edge_runtime::normalize::INPUT_RULE)
+}
+
+/// [`face_input`] with another light normalization (for measurements).
+///
+/// # Errors
+/// As [`face_input`].
+pub fn face_input_with(
+    gray: &Gray,
+    square: Square,
+    rule: edge_runtime::normalize::Normalize,
+) -> Result<[u8; INPUT_PIXELS]> {
     let frame =
         GrayFrame::new(&gray.pixels, gray.width, gray.height).map_err(|e| anyhow!("{e}"))?;
     let mut out = [0u8; INPUT_PIXELS];
-    edge_runtime::pipeline::face_input(&frame, square, &mut out).map_err(|e| anyhow!("{e}"))?;
+    edge_runtime::pipeline::face_input_with(&frame, square, rule, &mut out)
+        .map_err(|e| anyhow!("{e}"))?;
     Ok(out)
 }
 

@@ -531,3 +531,92 @@ fn a_very_deep_folder_tree_is_searched_to_a_stated_depth() {
     assert!(!out.status.success());
     assert!(err.contains("more than 32 folders deep"), "{err}");
 }
+
+/// `eval --faces detect`: photos through the detector; an image without a face counts as wrong.
+#[test]
+fn eval_through_the_detector_counts_photos_without_a_face_as_wrong() {
+    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let dir = tempfile::tempdir().expect("tmp");
+    // One real portrait (filed as happy) and, in every class, a photo of grass (no face).
+    for class in [
+        "angry", "disgust", "fear", "happy", "neutral", "sad", "surprise",
+    ] {
+        let folder = dir.path().join(class);
+        std::fs::create_dir(&folder).expect("mkdir");
+        std::fs::copy(photos.join("grass.jpg"), folder.join("grass.jpg")).expect("copy");
+    }
+    std::fs::copy(
+        photos.join("astronaut.jpg"),
+        dir.path().join("happy/astronaut.jpg"),
+    )
+    .expect("copy");
+    let data = dir.path().to_str().expect("utf8");
+    let out = cli(&["eval", "--data", data, "--faces", "detect", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["total"], 8);
+    let missed: Vec<u64> = r["missed"]
+        .as_array()
+        .expect("missed per class")
+        .iter()
+        .map(|v| v.as_u64().expect("count"))
+        .collect();
+    assert_eq!(missed, vec![1; 7], "every grass photo is a miss");
+    let happy_row: u64 = r["confusion"][3]
+        .as_array()
+        .expect("row")
+        .iter()
+        .map(|v| v.as_u64().expect("count"))
+        .sum();
+    assert_eq!(happy_row, 1, "the portrait's face is classified");
+    let right = r["confusion"][3][3].as_u64().expect("count") as f64;
+    assert!((r["accuracy"].as_f64().expect("accuracy") - right / 8.0).abs() < 1e-9);
+    // The text report has a column for the misses; another crop rule is a setting.
+    let out = cli(&[
+        "eval",
+        "--data",
+        data,
+        "--faces",
+        "detect",
+        "--margin",
+        "30",
+        "--shift-down",
+        "-5",
+    ]);
+    let report = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        report.contains("no face") && report.contains("margin 30%, shift down -5%"),
+        "{report}"
+    );
+    // Crop settings without the detector, or out of range, are refused.
+    for (args, expected) in [
+        (
+            vec!["eval", "--data", data, "--margin", "30"],
+            "--faces detect",
+        ),
+        (
+            vec![
+                "eval", "--data", data, "--faces", "detect", "--margin", "500",
+            ],
+            "expected 0 to 200",
+        ),
+        (
+            vec![
+                "eval",
+                "--data",
+                data,
+                "--faces",
+                "detect",
+                "--shift-down",
+                "-90",
+            ],
+            "expected -50 to 50",
+        ),
+    ] {
+        let out = cli(&args);
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(err.contains(expected), "{err}");
+    }
+}

@@ -67,6 +67,10 @@ pub struct Settings {
     /// measured best for expression accuracy (0%: 60.3%, 10%: 60.9%, 20%: 59.8% on found faces;
     /// fer-checks `face_detect`).
     pub margin_percent: usize,
+    /// The square's centre moved down by this percent of the detected box's height (negative:
+    /// up) before the margin is added: FER-2013's faces are framed from the forehead to the
+    /// chin, a detector's box may sit higher or lower. 0 keeps the box's centre.
+    pub shift_down_percent: i32,
     /// Frames of at most this side are face crops in [`FaceMode::Auto`]: FER-2013's own images
     /// are 48x48 crops, which the model was trained on as they are (the detector would re-frame
     /// them and change what the model sees).
@@ -80,6 +84,7 @@ impl Settings {
         mode: FaceMode::Auto,
         detect: DetectParams::DEFAULT,
         margin_percent: 10,
+        shift_down_percent: 0,
         crop_side: 96,
     };
 
@@ -107,15 +112,13 @@ impl Settings {
         }
     }
 
-    /// The square classified for a detected face: centred on its box, the box's side grown by
-    /// the margin, kept inside the `width × height` frame ([`Square::around`]).
+    /// The square classified for a detected face: centred on its box (moved down by
+    /// `shift_down_percent` of its height), the box's side grown by the margin, kept inside the
+    /// `width × height` frame ([`Square::around`]).
     pub fn square_of(&self, face: &Face, width: usize, height: usize) -> Option<Square> {
-        let b = (
-            face.x as usize,
-            face.y as usize,
-            face.w as usize,
-            face.h as usize,
-        );
+        let shift = i64::from(face.h) * i64::from(self.shift_down_percent) / 100;
+        let y = usize::try_from((i64::from(face.y) + shift).max(0)).unwrap_or(0);
+        let b = (face.x as usize, y, face.w as usize, face.h as usize);
         Square::around(b, self.margin_percent, width, height)
     }
 
@@ -265,6 +268,34 @@ pub fn output_q(model: &Model<'_>) -> QParams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_crop_rule_moves_the_square_down_by_a_share_of_the_box() {
+        let face = Face {
+            x: 100,
+            y: 60,
+            w: 80,
+            h: 80,
+            neighbours: 3,
+        };
+        let plain = Settings::DEFAULT;
+        let sq = plain.square_of(&face, 320, 240).unwrap();
+        // 10% margin: side 88, centred on the box (centre 140, 100).
+        assert_eq!((sq.x, sq.y, sq.side), (96, 56, 88));
+        let down = Settings {
+            shift_down_percent: 10,
+            ..plain
+        };
+        let sq = down.square_of(&face, 320, 240).unwrap();
+        assert_eq!((sq.x, sq.y, sq.side), (96, 64, 88));
+        let up = Settings {
+            shift_down_percent: -100,
+            ..plain
+        };
+        // Moved above the frame: clamped to its top edge.
+        let sq = up.square_of(&face, 320, 240).unwrap();
+        assert_eq!((sq.x, sq.y, sq.side), (96, 0, 88));
+    }
 
     fn frame(px: &[u8], w: usize, h: usize) -> GrayFrame<'_> {
         GrayFrame::new(px, w, h).unwrap()

@@ -1,0 +1,127 @@
+//! `edge-cli eval --faces detect|auto`: the end-to-end accuracy on labelled photos, through the
+//! path a camera takes (detector, the pipeline's crop rule, light normalization, int8): the
+//! largest face of each image is classified, and an image where no face is found counts as
+//! wrong. Images are read one at a time, so memory does not grow with the data set.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use edge_runtime::normalize::INPUT_RULE;
+use edge_runtime::Model;
+use fer_dataset::data::{list_folders, Listing};
+use fer_dataset::metrics::Report;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::eval::{Args, EvalFaces};
+use crate::faces::{Detector, FaceMode};
+use crate::preprocess::{face_input_with, gray_of};
+
+/// The class index of the largest face's answer, or `None` when no face is found.
+fn answer(
+    model: &Model<'_>,
+    detector: &Detector,
+    args: &Args,
+    arena: &mut [i8],
+    path: &std::path::Path,
+) -> Result<Option<usize>> {
+    let img = fer_dataset::input::read_image(path)?;
+    let gray = gray_of(&img);
+    let squares = detector.squares(&gray)?;
+    // Largest first: the pipeline's order.
+    let Some(&(square, _)) = squares.first() else {
+        return Ok(None);
+    };
+    let input = face_input_with(&gray, square, args.light.unwrap_or(INPUT_RULE))?;
+    let failed = |e: edge_runtime::Error| anyhow::anyhow!("{}: {e}", path.display());
+    let logits = if args.mirror {
+        model
+            .run_mirrored(&input[..], arena)
+            .map_err(failed)?
+            .argmax()
+    } else {
+        model.run(&input[..], arena).map_err(failed)?.argmax()
+    };
+    Ok(Some(logits.index()))
+}
+
+/// Runs `eval` with the detector.
+///
+/// # Errors
+/// A data path that is not a folder layout, bad crop settings, or (without `--skip-bad`) an
+/// unreadable image.
+pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
+    if args.manifest.is_some() || !args.data.is_dir() {
+        anyhow::bail!(
+            "--faces {}: expected --data to be a folder of class folders of photos (a manifest \
+             or fer2013.csv holds FER-2013's own 48x48 crops: evaluate them with --faces whole)",
+            if args.faces == EvalFaces::Detect {
+                "detect"
+            } else {
+                "auto"
+            }
+        );
+    }
+    let mode = match args.faces {
+        EvalFaces::Auto => FaceMode::Auto,
+        _ => FaceMode::Detect,
+    };
+    let detector =
+        Detector::new(args.cascade.as_deref(), mode)?.with_crop(args.margin, args.shift_down)?;
+    let Listing { files, not_files } = list_folders(&args.data)?;
+    for p in &not_files {
+        crate::warn!(
+            "skipped {}: named like an image but not a regular file",
+            p.display()
+        );
+    }
+    let bar = ProgressBar::new(files.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "eval [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} {per_sec}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut arena = vec![0i8; model.arena_size()];
+    let mut outcomes = Vec::with_capacity(files.len());
+    let mut skipped = 0usize;
+    let started = std::time::Instant::now();
+    for (path, label) in &files {
+        match answer(model, &detector, args, &mut arena, path) {
+            Ok(a) => outcomes.push((label.index(), a)),
+            Err(e) if args.skip_bad => {
+                bar.suspend(|| crate::warn!("skipped {}: {e:#}", path.display()));
+                skipped += 1;
+            }
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot evaluate {} (pass --skip-bad to skip unreadable images)",
+                        path.display()
+                    )
+                });
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if outcomes.is_empty() {
+        anyhow::bail!("{}: no image could be read", args.data.display());
+    }
+    if skipped > 0 {
+        crate::warn!("{skipped} image(s) skipped");
+    }
+    let per_sec = outcomes.len() as f64 / started.elapsed().as_secs_f64();
+    let report = Report::from_outcomes(outcomes);
+    let s = detector.settings();
+    let faces = format!(
+        ", largest detected face (margin {}%, shift down {}%; {} of {} images without a face, \
+         counted wrong)",
+        s.margin_percent,
+        s.shift_down_percent,
+        report.missed_total(),
+        report.total
+    );
+    crate::eval::print(args, &report, &faces, per_sec)?;
+    Ok(ExitCode::SUCCESS)
+}
