@@ -41,6 +41,34 @@ pub enum Command {
     Bench(BenchArgs),
     /// Convert an OpenCV LBP cascade (XML) into edge-runtime's face-detector file.
     Cascade(CascadeArgs),
+    /// Hand a training run over to another session or machine: `pack` its resumable state into
+    /// one small file (weights rounded far below a training step; docs/training.md), `unpack`
+    /// it into an empty run folder, then `train --resume`.
+    #[command(subcommand)]
+    Handover(HandoverCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HandoverCommand {
+    /// Pack the run folder's checkpoints and split manifests into one file.
+    Pack {
+        /// The run folder (`train --out`), e.g. runs/default.
+        run: PathBuf,
+        /// The hand-over file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace the hand-over file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Unpack a hand-over into a run folder that does not hold that run yet.
+    Unpack {
+        /// The hand-over file.
+        file: PathBuf,
+        /// The run folder to restore, e.g. runs/default.
+        #[arg(long)]
+        run: PathBuf,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -132,6 +160,26 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 crate::bench::run(args.batch, args.steps, args.inferences)?;
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Handover(HandoverCommand::Pack { run, out, force })) => {
+            let (files, bytes) = crate::handover::pack(&run, &out, force)?;
+            show!(
+                "packed {files} files of {} into {} ({:.1} MB)",
+                run.display(),
+                out.display(),
+                bytes as f64 / 1e6
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Handover(HandoverCommand::Unpack { file, run })) => {
+            let files = crate::handover::unpack(&file, &run)?;
+            show!(
+                "unpacked {files} files into {}; continue with `train --out {} --resume` and the \
+                 run's preset or recipe",
+                run.display(),
+                run.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
         None => crate::commands::train::run(&cli.train),

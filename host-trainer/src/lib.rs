@@ -12,6 +12,7 @@ pub mod averaging;
 pub mod checkpoint;
 pub mod distill;
 pub mod fake_quant;
+pub mod handover;
 pub mod history;
 pub mod model;
 pub mod recipe;
