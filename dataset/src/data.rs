@@ -358,8 +358,9 @@ fn load_csv(path: &Path, rule: Normalize) -> Result<Dataset> {
                 "Training" | "PublicTest" => {}
                 "PrivateTest" => continue,
                 other => bail!(
-                    "{}:{lineno}: Usage is '{other}', expected Training, PublicTest or PrivateTest",
-                    path.display()
+                    "{}:{lineno}: Usage is '{}', expected Training, PublicTest or PrivateTest",
+                    path.display(),
+                    crate::input::shown_field(other)
                 ),
             }
         }
@@ -371,7 +372,7 @@ fn load_csv(path: &Path, rule: Normalize) -> Result<Dataset> {
                 format!(
                     "{}:{lineno}: emotion is '{}', expected an integer 0-6",
                     path.display(),
-                    fields[ce]
+                    crate::input::shown_field(fields[ce])
                 )
             })?;
         let mut pixels = Box::new([0u8; PIXELS]);
@@ -379,9 +380,10 @@ fn load_csv(path: &Path, rule: Normalize) -> Result<Dataset> {
         for value in fields[cp].split_ascii_whitespace() {
             let v: u8 = value.parse().with_context(|| {
                 format!(
-                    "{}:{lineno}: pixel {} is '{value}', expected an integer 0-255",
+                    "{}:{lineno}: pixel {} is '{}', expected an integer 0-255",
                     path.display(),
-                    n + 1
+                    n + 1,
+                    crate::input::shown_field(value)
                 )
             })?;
             if n < PIXELS {

@@ -138,8 +138,10 @@ pub fn read_to_string(path: &Path, kind: Kind) -> Result<String> {
 
 /// The largest width or height of an image that is decoded.
 pub const MAX_IMAGE_SIDE: u32 = 8192;
-/// The most memory the decoder may allocate for one image.
-pub const MAX_IMAGE_ALLOC: u64 = 512 * MIB;
+/// The most memory the decoder may allocate for one image: an 8-bit RGBA image of the largest
+/// side (8192x8192x4 bytes); a 16-bit RGBA one of that size (512 MiB decoded from a 0.5 MB file)
+/// is refused before decoding.
+pub const MAX_IMAGE_ALLOC: u64 = 256 * MIB;
 
 /// Decodes an image file's bytes (`name` names it in errors). Refuses images larger than
 /// [`MAX_IMAGE_SIDE`] on a side, empty ones, and JPEGs that are not whole ([`crate::jpeg`]).
@@ -156,9 +158,14 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<image::DynamicImage> {
     let format = reader()?.format().with_context(|| {
         format!("{name}: not an image in a supported format (JPEG, PNG, BMP, GIF, PNM, TIFF, WebP)")
     })?;
-    let (w, h) = reader()?
-        .into_dimensions()
-        .map_err(|e| anyhow::anyhow!("{name}: damaged {format:?} image: {e}"))?;
+    let (w, h) = reader()?.into_dimensions().map_err(|e| match e {
+        image::ImageError::Unsupported(_) => anyhow::anyhow!(
+            "{name}: an image in the {} format, which this tool does not read (JPEG, PNG, BMP, \
+             GIF, PNM, TIFF, WebP)",
+            format!("{format:?}").to_uppercase()
+        ),
+        e => anyhow::anyhow!("{name}: damaged {format:?} image: {e}"),
+    })?;
     if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE {
         bail!(
             "{name}: {w}x{h} pixels, more than the {MAX_IMAGE_SIDE} pixels a side this tool \
@@ -181,9 +188,33 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<image::DynamicImage> {
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_IMAGE_ALLOC);
     let mut r = reader()?;
-    r.limits(limits);
-    r.decode()
-        .map_err(|e| anyhow::anyhow!("{name}: damaged {format:?} image ({w}x{h}): {e}"))
+    r.limits(limits.clone());
+    let damaged = |e: image::ImageError| match e {
+        image::ImageError::Limits(l) => anyhow::anyhow!(
+            "{name}: {w}x{h} {format:?} image needs more memory to decode than the {} MiB this \
+             tool allows per image ({l})",
+            MAX_IMAGE_ALLOC / MIB
+        ),
+        e => anyhow::anyhow!("{name}: damaged {format:?} image ({w}x{h}): {e}"),
+    };
+    let mut decoder = r.into_decoder().map_err(damaged)?;
+    use image::ImageDecoder as _;
+    // The decoded buffer counts against the limit before it is allocated.
+    limits.reserve(decoder.total_bytes()).map_err(damaged)?;
+    // EXIF orientation (phones store upright photos sideways and say so): applied, so a face is
+    // upright when the detector looks for it. Only gray is used downstream, so a turned image
+    // is converted to gray first (a quarter of the memory to turn).
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let img = image::DynamicImage::from_decoder(decoder).map_err(damaged)?;
+    if orientation == image::metadata::Orientation::NoTransforms {
+        return Ok(img);
+    }
+    let mut gray = image::DynamicImage::ImageLuma8(img.to_luma8());
+    drop(img);
+    gray.apply_orientation(orientation);
+    Ok(gray)
 }
 
 /// Reads and decodes an image file (see [`read`] and [`decode_image`]).
@@ -195,9 +226,77 @@ pub fn read_image(path: &Path) -> Result<image::DynamicImage> {
     decode_image(&bytes, &path.display().to_string())
 }
 
+/// Text that came from outside (a file name, a CSV field) as it may be shown on a terminal or
+/// written into JSON: control characters escaped (`\n`, `\u{1b}`: no escape sequence reaches
+/// the terminal), bytes that are not UTF-8 as `\xNN` (two different names never show the same),
+/// and at most `max` characters, the rest counted.
+pub fn shown_bytes(bytes: &[u8], max: usize) -> String {
+    let mut out = String::new();
+    let mut chars = 0usize;
+    let mut cut = false;
+    'all: for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if chars == max {
+                cut = true;
+                break 'all;
+            }
+            if c.is_control() {
+                out.extend(c.escape_default());
+            } else {
+                out.push(c);
+            }
+            chars += 1;
+        }
+        for b in chunk.invalid() {
+            if chars == max {
+                cut = true;
+                break 'all;
+            }
+            out.push_str(&format!("\\x{b:02X}"));
+            chars += 1;
+        }
+    }
+    if cut {
+        out.push_str(&format!("… ({} bytes in all)", bytes.len()));
+    }
+    out
+}
+
+/// A path as [`shown_bytes`] shows it, whole.
+pub fn shown_path(path: &Path) -> String {
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+    #[cfg(not(unix))]
+    let bytes = path.to_string_lossy().into_owned().into_bytes();
+    shown_bytes(&bytes, usize::MAX)
+}
+
+/// A field of a data file in an error message: escaped, at most 40 characters.
+pub fn shown_field(field: &str) -> String {
+    shown_bytes(field.as_bytes(), 40)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outside_text_is_escaped_distinct_and_bounded() {
+        assert_eq!(shown_bytes(b"happy/a.jpg", 100), "happy/a.jpg");
+        assert_eq!(
+            shown_bytes(b"a\x1b[31mred\n.jpg", 100),
+            "a\\u{1b}[31mred\\n.jpg"
+        );
+        assert_eq!(shown_bytes(b"\xff.jpg", 100), "\\xFF.jpg");
+        assert_ne!(shown_bytes(b"\xff.jpg", 100), shown_bytes(b"\xfe.jpg", 100));
+        assert_eq!(shown_bytes("é.jpg".as_bytes(), 100), "é.jpg");
+        let long = "7".repeat(50_000_000);
+        let shown = shown_field(&long);
+        assert!(
+            shown.len() < 100 && shown.contains("50000000 bytes"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn empty_files_and_kernel_files_of_unknown_size_are_refused_without_reading() {

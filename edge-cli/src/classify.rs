@@ -79,7 +79,7 @@ fn expand(inputs: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
             if out.len() == before {
                 errors.push(format!(
                     "{}: folder holds no images ({})",
-                    p.display(),
+                    fer_dataset::input::shown_path(p),
                     IMAGE_EXTENSIONS.join(", ")
                 ));
             }
@@ -105,7 +105,7 @@ impl Walk {
         if depth > MAX_FOLDER_DEPTH {
             errors.push(format!(
                 "{}: more than {MAX_FOLDER_DEPTH} folders deep below the input; not searched",
-                dir.display()
+                fer_dataset::input::shown_path(dir)
             ));
             return;
         }
@@ -116,14 +116,20 @@ impl Walk {
                 }
             }
             Err(e) => {
-                errors.push(format!("{}: cannot resolve folder: {e}", dir.display()));
+                errors.push(format!(
+                    "{}: cannot resolve folder: {e}",
+                    fer_dataset::input::shown_path(dir)
+                ));
                 return;
             }
         }
         let mut entries: Vec<PathBuf> = match std::fs::read_dir(dir) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
             Err(e) => {
-                errors.push(format!("{}: cannot list folder: {e}", dir.display()));
+                errors.push(format!(
+                    "{}: cannot list folder: {e}",
+                    fer_dataset::input::shown_path(dir)
+                ));
                 return;
             }
         };
@@ -154,16 +160,21 @@ pub fn classify_file(
     detector: &Detector,
     path: &Path,
 ) -> Result<Vec<Classified>> {
-    let img = fer_dataset::input::read_image(path)?;
+    let shown = fer_dataset::input::shown_path(path);
+    let img = fer_dataset::input::read_image(path).map_err(|e| {
+        // The reader names the file raw: show it escaped instead.
+        let message = format!("{e:#}").replace(&path.display().to_string(), &shown);
+        anyhow::anyhow!(message)
+    })?;
     let faces = classify_gray(engine, detector, &gray_of(&img))
-        .with_context(|| format!("{}: inference failed", path.display()))?;
+        .with_context(|| format!("{shown}: inference failed"))?;
     if faces.is_empty() {
-        anyhow::bail!("{}: no face found", path.display());
+        anyhow::bail!("{shown}: no face found");
     }
     Ok(faces
         .into_iter()
         .map(|f| Classified {
-            file: path.display().to_string(),
+            file: shown.clone(),
             ..f
         })
         .collect())
@@ -229,7 +240,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let mut out = stdout.lock();
     let width = files
         .iter()
-        .map(|f| f.display().to_string().len())
+        .map(|f| fer_dataset::input::shown_path(f).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);

@@ -270,10 +270,15 @@ fn a_text_file_given_as_cascade_or_onnx_is_named_for_what_it_is() {
 
 /// A PNG whose header claims `w` x `h` pixels (the rest is not needed to be refused).
 fn png_header(w: u32, h: u32) -> Vec<u8> {
+    png_header_of(w, h, 8, 0) // 8-bit gray
+}
+
+/// A PNG header of `w` x `h` pixels at `depth` bits of PNG colour type `colour`.
+fn png_header_of(w: u32, h: u32, depth: u8, colour: u8) -> Vec<u8> {
     let mut ihdr = b"IHDR".to_vec();
     ihdr.extend(w.to_be_bytes());
     ihdr.extend(h.to_be_bytes());
-    ihdr.extend([8, 0, 0, 0, 0]); // 8-bit gray, deflate, no filter, no interlace
+    ihdr.extend([depth, colour, 0, 0, 0]); // deflate, no filter, no interlace
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend(13u32.to_be_bytes());
     png.extend(&ihdr);
@@ -619,4 +624,142 @@ fn eval_through_the_detector_counts_photos_without_a_face_as_wrong() {
         assert!(!out.status.success(), "{args:?}");
         assert!(err.contains(expected), "{err}");
     }
+}
+
+/// `jpeg` with an EXIF APP1 segment saying "orientation `value`" right after its SOI marker.
+fn with_exif_orientation(jpeg: &[u8], value: u8) -> Vec<u8> {
+    let mut app1 = vec![0xFF, 0xE1, 0, 34];
+    app1.extend_from_slice(b"Exif\0\0II*\0\x08\0\0\0");
+    app1.extend_from_slice(&[
+        1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, value, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn a_phone_photo_stored_sideways_is_turned_upright_by_its_exif_orientation() {
+    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let upright = photos.join("astronaut.jpg");
+    let img = image::open(&upright).expect("decode");
+    // Stored turned a quarter left, as a phone held upright stores it; EXIF 6 says "turn right".
+    let mut sideways = Vec::new();
+    img.rotate270()
+        .write_to(
+            &mut std::io::Cursor::new(&mut sideways),
+            image::ImageFormat::Jpeg,
+        )
+        .expect("encode");
+    let dir = tempfile::tempdir().expect("tmp");
+    let plain = dir.path().join("sideways.jpg");
+    std::fs::write(&plain, &sideways).expect("write");
+    let tagged = dir.path().join("phone.jpg");
+    std::fs::write(&tagged, with_exif_orientation(&sideways, 6)).expect("write");
+    let boxes = |path: &std::path::Path| -> Vec<serde_json::Value> {
+        let out = cli(&["classify", "--json", path.to_str().expect("utf8")]);
+        text(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json")["box"].clone())
+            .collect()
+    };
+    // The same boxes within a few pixels (the sideways copy went through one more JPEG encode).
+    let near = |a: &[serde_json::Value], b: &[serde_json::Value]| {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(a, b)| {
+                ["x", "y", "w", "h"]
+                    .iter()
+                    .all(|k| (a[k].as_i64().expect("int") - b[k].as_i64().expect("int")).abs() <= 4)
+            })
+    };
+    let reference = boxes(&upright);
+    assert!(!reference.is_empty());
+    let found = boxes(&tagged);
+    assert!(near(&found, &reference), "{found:?} vs {reference:?}");
+    let sideways_boxes = boxes(&plain);
+    assert!(
+        !near(&sideways_boxes, &reference),
+        "without the tag the photo is sideways: {sideways_boxes:?}"
+    );
+}
+
+#[test]
+fn a_small_file_that_decodes_to_half_a_gigabyte_is_refused_before_decoding() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // 8192x8192 16-bit RGBA: 512 MiB decoded, allowed by the side limit.
+    let big = dir.path().join("deep.png");
+    std::fs::write(&big, png_header_of(8192, 8192, 16, 6)).expect("write");
+    let out = cli(&["classify", big.to_str().expect("utf8")]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("deep.png") && err.contains("more memory to decode than the 256 MiB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_icon_file_is_named_as_an_unsupported_format_not_as_damaged() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // An ICO directory header (one 16x16 32-bit entry) and some data, named .png.
+    let mut ico = vec![
+        0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0, 0x68, 4, 0, 0, 22, 0, 0, 0,
+    ];
+    ico.extend((0..1200u32).map(|i| (i * 37 % 251) as u8));
+    let path = dir.path().join("icon.png");
+    std::fs::write(&path, ico).expect("write");
+    let out = cli(&["classify", path.to_str().expect("utf8")]);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("icon.png: an image in the ICO format, which this tool does not read"),
+        "{err}"
+    );
+    assert!(!err.contains("damaged"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn file_names_reach_the_terminal_and_json_escaped_and_distinct() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let face = first_files("happy", 1).remove(0);
+    // A name with an escape sequence and a newline, and two names that are not UTF-8.
+    let names: [&[u8]; 3] = [b"red\x1b[31m\nx.jpg", b"a\xff.jpg", b"a\xfe.jpg"];
+    for n in names {
+        std::fs::copy(&face, dir.path().join(std::ffi::OsStr::from_bytes(n))).expect("copy");
+    }
+    let out = cli(&["classify", "--json", dir.path().to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains('\u{1b}'), "{stdout}");
+    let files: Vec<String> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("one JSON object per line"))
+        .map(|v| v["file"].as_str().expect("file").to_string())
+        .collect();
+    assert_eq!(files.len(), 3);
+    let unique: std::collections::HashSet<&String> = files.iter().collect();
+    assert_eq!(unique.len(), 3, "{files:?}");
+    assert!(files.iter().any(|f| f.ends_with("a\\xFF.jpg")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f.contains("red\\u{1b}[31m\\nx.jpg")),
+        "{files:?}"
+    );
+    // The table and the errors escape them too.
+    let out = cli(&["classify", dir.path().to_str().expect("utf8")]);
+    assert!(!text(&out.stdout).contains('\u{1b}'));
+    std::fs::write(
+        dir.path()
+            .join(std::ffi::OsStr::from_bytes(b"bad\x1b[2J.jpg")),
+        b"x",
+    )
+    .expect("write");
+    let out = cli(&["classify", dir.path().to_str().expect("utf8")]);
+    let err = text(&out.stderr);
+    assert!(
+        !err.contains('\u{1b}') && err.contains("bad\\u{1b}[2J.jpg"),
+        "{err}"
+    );
 }

@@ -28,12 +28,59 @@ fn items<'a, 'i>(node: Node<'a, 'i>) -> impl Iterator<Item = Node<'a, 'i>> {
     node.children().filter(|c| c.has_tag_name("_"))
 }
 
+/// The deepest element nesting a cascade file may have (the parser recurses per level).
+const MAX_DEPTH: usize = 64;
+
+/// How deep the elements of `xml` nest, counted without recursion: `<a>` opens a level, `</a>`
+/// closes one, `<a/>`, `<?…?>`, `<!--…-->`, `<![CDATA[…]]>` and `<!…>` leave it. Enough to refuse
+/// a deep file before the parser sees it; the parser still judges whether it is well-formed.
+fn element_depth(xml: &str) -> usize {
+    let b = xml.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    let skip_to = |from: usize, end: &str| {
+        xml[from..]
+            .find(end)
+            .map_or(b.len(), |k| from + k + end.len())
+    };
+    while let Some(k) = xml[i..].find('<') {
+        let at = i + k;
+        let rest = &xml[at..];
+        i = if rest.starts_with("<!--") {
+            skip_to(at, "-->")
+        } else if rest.starts_with("<![CDATA[") {
+            skip_to(at, "]]>")
+        } else if rest.starts_with("<?") {
+            skip_to(at, "?>")
+        } else if rest.starts_with("<!") || rest.starts_with("</") {
+            if rest.starts_with("</") {
+                depth = depth.saturating_sub(1);
+            }
+            skip_to(at, ">")
+        } else {
+            let end = skip_to(at, ">");
+            if !(end >= 2 && b[end - 2] == b'/') {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            end
+        };
+    }
+    deepest
+}
+
 /// Parses an OpenCV LBP cascade from XML text.
 ///
 /// # Errors
 /// Not XML, not a cascade, not LBP/BOOST, trees deeper than stumps, or malformed numbers,
 /// naming the stage, classifier or feature.
 pub fn parse(xml: &str) -> Result<CascadeSpec> {
+    let depth = element_depth(xml);
+    if depth > MAX_DEPTH {
+        bail!(
+            "elements nested {depth} deep, more than the {MAX_DEPTH} a cascade can use (OpenCV's \
+             nest 6 deep): not a cascade"
+        );
+    }
     let doc = Document::parse(xml).context("not well-formed XML")?;
     let root = doc.root_element();
     if !root.has_tag_name("opencv_storage") {

@@ -116,3 +116,21 @@ fn the_real_xml_parses_with_its_declared_counts() {
     assert_eq!(spec.features.len(), 136);
     assert_eq!(spec.stages.iter().map(|(_, w)| w.len()).sum::<usize>(), 139);
 }
+
+#[test]
+fn deeply_nested_xml_is_refused_without_overflowing_the_stack() {
+    let deep = "<a>".repeat(30_000) + &"</a>".repeat(30_000);
+    let e = err(&deep);
+    assert!(
+        e.contains("nested 30000 deep") && e.contains("not a cascade"),
+        "{e}"
+    );
+    // Comments, declarations and self-closing tags do not count as levels.
+    let flat = format!(
+        "<?xml version=\"1.0\"?><!-- {} --><opencv_storage>{}</opencv_storage>",
+        "<a>".repeat(1000),
+        "<b/>".repeat(1000)
+    );
+    let e = err(&flat);
+    assert!(!e.contains("nested"), "{e}");
+}
