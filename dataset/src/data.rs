@@ -472,8 +472,26 @@ pub fn load_ids_with(
     ids: &[(String, Emotion)],
     rule: Normalize,
 ) -> Result<Vec<Sample>> {
-    let mut csv_rows: Option<BTreeMap<String, Sample>> = None;
     let mut out = Vec::with_capacity(ids.len());
+    for_each_id(root, ids, rule, |s| {
+        out.push(s);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`load_ids_with`] one sample at a time: `f` gets each in order, and memory does not grow
+/// with the number of ids (a CSV's rows are read once, as they are all in one file).
+///
+/// # Errors
+/// As [`load_ids_with`], or the first error of `f`.
+pub fn for_each_id(
+    root: &Path,
+    ids: &[(String, Emotion)],
+    rule: Normalize,
+    mut f: impl FnMut(Sample) -> Result<()>,
+) -> Result<()> {
+    let mut csv_rows: Option<BTreeMap<String, Sample>> = None;
     for (id, label) in ids {
         if let Some((file, _line)) = id.rsplit_once(':').filter(|(f, _)| f.ends_with(".csv")) {
             if csv_rows.is_none() {
@@ -494,19 +512,68 @@ pub fn load_ids_with(
                 .as_ref()
                 .and_then(|rows| rows.get(id))
                 .with_context(|| format!("manifest row {id} is not in the CSV"))?;
-            out.push(s.clone());
+            f(s.clone())?;
         } else {
             let path = manifest_path(root, id)?;
             let (pixels, _) =
                 decode_file(&path, rule).with_context(|| format!("manifest file {id}"))?;
-            out.push(Sample {
+            f(Sample {
                 id: id.clone(),
                 label: *label,
                 pixels,
-            });
+            })?;
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// [`load_with`] one sample at a time for a folder layout (decoded as they come, so memory does
+/// not grow with the data set); a CSV is read whole, as [`load_with`] reads it. Unreadable
+/// images are skipped with `bad == Skip` (returned as messages) or stop the walk.
+///
+/// # Errors
+/// As [`load_with`], or the first error of `f`.
+pub fn for_each_with(
+    path: &Path,
+    bad: BadImages,
+    rule: Normalize,
+    mut f: impl FnMut(Sample) -> Result<()>,
+) -> Result<Vec<String>> {
+    let csv = path.join("fer2013.csv");
+    let has_splits = path.join("train").is_dir() || path.join("test").is_dir();
+    if !path.is_dir() || (!has_splits && csv.is_file()) {
+        let ds = load_with(path, bad, rule)?;
+        for s in ds.samples {
+            f(s)?;
+        }
+        return Ok(ds.skipped);
+    }
+    let Listing { files, not_files } = list_folders(path)?;
+    let mut skipped = Vec::new();
+    let mut refuse_or_skip = |e: String| -> Result<()> {
+        if bad == BadImages::Fail {
+            bail!("{e} (pass --skip-bad to skip it)");
+        }
+        skipped.push(e);
+        Ok(())
+    };
+    for p in &not_files {
+        refuse_or_skip(format!(
+            "{}: named like an image but not a regular file",
+            crate::input::shown_path(p)
+        ))?;
+    }
+    for (file, label) in &files {
+        match decode_file(file, rule) {
+            Ok((pixels, _)) => f(Sample {
+                id: crate::input::shown_path(file.strip_prefix(path).unwrap_or(file)),
+                label: *label,
+                pixels,
+            })?,
+            Err(e) => refuse_or_skip(format!("{e:#}"))?,
+        }
+    }
+    Ok(skipped)
 }
 
 #[cfg(test)]

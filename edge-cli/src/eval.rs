@@ -77,15 +77,18 @@ fn parse_light(name: &str) -> Result<Normalize, String> {
     })
 }
 
-fn load(args: &Args) -> Result<Vec<Sample>> {
+/// Calls `f` with each labelled face, read one at a time (memory does not grow with the data
+/// set); returns how many there were and the skipped images' messages.
+fn for_each_sample(args: &Args, f: impl FnMut(Sample) -> Result<()>) -> Result<Vec<String>> {
     let rule = args.light.unwrap_or(INPUT_RULE);
     match &args.manifest {
         Some(m) => {
             let part = args.split.as_deref().unwrap_or("test");
             let manifest = Manifest::read(m)?;
             let ids = manifest.part(part)?;
-            data::load_ids_with(&args.data, &ids, rule)
-                .with_context(|| format!("loading the {part} files of {}", m.display()))
+            data::for_each_id(&args.data, &ids, rule, f)
+                .with_context(|| format!("loading the {part} files of {}", m.display()))?;
+            Ok(Vec::new())
         }
         None => {
             let bad = if args.skip_bad {
@@ -93,11 +96,7 @@ fn load(args: &Args) -> Result<Vec<Sample>> {
             } else {
                 BadImages::Fail
             };
-            let ds = data::load_with(&args.data, bad, rule)?;
-            for s in &ds.skipped {
-                crate::warn!("skipped {s}");
-            }
-            Ok(ds.samples)
+            data::for_each_with(&args.data, bad, rule, f)
         }
     }
 }
@@ -108,7 +107,29 @@ fn load(args: &Args) -> Result<Vec<Sample>> {
 /// Unreadable data or manifest.
 pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     if args.faces != EvalFaces::Whole {
-        return crate::eval_photos::run(model, args);
+        if args.manifest.is_some() {
+            anyhow::bail!(
+                "--faces detect/auto evaluates photos in class folders; a manifest lists \
+                 FER-2013's own 48x48 crops: evaluate them with --faces whole"
+            );
+        }
+        let photos = crate::eval_photos::Photos {
+            data: &args.data,
+            mode: if args.faces == EvalFaces::Auto {
+                crate::faces::FaceMode::Auto
+            } else {
+                crate::faces::FaceMode::Detect
+            },
+            margin: args.margin,
+            shift_down: args.shift_down,
+            cascade: args.cascade.as_ref(),
+            light: args.light.unwrap_or(INPUT_RULE),
+            mirror: args.mirror,
+            skip_bad: args.skip_bad,
+        };
+        let (report, per_sec, faces) = crate::eval_photos::evaluate(model, &photos)?;
+        print(args, &report, &faces, per_sec)?;
+        return Ok(ExitCode::SUCCESS);
     }
     if args.margin.is_some() || args.shift_down.is_some() || args.cascade.is_some() {
         anyhow::bail!(
@@ -116,21 +137,15 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
              --faces detect (or auto)"
         );
     }
-    let samples = load(args)?;
-    if samples.is_empty() {
-        anyhow::bail!("{}: no labelled images found", args.data.display());
-    }
-    let bar = ProgressBar::new(samples.len() as u64);
+    let bar = ProgressBar::new_spinner();
     bar.set_style(
-        ProgressStyle::with_template(
-            "eval [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} {per_sec}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("eval [{elapsed_precise}] {pos} images {per_sec}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let mut arena = vec![0i8; model.arena_size()];
-    let mut pairs = Vec::with_capacity(samples.len());
+    let mut pairs = Vec::new();
     let started = std::time::Instant::now();
-    for s in &samples {
+    let skipped = for_each_sample(args, |s| {
         let failed = |e: edge_runtime::Error| anyhow::anyhow!("{}: {e}", s.id);
         let predicted = if args.mirror {
             model
@@ -145,11 +160,19 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         };
         pairs.push((s.label.index(), predicted.index()));
         bar.inc(1);
-    }
+        Ok(())
+    })?;
     bar.finish_and_clear();
+    for s in &skipped {
+        crate::warn!("skipped {s}");
+    }
+    if pairs.is_empty() {
+        anyhow::bail!("{}: no labelled images found", args.data.display());
+    }
+    let n = pairs.len();
     let secs = started.elapsed().as_secs_f64();
     let report = Report::from_pairs(pairs);
-    print(args, &report, "", samples.len() as f64 / secs)?;
+    print(args, &report, "", n as f64 / secs)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -158,7 +181,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
 ///
 /// # Errors
 /// A failed write to stdout.
-pub(crate) fn print(args: &Args, report: &Report, faces: &str, per_sec: f64) -> Result<()> {
+fn print(args: &Args, report: &Report, faces: &str, per_sec: f64) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.json {

@@ -3,26 +3,39 @@
 //! largest face of each image is classified, and an image where no face is found counts as
 //! wrong. Images are read one at a time, so memory does not grow with the data set.
 
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use edge_runtime::normalize::INPUT_RULE;
+use edge_runtime::normalize::Normalize;
 use edge_runtime::Model;
 use fer_dataset::data::{list_folders, Listing};
 use fer_dataset::metrics::Report;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::eval::{Args, EvalFaces};
 use crate::faces::{Detector, FaceMode};
 use crate::preprocess::{face_input_with, gray_of};
+
+/// What an end-to-end evaluation runs with.
+pub struct Photos<'a> {
+    /// A folder of class folders of photos.
+    pub data: &'a Path,
+    /// `Detect`, or `Auto` (small images taken whole).
+    pub mode: FaceMode,
+    pub margin: Option<usize>,
+    pub shift_down: Option<i32>,
+    pub cascade: Option<&'a PathBuf>,
+    pub light: Normalize,
+    pub mirror: bool,
+    pub skip_bad: bool,
+}
 
 /// The class index of the largest face's answer, or `None` when no face is found.
 fn answer(
     model: &Model<'_>,
     detector: &Detector,
-    args: &Args,
+    args: &Photos<'_>,
     arena: &mut [i8],
-    path: &std::path::Path,
+    path: &Path,
 ) -> Result<Option<usize>> {
     let img = fer_dataset::input::read_image(path)?;
     let gray = gray_of(&img);
@@ -31,7 +44,7 @@ fn answer(
     let Some(&(square, _)) = squares.first() else {
         return Ok(None);
     };
-    let input = face_input_with(&gray, square, args.light.unwrap_or(INPUT_RULE))?;
+    let input = face_input_with(&gray, square, args.light)?;
     let failed = |e: edge_runtime::Error| anyhow::anyhow!("{}: {e}", path.display());
     let logits = if args.mirror {
         model
@@ -44,30 +57,25 @@ fn answer(
     Ok(Some(logits.index()))
 }
 
-/// Runs `eval` with the detector.
+/// Evaluates the photos in `args.data` through the detector: the report (images without a
+/// face in [`Report::missed`]), images per second, and a phrase saying how faces were taken.
 ///
 /// # Errors
-/// A data path that is not a folder layout, bad crop settings, or (without `--skip-bad`) an
+/// A data path that is not a folder layout, bad crop settings, or (without `skip_bad`) an
 /// unreadable image.
-pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
-    if args.manifest.is_some() || !args.data.is_dir() {
+pub fn evaluate(model: &Model<'_>, args: &Photos<'_>) -> Result<(Report, f64, String)> {
+    if !args.data.is_dir() {
         anyhow::bail!(
-            "--faces {}: expected --data to be a folder of class folders of photos (a manifest \
-             or fer2013.csv holds FER-2013's own 48x48 crops: evaluate them with --faces whole)",
-            if args.faces == EvalFaces::Detect {
-                "detect"
-            } else {
-                "auto"
-            }
+            "{}: expected a folder of class folders of photos with --faces detect or auto (a \
+             manifest or fer2013.csv holds FER-2013's own 48x48 crops: evaluate them with --faces \
+             whole)",
+            args.data.display()
         );
     }
-    let mode = match args.faces {
-        EvalFaces::Auto => FaceMode::Auto,
-        _ => FaceMode::Detect,
-    };
-    let detector =
-        Detector::new(args.cascade.as_deref(), mode)?.with_crop(args.margin, args.shift_down)?;
-    let Listing { files, not_files } = list_folders(&args.data)?;
+    let mode = args.mode;
+    let detector = Detector::new(args.cascade.map(PathBuf::as_path), mode)?
+        .with_crop(args.margin, args.shift_down)?;
+    let Listing { files, not_files } = list_folders(args.data)?;
     for p in &not_files {
         crate::warn!(
             "skipped {}: named like an image but not a regular file",
@@ -122,6 +130,5 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         report.missed_total(),
         report.total
     );
-    crate::eval::print(args, &report, &faces, per_sec)?;
-    Ok(ExitCode::SUCCESS)
+    Ok((report, per_sec, faces))
 }

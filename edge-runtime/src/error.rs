@@ -21,8 +21,8 @@ pub enum Error {
     TrailingBytes { extra: usize },
     /// The layer table could not be decoded.
     BadHeader,
-    /// The model has no layers, or more than [`crate::format::MAX_LAYERS`].
-    LayerCount { count: usize },
+    /// The model has no layers, or more than `max` (the format's limit).
+    LayerCount { count: usize, max: usize },
     /// Layer `layer`'s input shape does not follow from the previous layer's output.
     ShapeMismatch { layer: u8 },
     /// Layer `layer` has an unsupported shape or option (zero size, odd size before a pool, ...).
@@ -53,7 +53,7 @@ pub enum WideProblem {
     /// Shorter than its header, or the magic bytes are not `FERW`.
     Header,
     /// A format version this runtime does not read.
-    Version { found: u16 },
+    Version { found: u16, reads: u16 },
     /// Made from a model file with another CRC-32.
     OtherModel,
     /// Its mask names layer `layer`, which is missing or cannot use widened weights.
@@ -101,11 +101,9 @@ impl fmt::Display for Error {
                 write!(f, "model file has {extra} unexpected trailing bytes")
             }
             Error::BadHeader => write!(f, "model layer table cannot be decoded"),
-            Error::LayerCount { count } => write!(
-                f,
-                "model has {count} layers, expected 1 to {}",
-                crate::format::MAX_LAYERS
-            ),
+            Error::LayerCount { count, max } => {
+                write!(f, "model has {count} layers, expected 1 to {max}")
+            }
             Error::ShapeMismatch { layer } => {
                 write!(f, "layer {layer}: input shape does not match the previous layer's output")
             }
@@ -134,11 +132,9 @@ impl fmt::Display for Error {
                 write!(f, "pre-widened weights do not fit the model: ")?;
                 match p {
                     WideProblem::Header => write!(f, "no FERW header"),
-                    WideProblem::Version { found } => write!(
-                        f,
-                        "format version {found} (this runtime reads {})",
-                        crate::wide::VERSION
-                    ),
+                    WideProblem::Version { found, reads } => {
+                        write!(f, "format version {found} (this runtime reads {reads})")
+                    }
                     WideProblem::OtherModel => {
                         write!(f, "made from another model file (CRC-32 differs)")
                     }

@@ -236,7 +236,10 @@ fn blob_ok(data: &[u8], b: Blob, len: usize) -> bool {
 fn validate(header: &Header, data: &[u8]) -> Result<(usize, usize), Error> {
     let layers = &header.layers;
     if layers.is_empty() {
-        return Err(Error::LayerCount { count: 0 });
+        return Err(Error::LayerCount {
+            count: 0,
+            max: MAX_LAYERS,
+        });
     }
     let first = layers[0];
     if first.kind != Kind::Conv3x3
@@ -395,7 +398,10 @@ impl Builder {
     /// Too many layers, or any validation error.
     pub fn finish(self) -> Result<std::vec::Vec<u8>, Error> {
         let count = self.header.len();
-        let layers = Vec::from_slice(&self.header).map_err(|_| Error::LayerCount { count })?;
+        let layers = Vec::from_slice(&self.header).map_err(|_| Error::LayerCount {
+            count,
+            max: MAX_LAYERS,
+        })?;
         encode(&Header { layers }, &self.data)
     }
 }

@@ -7,6 +7,8 @@ use crate::labels::{Emotion, CLASS_COUNT};
 
 /// Pixels of the model input (48 × 48).
 pub const INPUT_PIXELS: usize = INPUT_SIDE as usize * INPUT_SIDE as usize;
+// The preprocessing makes inputs of this size.
+const _: () = assert!(INPUT_PIXELS == crate::preprocess::SIDE * crate::preprocess::SIDE);
 
 /// The int8 logits of one inference, and what they mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -12,10 +12,10 @@
 //!
 //! All arithmetic is integer: positions in 1/256 pixel, weights in 1/256, rounding half up.
 
-use crate::infer::INPUT_PIXELS;
-
 /// Side of the model input.
 pub const SIDE: usize = 48;
+/// Pixels of the model input, `SIDE * SIDE`.
+const INPUT_PIXELS: usize = SIDE * SIDE;
 /// Most taps per axis when shrinking (8 × 8 = 64 samples per output pixel).
 const MAX_TAPS: usize = 8;
 

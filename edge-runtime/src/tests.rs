@@ -310,7 +310,13 @@ fn widened_weights_give_the_same_logits_and_foreign_ones_are_refused() {
     assert_eq!(refused(b"FERQ", 0), WideProblem::Header);
     let mut version = wide.clone();
     version[4] = 9;
-    assert_eq!(refused(&version, 0), WideProblem::Version { found: 9 });
+    assert_eq!(
+        refused(&version, 0),
+        WideProblem::Version {
+            found: 9,
+            reads: crate::wide::VERSION
+        }
+    );
     let mut mask = wide.clone();
     mask[8] |= 1;
     assert_eq!(refused(&mask, 0), WideProblem::Mask { layer: 0 });
@@ -492,7 +498,13 @@ fn inconsistent_tables_are_rejected() {
     assert_eq!(check(&|h| h.layers[0].in_h = 47), Error::BadIo);
     assert_eq!(check(&|h| h.layers[4].out_c = 6), Error::BadIo);
     assert_eq!(check(&|h| h.layers[0].input.zero = 0), Error::BadIo);
-    assert_eq!(check(&|h| h.layers.clear()), Error::LayerCount { count: 0 });
+    assert_eq!(
+        check(&|h| h.layers.clear()),
+        Error::LayerCount {
+            count: 0,
+            max: crate::format::MAX_LAYERS
+        }
+    );
     assert_eq!(
         check(&|h| h.layers[3].input.zero = 5),
         Error::ShapeMismatch { layer: 3 }

@@ -24,6 +24,7 @@
 
 use crate::error::{Error, WideProblem};
 use crate::format::{Kind, LayerDesc, Model};
+use crate::kernels::widened::widen_into;
 
 /// The companion's magic bytes.
 pub const MAGIC: [u8; 4] = *b"FERW";
@@ -110,23 +111,6 @@ pub fn companion(model_bytes: &[u8]) -> Result<std::vec::Vec<u8>, Error> {
     Ok(out)
 }
 
-/// `w` (whole groups of four int8 weights) widened into `out` (twice as long): each group
-/// `w0 w1 w2 w3` as int16 `w0 w2 w1 w3`.
-pub fn widen_into(w: &[u8], out: &mut [u8]) {
-    for (g, o) in w.as_chunks::<4>().0.iter().zip(out.as_chunks_mut::<8>().0) {
-        for (k, &j) in [0usize, 2, 1, 3].iter().enumerate() {
-            o[2 * k..2 * k + 2].copy_from_slice(&i16::from(g[j] as i8).to_le_bytes());
-        }
-    }
-}
-
-/// Weight `i` of widened weights `w` (the inverse of [`widen_into`]).
-#[inline]
-pub fn value(w: &[u8], i: usize) -> i32 {
-    let at = 2 * (i / 4 * 4 + [0, 2, 1, 3][i % 4]);
-    i32::from(i16::from_le_bytes([w[at], w[at + 1]]))
-}
-
 fn chosen<'m>(
     model: &'m Model<'_>,
     mask: u32,
@@ -168,7 +152,10 @@ pub(crate) fn check(model: &Model<'_>, bytes: &[u8]) -> Result<u32, Error> {
     }
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
     if version != VERSION {
-        return bad(WideProblem::Version { found: version });
+        return bad(WideProblem::Version {
+            found: version,
+            reads: VERSION,
+        });
     }
     let word =
         |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);

@@ -198,7 +198,7 @@ impl Checkpoint {
             check(&path, Kind::Weights).with_context(|| {
                 format!("the checkpoint in {} is incomplete", self.dir.display())
             })?;
-            Net::new(device, recipe.dropout)
+            let net = Net::new(device, recipe.dropout)
                 .try_load_file(&path)
                 .with_context(|| {
                     format!(
@@ -208,6 +208,13 @@ impl Checkpoint {
                         path.display()
                     )
                 })?;
+            crate::network::Network::read(&net).with_context(|| {
+                format!(
+                    "{} cannot be the run's result: restore the file or start a new run in \
+                     another --out",
+                    path.display()
+                )
+            })?;
         }
         Ok(())
     }
@@ -328,6 +335,12 @@ impl Checkpoint {
         let model = Net::new(device, recipe.dropout)
             .try_load_file(&model_path)
             .with_context(|| format!("cannot load checkpoint weights {}", model_path.display()))?;
+        crate::network::Network::read(&model).with_context(|| {
+            format!(
+                "checkpoint weights {}: the run cannot continue from them",
+                model_path.display()
+            )
+        })?;
         let record = OptimizerRecord::load(optim_path.clone())
             .with_context(|| format!("cannot load optimizer state {}", optim_path.display()))?;
         let optim = state.recipe.optimizer.init().load_record(record);
@@ -366,6 +379,12 @@ impl Checkpoint {
                     format!(
                         "--init-from {}: cannot load these weights (expected a .bpk written by \
                          host-trainer for this network)",
+                        path.display()
+                    )
+                })?;
+                crate::network::Network::read(&model).with_context(|| {
+                    format!(
+                        "--init-from {}: cannot train from these weights",
                         path.display()
                     )
                 })?;

@@ -25,21 +25,11 @@ use crate::augment::{push_mirrored, push_plain};
 use crate::data::{Sample, SIDE};
 use crate::evaluate::EVAL_BATCH;
 use crate::model::Net;
+use crate::recipe::Distill;
 use edge_runtime::labels::CLASS_COUNT;
 
 /// The file `teach` writes into the student's output folder and training reads.
 pub const TARGETS_FILE: &str = "teacher-targets.json";
-
-/// The distillation part of a recipe.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Distill {
-    /// Share of the soft (teacher) term in the loss, in [0, 1].
-    pub weight: f64,
-    /// Softmax temperature of teacher and student in the soft term; must be the one the
-    /// targets were written with.
-    pub temperature: f64,
-}
 
 /// One teacher, as `teach` measured it on the validation split.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -14,6 +14,7 @@ pub mod distill;
 pub mod fake_quant;
 pub mod handover;
 pub mod history;
+pub mod int8_grid;
 pub mod model;
 pub mod recipe;
 pub mod training;

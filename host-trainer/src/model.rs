@@ -14,7 +14,7 @@ use burn::nn::{
 use burn::tensor::{Device, Tensor};
 
 use crate::data::SIDE;
-use crate::fake_quant;
+use crate::int8_grid;
 use edge_runtime::format::QParams;
 use edge_runtime::labels::CLASS_COUNT;
 
@@ -75,7 +75,7 @@ impl Block {
     fn forward_pass(&self, x: Tensor<4>, pass: &mut Pass, index: usize) -> Tensor<4> {
         let x = if pass.rounds_weights() {
             let mut conv = self.conv.clone();
-            conv.weight = conv.weight.map(|w| fake_quant::weights(w, 0));
+            conv.weight = conv.weight.map(|w| int8_grid::weights(w, 0));
             crate::fast_ops::conv3x3_relu(&conv, x)
         } else {
             self.conv_relu(x)
@@ -149,7 +149,7 @@ impl Pass<'_> {
                 outputs.push(x.clone().reshape([dims[0], values]));
                 x
             }
-            Pass::QuantSim(grids) => fake_quant::activations(x, grids[layer]),
+            Pass::QuantSim(grids) => int8_grid::activations(x, grids[layer]),
         }
     }
 
@@ -157,7 +157,7 @@ impl Pass<'_> {
     fn dense(&self, layer: &Linear, x: Tensor<2>) -> Tensor<2> {
         if self.rounds_weights() {
             let mut layer = layer.clone();
-            layer.weight = layer.weight.map(|w| fake_quant::weights(w, 1));
+            layer.weight = layer.weight.map(|w| int8_grid::weights(w, 1));
             layer.forward(x)
         } else {
             layer.forward(x)

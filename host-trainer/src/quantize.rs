@@ -11,10 +11,10 @@ use anyhow::{bail, Result};
 use burn::tensor::Device;
 use edge_runtime::format::{Blob, Builder, Kind, LayerDesc, LayerParams, QParams};
 use edge_runtime::requant::Stage;
-use serde::{Deserialize, Serialize};
 
 use crate::batches::make_batch;
 use crate::data::Sample;
+use crate::int8_grid::{qparams_for, RangeMethod};
 use crate::model::Net;
 use crate::network::Network;
 
@@ -27,84 +27,6 @@ pub const CALIBRATION_IMAGES: usize = 1000;
 /// are all *angry* faces; both the quantize step and quantization-aware training take these.
 pub fn calibration_samples(train: &[Sample]) -> &[Sample] {
     &train[..train.len().min(CALIBRATION_IMAGES)]
-}
-
-/// How an activation range is chosen from calibration values.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "kind", deny_unknown_fields)]
-pub enum RangeMethod {
-    /// The smallest and largest value seen.
-    MinMax,
-    /// The given lower and upper percentiles (e.g. 0.01 and 99.99), clipping rare outliers.
-    Percentile { low: f64, high: f64 },
-    /// The pair of percentiles (from a fixed grid) whose int8 grid represents the values with
-    /// the least mean squared error: clipping the tail against rounding the bulk.
-    Mse,
-}
-
-impl RangeMethod {
-    /// The range of `values` under this method (`values` is reordered; empty gives `(0, 0)`).
-    pub fn range(self, values: &mut [f32]) -> (f32, f32) {
-        if values.is_empty() {
-            return (0.0, 0.0);
-        }
-        match self {
-            RangeMethod::MinMax => values
-                .iter()
-                .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x))),
-            RangeMethod::Percentile { low, high } => {
-                (percentile(values, low), percentile(values, high))
-            }
-            RangeMethod::Mse => least_squared_error_range(values),
-        }
-    }
-}
-
-/// Lower and upper percentiles [`RangeMethod::Mse`] chooses from.
-const MSE_LOW: [f64; 5] = [0.0, 0.001, 0.01, 0.1, 1.0];
-const MSE_HIGH: [f64; 9] = [100.0, 99.999, 99.99, 99.95, 99.9, 99.8, 99.5, 99.0, 98.0];
-
-/// Values the squared error is measured on: an even subsample of at most this many.
-const MSE_SAMPLE: usize = 1 << 20;
-
-/// The range of [`RangeMethod::Mse`] for non-empty `values` (reordered).
-fn least_squared_error_range(values: &mut [f32]) -> (f32, f32) {
-    let step = values.len().div_ceil(MSE_SAMPLE).max(1);
-    let sample: Vec<f32> = values.iter().step_by(step).copied().collect();
-    let mut best = (f64::INFINITY, (0.0, 0.0));
-    for low in MSE_LOW {
-        let lo = percentile(values, low);
-        for high in MSE_HIGH {
-            let hi = percentile(values, high);
-            let q = qparams_for(lo, hi);
-            let error: f64 = sample
-                .iter()
-                .map(|&x| {
-                    let level = (x / q.scale).round() + f32::from(q.zero);
-                    let back = (level.clamp(-128.0, 127.0) - f32::from(q.zero)) * q.scale;
-                    f64::from(x - back).powi(2)
-                })
-                .sum();
-            if error < best.0 {
-                best = (error, (lo, hi));
-            }
-        }
-    }
-    best.1
-}
-
-/// The `p`-th percentile (0–100, nearest rank) of non-empty `values`, which it reorders.
-fn percentile(values: &mut [f32], p: f64) -> f32 {
-    let rank = ((p.clamp(0.0, 100.0) / 100.0) * (values.len() - 1) as f64).round() as usize;
-    *values.select_nth_unstable_by(rank, f32::total_cmp).1
-}
-
-/// Scale and zero point for a real range (always widened to contain 0, so 0 is exact).
-pub fn qparams_for(min: f32, max: f32) -> QParams {
-    let (min, max) = (min.min(0.0), max.max(0.0));
-    let scale = ((max - min) / 255.0).max(1e-8);
-    let zero = (-128.0 - min / scale).round().clamp(-128.0, 127.0) as i8;
-    QParams { scale, zero }
 }
 
 /// The float outputs of the quantized layers over a set of calibration images.
@@ -339,34 +261,6 @@ pub fn int8_predictions(file: &[u8], samples: &[Sample]) -> Result<Vec<usize>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_pick_nearest_ranks_and_min_max_the_extremes() {
-        let mut v: Vec<f32> = (0..=1000).rev().map(|i| i as f32).collect();
-        assert_eq!(RangeMethod::MinMax.range(&mut v), (0.0, 1000.0));
-        let p = RangeMethod::Percentile {
-            low: 1.0,
-            high: 99.0,
-        };
-        assert_eq!(p.range(&mut v), (10.0, 990.0));
-        assert_eq!(RangeMethod::MinMax.range(&mut []), (0.0, 0.0));
-    }
-
-    #[test]
-    fn mse_ranges_clip_a_far_outlier_and_keep_a_dense_bulk() {
-        // A million values spread evenly over 0-10 and one at 300: min/max would make the step
-        // 1.2, rounding the whole bulk coarsely; clipping the one value costs less.
-        let bulk = || (0..=1_000_000).map(|i| i as f32 / 100_000.0);
-        let mut v: Vec<f32> = bulk().chain([300.0]).collect();
-        let (lo, hi) = RangeMethod::Mse.range(&mut v);
-        assert_eq!(lo, 0.0);
-        assert!((9.0..=10.0).contains(&hi), "{hi}");
-        // Without the outlier, only a thin tail is worth clipping.
-        let mut v: Vec<f32> = bulk().collect();
-        let (lo, hi) = RangeMethod::Mse.range(&mut v);
-        assert_eq!(lo, 0.0);
-        assert!((9.9..=10.0).contains(&hi), "{hi}");
-    }
 
     #[test]
     fn each_layer_gets_the_range_of_its_own_values() {

@@ -17,10 +17,11 @@ use edge_runtime::labels::CLASS_COUNT;
 use crate::batches::EpochBatches;
 use crate::checkpoint::{Checkpoint, TrainState};
 use crate::data::Sample;
-use crate::distill::{batch_targets, soft_loss, Distill, SoftTargets};
+use crate::distill::{batch_targets, soft_loss, SoftTargets};
 use crate::evaluate::{evaluate, evaluate_quant_sim};
 use crate::history::EpochStats;
 use crate::model::Net;
+use crate::recipe::Distill;
 use crate::recipe::Recipe;
 use crate::rng::Rng;
 

@@ -477,3 +477,69 @@ fn an_empty_part_of_a_split_manifest_is_an_error_not_zero_percent() {
     assert!(e.contains("test part of the split lists no images"), "{e}");
     assert!(manifest.part("validation").is_ok());
 }
+
+/// The published weights with the first value of `tensor` set to NaN, as a burnpack file.
+fn weights_with_nan(tensor_prefix: &str, out: &std::path::Path) -> String {
+    let bytes = std::fs::read(fer_test_support::models_dir().join("fer_cnn.bpk")).expect("read");
+    let reader =
+        burn_pack::Reader::from_bytes(burn_pack::Bytes::from_bytes_vec(bytes)).expect("burnpack");
+    let metadata = reader.metadata().clone();
+    let mut poisoned = String::new();
+    let tensors: Vec<burn_pack::Tensor> = reader
+        .into_tensors()
+        .expect("tensors")
+        .into_iter()
+        .map(|t| {
+            if !poisoned.is_empty()
+                || !t.name.starts_with(tensor_prefix)
+                || t.dtype != burn_pack::DType::F32
+            {
+                return t;
+            }
+            poisoned = t.name.clone();
+            let (name, dtype, shape, id, data) = t.into_parts().expect("parts");
+            let mut data = data.to_vec();
+            data[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+            burn_pack::Tensor::new(
+                name,
+                dtype,
+                shape,
+                id,
+                burn_pack::Bytes::from_bytes_vec(data),
+            )
+        })
+        .collect();
+    assert!(!poisoned.is_empty(), "no tensor named {tensor_prefix}*");
+    let mut writer = burn_pack::Writer::new(tensors);
+    for (k, v) in &metadata {
+        writer = writer.with_metadata(k, v);
+    }
+    std::fs::write(out, writer.into_bytes().expect("write").to_vec()).expect("write");
+    poisoned
+}
+
+#[test]
+fn nan_weights_are_named_by_layer_before_training() {
+    let dir = temp();
+    let data = dir.path().join("fer");
+    copy_layout(&data, "train", &first_images("train", 10), false, false);
+    let nan = dir.path().join("nan.bpk");
+    let poisoned = weights_with_nan("blocks.2", &nan);
+    let e = trainer_fails(&[
+        "train".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        dir.path().join("out").as_os_str(),
+        "--epochs".as_ref(),
+        "1".as_ref(),
+        "--init-from".as_ref(),
+        nan.as_os_str(),
+    ]);
+    assert!(
+        e.contains("nan.bpk: cannot train from these weights")
+            && e.contains("block 3 holds a NaN or infinite parameter"),
+        "{poisoned}: {e}"
+    );
+    assert!(!e.contains("loss became NaN"), "{e}");
+}

@@ -427,7 +427,7 @@ fn a_distilling_recipe_follows_its_teacher_and_needs_its_targets() {
     recipe.patience = 40;
     recipe.batch_size = 10;
     recipe.learning_rate = 1e-3;
-    recipe.distill = Some(host_trainer::distill::Distill {
+    recipe.distill = Some(host_trainer::recipe::Distill {
         weight: 1.0,
         temperature: 1.0,
     });

@@ -11,8 +11,8 @@ use super::dot::{dot, dot_reference};
 use super::patch::{fill, patch_bytes};
 use super::quad::{quad_dot, quad_dot_reference, quad_dot_wide};
 use super::single::conv3x3_pairs;
+use super::widened::widen_into;
 use crate::requant::{Stage, STAGE_BYTES};
-use crate::wide::widen_into;
 
 /// The first case where a fast kernel and its reference disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

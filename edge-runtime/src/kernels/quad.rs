@@ -76,7 +76,7 @@ pub fn quad_dot_wide(patch: &[i8], w: &[u8]) -> [i32; 4] {
 pub fn quad_dot_wide_reference(patch: &[i8], w: &[u8]) -> [i32; 4] {
     core::array::from_fn(|r| {
         (0..w.len() / 2)
-            .map(|i| value(patch, r, i) * crate::wide::value(w, i))
+            .map(|i| value(patch, r, i) * super::widened::value(w, i))
             .sum()
     })
 }

@@ -9,8 +9,9 @@ use serde::Serialize;
 
 use crate::data;
 use crate::fsutil::{write_atomic, write_json};
+use crate::int8_grid::RangeMethod;
 use crate::network::Network;
-use crate::quantize::{int8_predictions, quantize, Calibration, RangeMethod};
+use crate::quantize::{int8_predictions, quantize, Calibration};
 use crate::split::Manifest;
 use edge_runtime::normalize::Normalize;
 

@@ -118,8 +118,8 @@ impl Recipe {
             within("distill.weight", d.weight, 0.0, 1.0)?;
             within("distill.temperature", d.temperature, 0.5, 20.0)?;
         }
-        if let Some(crate::fake_quant::QuantAware {
-            ranges: crate::quantize::RangeMethod::Percentile { low, high },
+        if let Some(crate::recipe::QuantAware {
+            ranges: crate::int8_grid::RangeMethod::Percentile { low, high },
         }) = self.quant_aware
         {
             within("quant_aware.ranges.low", low, 0.0, 50.0)?;

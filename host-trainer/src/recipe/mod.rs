@@ -10,19 +10,19 @@
 
 pub mod check;
 mod optimizer;
+mod parts;
 mod presets;
 mod schedule;
 
 use serde::{Deserialize, Serialize};
 
 use crate::augment::Distort;
-use crate::distill::Distill;
-use crate::fake_quant::QuantAware;
 use crate::history::EpochStats;
 use crate::model::DropoutRates;
 use edge_runtime::normalize::{Normalize, INPUT_RULE};
 
 pub use optimizer::Optimizer;
+pub use parts::{Distill, QuantAware};
 pub use schedule::Schedule;
 
 /// What early stopping watches.

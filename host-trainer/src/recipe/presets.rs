@@ -1,11 +1,11 @@
 //! The named recipes: the paper's, exactly, and ours that beat it at the same size (`default`, the
 //! published model's, and the earlier `v1` and `v2`).
 
+use super::QuantAware;
 use super::{Monitor, Optimizer, Recipe, Schedule};
 use crate::augment::Distort;
-use crate::fake_quant::QuantAware;
+use crate::int8_grid::RangeMethod;
 use crate::model::DropoutRates;
-use crate::quantize::RangeMethod;
 
 impl Recipe {
     /// The paper, exactly: Adam lr 0.0005, batch 40, 20 epochs, no augmentation. Choices the paper
