@@ -8,10 +8,6 @@ use tract_onnx::prelude::*;
 /// The published float ONNX, embedded for `--engine tract` and the benchmark.
 pub static EMBEDDED_ONNX: &[u8] = include_bytes!("../../models/fer_cnn.onnx");
 
-/// A runnable plan for one 48x48 image.
-///
-/// # Errors
-/// An ONNX file tract cannot load or optimize.
 /// The plan of the float ONNX in `path` (`--onnx`), or of the embedded published one; errors
 /// name the file.
 ///
@@ -27,14 +23,35 @@ pub fn load(path: Option<&std::path::Path>) -> Result<std::sync::Arc<TypedRunnab
     }
 }
 
+/// A runnable plan for one 48x48 image, checked once on a blank face: it must answer with the
+/// seven class scores as f32 (a QDQ ONNX, whose outputs are each layer's int8 activations, or
+/// another model is refused here rather than blamed on every image).
+///
+/// # Errors
+/// ONNX tract cannot read, optimize or run, or a model with other outputs.
 pub fn plan(onnx: &[u8]) -> Result<std::sync::Arc<TypedRunnableModel>> {
-    tract_onnx::onnx()
+    let plan = tract_onnx::onnx()
         .model_for_read(&mut &onnx[..])
         .context("tract cannot read the ONNX file")?
         .with_input_fact(0, f32::fact([1, 1, 48, 48]).into())?
         .into_optimized()?
         .into_runnable()
-        .context("tract cannot run the ONNX model")
+        .context("tract cannot run the ONNX model")?;
+    let out = plan
+        .run(tvec!(input(&[0u8; INPUT_PIXELS])?.into()))
+        .context("tract cannot run the ONNX model on a 48x48 face")?;
+    let first = out.first().context("the ONNX model has no output")?;
+    let classes = edge_runtime::CLASS_COUNT;
+    if first.datum_type() != f32::datum_type() || first.len() != classes {
+        anyhow::bail!(
+            "not the float expression model: its first output is {:?} with {} values, expected \
+             the {classes} class scores as f32 (a QDQ ONNX is for the per-layer checks, not for \
+             --engine tract)",
+            first.datum_type(),
+            first.len()
+        );
+    }
+    Ok(plan)
 }
 
 /// The float input of one face: pixel / 255 as `[1, 1, 48, 48]`.

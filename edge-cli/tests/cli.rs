@@ -763,3 +763,31 @@ fn file_names_reach_the_terminal_and_json_escaped_and_distinct() {
         "{err}"
     );
 }
+
+#[test]
+fn a_qdq_onnx_given_to_tract_is_refused_once_not_blamed_on_each_image() {
+    let qdq = fer_test_support::models_dir().join("fer_cnn.qdq.onnx");
+    let model = fer_test_support::models_dir().join("fer_cnn.int8.bin");
+    let files: Vec<String> = first_files("happy", 3)
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let mut args = vec![
+        "--model",
+        model.to_str().expect("utf8"),
+        "classify",
+        "--engine",
+        "tract",
+        "--onnx",
+        qdq.to_str().expect("utf8"),
+    ];
+    args.extend(files.iter().map(String::as_str));
+    let out = cli(&args);
+    let err = text(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("error").count(), 1, "{err}");
+    assert!(
+        err.contains("fer_cnn.qdq.onnx") && err.contains("not the float expression model"),
+        "{err}"
+    );
+}
