@@ -7,7 +7,6 @@ mod common;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -20,6 +19,17 @@ fn trainer(args: &[&std::ffi::OsStr]) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("panicked"), "{text}");
     (out.status.success(), text)
+}
+
+/// `host-trainer handover VERB A --FLAG B`.
+fn handover(verb: &str, a: &Path, flag: &str, b: &Path) -> (bool, String) {
+    trainer(&[
+        "handover".as_ref(),
+        verb.as_ref(),
+        a.as_os_str(),
+        flag.as_ref(),
+        b.as_os_str(),
+    ])
 }
 
 fn history(run: &Path) -> serde_json::Value {
@@ -61,14 +71,7 @@ fn a_handed_over_run_resumes_and_ends_close_to_the_original() {
         .stderr(Stdio::from(std::fs::File::create(&log).expect("log")))
         .spawn()
         .expect("start");
-    let deadline = Instant::now() + Duration::from_secs(600);
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .contains("epoch  1/4")
-    {
-        assert!(Instant::now() < deadline && first.try_wait().expect("poll").is_none());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for(&log, "epoch  1/4", &mut first);
     Command::new("kill")
         .args(["-TERM", &first.id().to_string()])
         .status()
@@ -76,40 +79,16 @@ fn a_handed_over_run_resumes_and_ends_close_to_the_original() {
     assert_eq!(first.wait().expect("wait").code(), Some(130));
 
     let file = dir.path().join("run.handover");
-    let (ok, text) = trainer(&[
-        "handover".as_ref(),
-        "pack".as_ref(),
-        run.as_os_str(),
-        "--out".as_ref(),
-        file.as_os_str(),
-    ]);
+    let (ok, text) = handover("pack", &run, "--out", &file);
     assert!(ok, "{text}");
     // Packing again over the file needs --force.
-    let (ok, text) = trainer(&[
-        "handover".as_ref(),
-        "pack".as_ref(),
-        run.as_os_str(),
-        "--out".as_ref(),
-        file.as_os_str(),
-    ]);
+    let (ok, text) = handover("pack", &run, "--out", &file);
     assert!(!ok && text.contains("--force"), "{text}");
     let copy = dir.path().join("copy");
-    let (ok, text) = trainer(&[
-        "handover".as_ref(),
-        "unpack".as_ref(),
-        file.as_os_str(),
-        "--run".as_ref(),
-        copy.as_os_str(),
-    ]);
+    let (ok, text) = handover("unpack", &file, "--run", &copy);
     assert!(ok, "{text}");
     // Unpacking over the run it came from is refused: nothing is overwritten.
-    let (ok, text) = trainer(&[
-        "handover".as_ref(),
-        "unpack".as_ref(),
-        file.as_os_str(),
-        "--run".as_ref(),
-        run.as_os_str(),
-    ]);
+    let (ok, text) = handover("unpack", &file, "--run", &run);
     assert!(!ok && text.contains("already exists"), "{text}");
 
     // Both finish: the original from its checkpoint, the copy from the hand-over.
@@ -157,25 +136,13 @@ fn damaged_or_hostile_handovers_write_nothing() {
     gz.write_all(b"{}").expect("write");
     let evil = dir.path().join("evil.handover");
     std::fs::write(&evil, gz.finish().expect("gz")).expect("write");
-    let (ok, text) = trainer(&[
-        "handover".as_ref(),
-        "unpack".as_ref(),
-        evil.as_os_str(),
-        "--run".as_ref(),
-        run.as_os_str(),
-    ]);
+    let (ok, text) = handover("unpack", &evil, "--run", &run);
     assert!(!ok && text.contains("not a plain relative path"), "{text}");
     assert!(!dir.path().join("escaped.json").exists());
     // Not a hand-over at all, and one cut short.
     let text_file = dir.path().join("notes.handover");
     std::fs::write(&text_file, "hello").expect("write");
-    let (ok, text) = trainer(&[
-        "handover".as_ref(),
-        "unpack".as_ref(),
-        text_file.as_os_str(),
-        "--run".as_ref(),
-        run.as_os_str(),
-    ]);
+    let (ok, text) = handover("unpack", &text_file, "--run", &run);
     assert!(!ok && text.contains("not a run hand-over"), "{text}");
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     writeln!(gz, "fer-handover 1").expect("write");
@@ -187,23 +154,11 @@ fn damaged_or_hostile_handovers_write_nothing() {
     gz.write_all(b"short").expect("write");
     let short = dir.path().join("short.handover");
     std::fs::write(&short, gz.finish().expect("gz")).expect("write");
-    let (ok, text) = trainer(&[
-        "handover".as_ref(),
-        "unpack".as_ref(),
-        short.as_os_str(),
-        "--run".as_ref(),
-        run.as_os_str(),
-    ]);
+    let (ok, text) = handover("unpack", &short, "--run", &run);
     assert!(!ok && text.contains("damaged or cut short"), "{text}");
     assert!(!run.exists(), "nothing written");
     // Packing a folder without a checkpoint says so.
     std::fs::create_dir(&run).expect("mkdir");
-    let (ok, text) = trainer(&[
-        "handover".as_ref(),
-        "pack".as_ref(),
-        run.as_os_str(),
-        "--out".as_ref(),
-        dir.path().join("x.handover").as_os_str(),
-    ]);
+    let (ok, text) = handover("pack", &run, "--out", &dir.path().join("x.handover"));
     assert!(!ok && text.contains("nothing to hand over"), "{text}");
 }

@@ -5,7 +5,6 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -23,22 +22,6 @@ fn start(data: &Path, out: &Path, recipe: &Path, log: &Path, resume: bool) -> Ch
         cmd.arg("--resume");
     }
     cmd.spawn().expect("start host-trainer")
-}
-
-/// Waits until `log` contains `text` (the run prints it), or fails after a generous deadline.
-fn wait_for(log: &Path, text: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(600);
-    loop {
-        let seen = std::fs::read_to_string(log).unwrap_or_default();
-        if seen.contains(text) {
-            return;
-        }
-        if let Some(status) = child.try_wait().expect("poll") {
-            panic!("host-trainer ended ({status}) before printing {text:?}:\n{seen}");
-        }
-        assert!(Instant::now() < deadline, "no {text:?} in:\n{seen}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[cfg(target_os = "linux")]

@@ -52,3 +52,23 @@ pub fn shipped(name: &str) -> serde_json::Value {
         .join(format!("{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("shipped recipe")).expect("json")
 }
+
+/// Waits until the file `log` contains `text` (a running host-trainer prints it), or fails when
+/// the process ends first or after a generous deadline.
+pub fn wait_for(log: &Path, text: &str, child: &mut std::process::Child) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let seen = std::fs::read_to_string(log).unwrap_or_default();
+        if seen.contains(text) {
+            return;
+        }
+        if let Some(status) = child.try_wait().expect("poll") {
+            panic!("host-trainer ended ({status}) before printing {text:?}:\n{seen}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {text:?} in:\n{seen}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
