@@ -7,5 +7,6 @@ pub mod data;
 pub mod input;
 pub mod jpeg;
 pub mod metrics;
+pub mod output;
 pub mod rng;
 pub mod split;

@@ -43,6 +43,11 @@ pub struct Args {
     /// reaches it).
     #[arg(long, default_value_t = crate::faces::MAX_FACES)]
     pub max_faces: usize,
+    /// Write a picture of each input image into this folder (same size, named after the input,
+    /// `.png`), with each face's square, label and confidence drawn; existing files are never
+    /// replaced.
+    #[arg(long)]
+    pub annotate: Option<PathBuf>,
 }
 
 /// One classified face.
@@ -160,6 +165,23 @@ pub fn classify_file(
     detector: &Detector,
     path: &Path,
 ) -> Result<Vec<Classified>> {
+    let (_, faces) = read_and_classify(engine, detector, path)?;
+    if faces.is_empty() {
+        anyhow::bail!("{}: no face found", fer_dataset::input::shown_path(path));
+    }
+    Ok(faces)
+}
+
+/// Reads one image file and classifies every face in it (none found: an empty list), keeping
+/// the decoded image.
+///
+/// # Errors
+/// Unreadable file, unsupported/corrupt image, or an inference failure, naming the file.
+pub fn read_and_classify(
+    engine: &mut Engine<'_>,
+    detector: &Detector,
+    path: &Path,
+) -> Result<(image::DynamicImage, Vec<Classified>)> {
     let shown = fer_dataset::input::shown_path(path);
     let img = fer_dataset::input::read_image(path).map_err(|e| {
         // The reader names the file raw: show it escaped instead.
@@ -167,17 +189,14 @@ pub fn classify_file(
         anyhow::anyhow!(message)
     })?;
     let faces = classify_gray(engine, detector, &gray_of(&img))
-        .with_context(|| format!("{shown}: inference failed"))?;
-    if faces.is_empty() {
-        anyhow::bail!("{shown}: no face found");
-    }
-    Ok(faces
+        .with_context(|| format!("{shown}: inference failed"))?
         .into_iter()
         .map(|f| Classified {
             file: shown.clone(),
             ..f
         })
-        .collect())
+        .collect();
+    Ok((img, faces))
 }
 
 /// Classifies every face of a gray image (`file` left empty for the caller to fill).
@@ -251,9 +270,29 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
             "file", "face box x,y,w,h", "label", "conf"
         )?;
     }
+    let mut annotator = args
+        .annotate
+        .as_deref()
+        .map(crate::annotate::Annotator::new)
+        .transpose()?;
     for f in &files {
-        let faces = match classify_file(&mut engine, &detector, f) {
-            Ok(faces) => faces,
+        let faces = match read_and_classify(&mut engine, &detector, f) {
+            Ok((img, faces)) => {
+                if let Some(a) = annotator.as_mut() {
+                    // Every readable input gets its picture, with or without a face.
+                    if let Err(e) = a.write(f, &img, &faces) {
+                        errors.push(format!("{e:#}"));
+                    }
+                }
+                if faces.is_empty() {
+                    errors.push(format!(
+                        "{}: no face found",
+                        fer_dataset::input::shown_path(f)
+                    ));
+                    continue;
+                }
+                faces
+            }
             Err(e) => {
                 errors.push(format!("{e:#}"));
                 continue;

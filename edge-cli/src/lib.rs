@@ -1,6 +1,7 @@
 //! `edge-cli`: expressions of faces in photos and folders with the int8 runtime, and evaluation
 //! of an int8 model on a labelled data set. The published model is embedded in the binary.
 
+pub mod annotate;
 pub mod bench;
 #[cfg(target_os = "linux")]
 pub mod camera;

@@ -791,3 +791,79 @@ fn a_qdq_onnx_given_to_tract_is_refused_once_not_blamed_on_each_image() {
         "{err}"
     );
 }
+
+#[test]
+fn annotate_writes_a_picture_per_input_with_the_box_where_the_face_was_found() {
+    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let astronaut = photos.join("astronaut.jpg");
+    let grass = photos.join("grass.jpg");
+    let dir = tempfile::tempdir().expect("tmp");
+    // A second input named astronaut.jpg in another folder.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).expect("mkdir");
+    std::fs::copy(&astronaut, other.join("astronaut.jpg")).expect("copy");
+    let out_dir = dir.path().join("pictures");
+    let run = |extra: &[String]| {
+        let mut args = vec![
+            "classify",
+            "--json",
+            "--annotate",
+            out_dir.to_str().expect("utf8"),
+        ];
+        args.extend(extra.iter().map(String::as_str));
+        cli(&args)
+    };
+    let inputs: Vec<String> = [&astronaut, &grass, &other.join("astronaut.jpg")]
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let out = run(&inputs);
+    let err = text(&out.stderr);
+    assert!(err.contains("grass.jpg: no face found"), "{err}");
+    // One picture per input, the same size, named after it.
+    for (name, from) in [
+        ("astronaut.png", &astronaut),
+        ("grass.png", &grass),
+        ("astronaut-2.png", &astronaut),
+    ] {
+        let pic = image::open(out_dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let input = image::open(from).expect("input");
+        assert_eq!(
+            (pic.width(), pic.height()),
+            (input.width(), input.height()),
+            "{name}"
+        );
+    }
+    // The box is drawn where the face was found, in its label's colour.
+    let first: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().expect("a face")).expect("json");
+    let b = &first["box"];
+    let (x, y, h) = (
+        b["x"].as_u64().expect("x") as u32,
+        b["y"].as_u64().expect("y") as u32,
+        b["h"].as_u64().expect("h") as u32,
+    );
+    let label = edge_runtime::Emotion::from_folder_name(first["label"].as_str().expect("label"))
+        .expect("a class");
+    let pic = image::open(out_dir.join("astronaut.png"))
+        .expect("picture")
+        .to_rgb8();
+    assert_eq!(
+        *pic.get_pixel(x, y + h / 2),
+        edge_cli::annotate::colour(label),
+        "left edge of the box"
+    );
+    // A second run never replaces the pictures.
+    let before = std::fs::read(out_dir.join("grass.png")).expect("read");
+    let out = run(&inputs[..2]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("never replace"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join("grass.png")).expect("read"),
+        before
+    );
+}

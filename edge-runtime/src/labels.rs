@@ -75,6 +75,21 @@ impl Emotion {
         }
     }
 
+    /// The expression's colour as the three channels of an RGB LED, each on or off: angry red,
+    /// disgust green, fear magenta, happy yellow, neutral white, sad blue, surprise cyan. The
+    /// board's LED and edge-cli's annotated pictures show the same colours.
+    pub const fn colour(self) -> (bool, bool, bool) {
+        match self {
+            Emotion::Angry => (true, false, false),
+            Emotion::Disgust => (false, true, false),
+            Emotion::Fear => (true, false, true),
+            Emotion::Happy => (true, true, false),
+            Emotion::Neutral => (true, true, true),
+            Emotion::Sad => (false, false, true),
+            Emotion::Surprise => (false, true, true),
+        }
+    }
+
     /// Parses a class folder name in either spelling, ignoring ASCII case.
     pub fn from_folder_name(name: &str) -> Option<Emotion> {
         Self::ALL.into_iter().find(|e| {

@@ -25,18 +25,9 @@ pub const RED: Colour = Colour {
     b: false,
 };
 
-/// The colour shown for each expression: angry red, disgust green, fear magenta, happy yellow,
-/// neutral white, sad blue, surprise cyan.
+/// The colour shown for each expression ([`Emotion::colour`]).
 pub fn colour_of(e: Emotion) -> Colour {
-    let (r, g, b) = match e {
-        Emotion::Angry => (true, false, false),
-        Emotion::Disgust => (false, true, false),
-        Emotion::Fear => (true, false, true),
-        Emotion::Happy => (true, true, false),
-        Emotion::Neutral => (true, true, true),
-        Emotion::Sad => (false, false, true),
-        Emotion::Surprise => (false, true, true),
-    };
+    let (r, g, b) = e.colour();
     Colour { r, g, b }
 }
 
