@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use fer_dataset::data::{self, BadImages, PIXELS, SIDE};
+use fer_dataset::rng::Rng;
 use host_trainer::augment::push_distorted;
-use host_trainer::data::{self, BadImages, PIXELS, SIDE};
 use host_trainer::recipe::Recipe;
-use host_trainer::rng::Rng;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::{PIXELS, SIDE};
-use crate::rng::Rng;
+use fer_dataset::data::{PIXELS, SIDE};
+use fer_dataset::rng::Rng;
 
 /// Scales a pixel to the network's input range: x / 255 (the paper's rescaling; docs/design.md).
 #[inline]

@@ -11,11 +11,11 @@ use burn::tensor::{Device, Tensor};
 
 use crate::batches::make_batch;
 use crate::checkpoint::{Averaged, Checkpoint, TrainState};
-use crate::data::Sample;
 use crate::evaluate::{evaluate, EVAL_BATCH};
 use crate::fsutil::write_json;
 use crate::model::{DropoutRates, Net};
 use crate::recipe::Recipe;
+use fer_dataset::data::Sample;
 
 /// Every float tensor of a module (weights and running statistics), flattened, in visiting order.
 struct Collect(Vec<Tensor<1>>);

@@ -7,9 +7,9 @@ use std::sync::mpsc;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::augment::{push_augmented, push_distorted, push_plain};
-use crate::data::{Sample, SIDE};
 use crate::recipe::Augment;
-use crate::rng::Rng;
+use fer_dataset::data::{Sample, SIDE};
+use fer_dataset::rng::Rng;
 
 /// One batch on the host: network inputs (x/255, augmented), class indices, and which samples
 /// they are.
@@ -147,7 +147,7 @@ mod tests {
         let mut rng = Rng::new(9);
         (0..n)
             .map(|i| {
-                let mut pixels = Box::new([0u8; crate::data::PIXELS]);
+                let mut pixels = Box::new([0u8; fer_dataset::data::PIXELS]);
                 pixels.iter_mut().for_each(|p| *p = rng.below(256) as u8);
                 Sample {
                     id: format!("s{i}"),

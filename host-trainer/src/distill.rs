@@ -22,11 +22,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::augment::{push_mirrored, push_plain};
-use crate::data::{Sample, SIDE};
 use crate::evaluate::EVAL_BATCH;
 use crate::model::Net;
 use crate::recipe::Distill;
 use edge_runtime::labels::CLASS_COUNT;
+use fer_dataset::data::{Sample, SIDE};
 
 /// The file `teach` writes into the student's output folder and training reads.
 pub const TARGETS_FILE: &str = "teacher-targets.json";
@@ -175,8 +175,8 @@ pub fn scores(
 /// Accuracy of row-major `[n, 7]` scores against the samples' labels (the classification
 /// report's figure).
 pub fn accuracy(scores: &[f32], samples: &[Sample]) -> f64 {
-    let predicted = crate::metrics::argmax_rows(scores);
-    crate::metrics::Report::from_pairs(samples.iter().map(|s| s.label.index()).zip(predicted))
+    let predicted = fer_dataset::metrics::argmax_rows(scores);
+    fer_dataset::metrics::Report::from_pairs(samples.iter().map(|s| s.label.index()).zip(predicted))
         .accuracy
 }
 
@@ -212,8 +212,8 @@ pub fn batch_targets(targets: &[[f32; CLASS_COUNT]], idx: &[usize], device: &Dev
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::PIXELS;
     use edge_runtime::labels::Emotion;
+    use fer_dataset::data::PIXELS;
 
     fn sample(id: &str) -> Sample {
         Sample {

@@ -5,8 +5,8 @@ use burn::tensor::{Device, Tensor};
 use edge_runtime::format::QParams;
 
 use crate::batches::make_batch;
-use crate::data::Sample;
 use crate::model::Net;
+use fer_dataset::data::Sample;
 
 /// Batch size for evaluation (no gradients, so larger batches are cheap).
 pub const EVAL_BATCH: usize = 200;

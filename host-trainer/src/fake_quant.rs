@@ -11,10 +11,10 @@
 use burn::tensor::Device;
 use edge_runtime::format::QParams;
 
-use crate::data::Sample;
 use crate::model::Net;
 use crate::quantize::{calibration_samples, Calibration};
 use crate::recipe::QuantAware;
+use fer_dataset::data::Sample;
 
 /// The activation grids of `net` (its inference form), one per quantized layer, on the images of
 /// `train` that `host-trainer quantize` calibrates on ([`calibration_samples`]).

@@ -1,7 +1,5 @@
-//! Host side of the pipeline: FER-2013 loading and splitting, the paper's CNN in burn, training,
-//! metrics and plots, ONNX export and int8 quantization.
-
-pub use fer_dataset::{data, metrics, rng, split};
+//! Host side of the pipeline: the paper's CNN in burn, training, plots, ONNX export and int8
+//! quantization. FER-2013 loading, the split, the metrics and the RNG are `fer_dataset`'s.
 
 // Terminal output that never stops a run (`say!`, `show!`).
 #[macro_use]

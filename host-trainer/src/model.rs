@@ -13,10 +13,10 @@ use burn::nn::{
 };
 use burn::tensor::{Device, Tensor};
 
-use crate::data::SIDE;
 use crate::int8_grid;
 use edge_runtime::format::QParams;
 use edge_runtime::labels::CLASS_COUNT;
+use fer_dataset::data::SIDE;
 
 /// Output channels of the five convolution blocks.
 pub const FILTERS: [usize; 5] = [32, 64, 128, 128, 256];

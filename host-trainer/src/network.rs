@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use burn::module::Module;
 use burn::tensor::Tensor;
 
-use crate::data::SIDE;
 use crate::model::Net;
+use fer_dataset::data::SIDE;
 
 /// A 3x3 'same' convolution block: Conv → ReLU → BatchNorm → MaxPool 2x2.
 #[derive(Clone, Debug)]

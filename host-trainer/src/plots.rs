@@ -12,7 +12,7 @@ use plotters::style::FontStyle;
 
 use crate::checkpoint::Averaged;
 use crate::history::EpochStats;
-use crate::metrics::Report;
+use fer_dataset::metrics::Report;
 
 const FONT: &str = "sans-serif";
 

@@ -17,11 +17,11 @@ use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use crate::batches::make_batch;
-use crate::data::{Sample, PIXELS, SIDE};
 use crate::model::{DropoutRates, Net, FILTERS};
 use crate::recipe::Recipe;
-use crate::rng::Rng;
 use edge_runtime::labels::Emotion;
+use fer_dataset::data::{Sample, PIXELS, SIDE};
+use fer_dataset::rng::Rng;
 
 /// One row of the table: forward and backward milliseconds of one operation.
 pub struct Row {

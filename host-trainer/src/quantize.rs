@@ -13,10 +13,10 @@ use edge_runtime::format::{Blob, Builder, Kind, LayerDesc, LayerParams, QParams}
 use edge_runtime::requant::Stage;
 
 use crate::batches::make_batch;
-use crate::data::Sample;
 use crate::int8_grid::{qparams_for, RangeMethod};
 use crate::model::Net;
 use crate::network::Network;
+use fer_dataset::data::Sample;
 
 /// Training images calibrated on: the first ones of the seeded training split (by the quantize
 /// step, and by quantization-aware training at the start of each epoch).

@@ -16,14 +16,14 @@ use edge_runtime::labels::CLASS_COUNT;
 
 use crate::batches::EpochBatches;
 use crate::checkpoint::{Checkpoint, TrainState};
-use crate::data::Sample;
 use crate::distill::{batch_targets, soft_loss, SoftTargets};
 use crate::evaluate::{evaluate, evaluate_quant_sim};
 use crate::history::EpochStats;
 use crate::model::Net;
 use crate::recipe::Distill;
 use crate::recipe::Recipe;
-use crate::rng::Rng;
+use fer_dataset::data::Sample;
+use fer_dataset::rng::Rng;
 
 /// How a call to [`train`] ended.
 pub enum Outcome {
@@ -280,8 +280,9 @@ impl Epoch<'_> {
         validation: (f64, f64, Vec<f32>),
         labels: &[usize],
     ) -> EpochStats {
-        let predicted = crate::metrics::argmax_rows(&validation.2);
-        let report = crate::metrics::Report::from_pairs(labels.iter().copied().zip(predicted));
+        let predicted = fer_dataset::metrics::argmax_rows(&validation.2);
+        let report =
+            fer_dataset::metrics::Report::from_pairs(labels.iter().copied().zip(predicted));
         let (loss_sum, correct, seen) = state.partial;
         let epoch = state.epoch;
         let batches = self.train.len().div_ceil(self.recipe.batch_size);

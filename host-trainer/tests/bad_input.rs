@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use host_trainer::data::{self, BadImages};
+use fer_dataset::data::{self, BadImages};
 
 fn err(path: &std::path::Path) -> String {
     format!(
@@ -470,8 +470,8 @@ fn an_empty_part_of_a_split_manifest_is_an_error_not_zero_percent() {
     let data = dir.path().join("fer");
     copy_layout(&data, "train", &first_images("train", 10), false, false);
     let ds = data::load(&data, BadImages::Fail).expect("load");
-    let split = host_trainer::split::stratified(ds.samples, 42);
-    let mut manifest = host_trainer::split::Manifest::new(&split, 42, "folders");
+    let split = fer_dataset::split::stratified(ds.samples, 42);
+    let mut manifest = fer_dataset::split::Manifest::new(&split, 42, "folders");
     manifest.test.clear();
     let e = format!("{:#}", manifest.part("test").expect_err("empty"));
     assert!(e.contains("test part of the split lists no images"), "{e}");

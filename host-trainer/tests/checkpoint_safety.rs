@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use common::*;
+use fer_dataset::data::{self, BadImages, Sample};
 use host_trainer::checkpoint::Checkpoint;
-use host_trainer::data::{self, BadImages, Sample};
 use host_trainer::recipe::Recipe;
 use host_trainer::training::{self, RunOptions};
 

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 
 use common::*;
 use edge_runtime::labels::{Emotion, CLASS_COUNT};
-use host_trainer::data::{self, BadImages, PIXELS};
-use host_trainer::split::{self, Manifest};
+use fer_dataset::data::{self, BadImages, PIXELS};
+use fer_dataset::split::{self, Manifest};
 
 #[test]
 fn kaggle_layout_with_both_spellings_and_png_gives_the_same_pixels() {

@@ -9,10 +9,10 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use common::*;
+use fer_dataset::data::{self, BadImages};
 use host_trainer::averaging;
 use host_trainer::batches::make_batch;
 use host_trainer::checkpoint::Checkpoint;
-use host_trainer::data::{self, BadImages};
 use host_trainer::distill::SoftTargets;
 use host_trainer::model::{DropoutRates, Net};
 use host_trainer::recipe::{Recipe, Schedule};
@@ -511,7 +511,7 @@ fn a_distilling_recipe_follows_its_teacher_and_needs_its_targets() {
     };
     let (_, label_accuracy, scores) =
         host_trainer::evaluate::evaluate(&model, train, &device, false);
-    let predicted = host_trainer::metrics::argmax_rows(&scores);
+    let predicted = fer_dataset::metrics::argmax_rows(&scores);
     let follows = train
         .iter()
         .zip(&predicted)

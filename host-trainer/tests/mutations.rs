@@ -5,9 +5,9 @@
 //! runtime's formats; these formats live in host-trainer, whose burn dependency is too heavy to
 //! instrument, so they are mutated here, in every test run.)
 
+use fer_dataset::rng::Rng;
 use host_trainer::checkpoint::TrainState;
 use host_trainer::recipe::Recipe;
-use host_trainer::rng::Rng;
 
 /// One mutation of `text`: a byte changed, removed, inserted or a run of it repeated, or two
 /// tokens swapped, as edits and damage do.

@@ -4,8 +4,8 @@ mod common;
 
 use burn::module::Module;
 use common::*;
+use fer_dataset::data::{self, BadImages, SIDE};
 use host_trainer::batches::make_batch;
-use host_trainer::data::{self, BadImages, SIDE};
 use host_trainer::model::{DropoutRates, Net};
 use host_trainer::network::Network;
 use tract_onnx::prelude::*;

@@ -11,12 +11,12 @@
 
 use edge_runtime::format::{Model, QParams};
 use edge_runtime::normalize::INPUT_RULE;
+use fer_dataset::split::Manifest;
 use host_trainer::artifacts::{load_model, onnx_doc};
 use host_trainer::commands::quantize::calibration_images;
 use host_trainer::network::Network;
 use host_trainer::onnx::{float, qdq};
 use host_trainer::quantize::{quantize, Calibration};
-use host_trainer::split::Manifest;
 use prost::Message;
 
 fn published(name: &str) -> Vec<u8> {
@@ -110,7 +110,7 @@ fn the_quant_aware_forward_pass_predicts_like_the_int8_model() {
         .into_iter()
         .take(3000)
         .collect();
-    let samples = host_trainer::data::load_ids(&fer_test_support::fer_dir(), &ids).expect("images");
+    let samples = fer_dataset::data::load_ids(&fer_test_support::fer_dir(), &ids).expect("images");
     let int8_pred = host_trainer::quantize::int8_predictions(&int8, &samples).expect("int8 runs");
     let (mut sim_pred, mut float_pred) = (Vec::new(), Vec::new());
     let idx: Vec<usize> = (0..samples.len()).collect();
@@ -121,7 +121,7 @@ fn the_quant_aware_forward_pass_predicts_like_the_int8_model() {
                 .into_data()
                 .try_into_vec::<f32>()
                 .expect("f32 logits");
-            host_trainer::metrics::argmax_rows(&scores)
+            fer_dataset::metrics::argmax_rows(&scores)
         };
         sim_pred.extend(argmax(net.forward_quant_sim(x.clone(), &grids)));
         float_pred.extend(argmax(net.forward(x)));
@@ -156,9 +156,8 @@ fn training_and_the_quantize_step_calibrate_on_the_same_images() {
     let models = fer_test_support::models_dir();
     let manifest = Manifest::read(&models.join("split.json")).expect("split.json");
     let data = fer_test_support::fer_dir();
-    let loaded =
-        host_trainer::data::load(&data, host_trainer::data::BadImages::Fail).expect("data");
-    let split = host_trainer::split::stratified(loaded.samples, manifest.seed);
+    let loaded = fer_dataset::data::load(&data, fer_dataset::data::BadImages::Fail).expect("data");
+    let split = fer_dataset::split::stratified(loaded.samples, manifest.seed);
     let in_training: Vec<&str> = host_trainer::quantize::calibration_samples(&split.train)
         .iter()
         .map(|s| s.id.as_str())

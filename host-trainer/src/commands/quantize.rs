@@ -7,13 +7,13 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::data;
 use crate::fsutil::{write_atomic, write_json};
 use crate::int8_grid::RangeMethod;
 use crate::network::Network;
 use crate::quantize::{int8_predictions, quantize, Calibration};
-use crate::split::Manifest;
 use edge_runtime::normalize::Normalize;
+use fer_dataset::data;
+use fer_dataset::split::Manifest;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct QuantizeArgs {
@@ -116,7 +116,7 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, min_agreement: f64, force: b
     let val = data::load_ids_with(data_dir, &manifest.part("validation")?, rule)
         .context("loading the validation split")?;
     let (_, float_acc, scores) = crate::evaluate::evaluate(&net, &val, &device, false);
-    let float_pred = crate::metrics::argmax_rows(&scores);
+    let float_pred = fer_dataset::metrics::argmax_rows(&scores);
     say!(
         "float model: {:.2}% on {} validation images; calibrating on {} training images",
         100.0 * float_acc,

@@ -9,11 +9,11 @@ use clap::Args;
 
 use crate::artifacts::{load_model, weights_description};
 use crate::checkpoint::TrainState;
-use crate::data;
 use crate::evaluate::evaluate;
 use crate::fsutil::{write_atomic, write_json};
-use crate::metrics::{argmax_rows, Report};
-use crate::split::Manifest;
+use fer_dataset::data;
+use fer_dataset::metrics::{argmax_rows, Report};
+use fer_dataset::split::Manifest;
 
 #[derive(Args, Debug, Clone)]
 pub struct ReportArgs {

@@ -11,8 +11,8 @@ use crate::distill::{
     accuracy, mean, scores, Target, TeacherSummary, TeacherTargets, TARGETS_FILE,
 };
 use crate::fsutil::write_atomic;
-use crate::split::Manifest;
 use edge_runtime::labels::CLASS_COUNT;
+use fer_dataset::split::Manifest;
 
 #[derive(Args, Debug, Clone)]
 pub struct TeachArgs {

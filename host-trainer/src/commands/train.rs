@@ -13,13 +13,13 @@ use clap::Args;
 use crate::artifacts::{artifact, model_name};
 use crate::checkpoint::Checkpoint;
 use crate::commands::{data_path, warn_if_unoptimized};
-use crate::data::{self, BadImages};
 use crate::distill::{self, TeacherTargets};
 use crate::fsutil::write_json;
 use crate::recipe::{Monitor, Recipe};
-use crate::split::{self, Manifest};
 use crate::training::{self, Outcome, RunOptions};
 use edge_runtime::normalize::{Normalize, INPUT_RULE};
+use fer_dataset::data::{self, BadImages};
+use fer_dataset::split::{self, Manifest};
 
 #[derive(Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -450,11 +450,11 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     }
     if let Some(n) = args.limit_train {
         // The split is grouped by class: shuffle before keeping the first n.
-        crate::rng::Rng::derive(seed, &[3]).shuffle(&mut split.train);
+        fer_dataset::rng::Rng::derive(seed, &[3]).shuffle(&mut split.train);
         split.train.truncate(n);
     }
     if let Some(n) = args.limit_val {
-        crate::rng::Rng::derive(seed, &[4]).shuffle(&mut split.validation);
+        fer_dataset::rng::Rng::derive(seed, &[4]).shuffle(&mut split.validation);
         split.validation.truncate(n);
     }
 
@@ -591,8 +591,8 @@ fn train_stage(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Sample;
     use edge_runtime::labels::Emotion;
+    use fer_dataset::data::Sample;
 
     #[test]
     fn a_folder_keeps_its_split_seed_unless_one_is_given() {
@@ -603,7 +603,7 @@ mod tests {
             .map(|i| Sample {
                 id: format!("train/happy/{i}.png"),
                 label: Emotion::ALL[i % 7],
-                pixels: Box::new([0; crate::data::PIXELS]),
+                pixels: Box::new([0; fer_dataset::data::PIXELS]),
             })
             .collect();
         let manifest = Manifest::new(&split::stratified(samples, 42), 42, "folders");

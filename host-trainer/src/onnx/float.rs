@@ -7,8 +7,8 @@ use prost::Message;
 use super::proto::{
     batch_dim, fixed, float, int, ints, model, value_info, Builder, GraphProto, ModelProto,
 };
-use crate::data::SIDE;
 use crate::network::{layout, ConvBlock, Dense, Network, Norm};
+use fer_dataset::data::SIDE;
 
 impl Builder {
     /// The float initializers of a block's conv: weights (ONNX's `[out][in][ky][kx]`) and bias,

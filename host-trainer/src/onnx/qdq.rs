@@ -10,9 +10,9 @@ use super::proto::{
     batch_dim, fixed, int, model, value_info, Builder, Dimension, GraphProto, ModelProto,
     TypeProto, INT8,
 };
-use crate::data::SIDE;
 use crate::network::{layout, Network};
 use crate::quantize::QuantLayer;
+use fer_dataset::data::SIDE;
 
 /// The per-channel scales of a layer's int32 bias: `s_in · s_w[c]`.
 fn bias_scales(ql: &QuantLayer) -> Vec<f32> {
