@@ -12,12 +12,33 @@ use image::{Rgb, RgbImage};
 
 use crate::classify::Classified;
 
+/// Draws faces' squares and labels on pictures (the embedded DejaVu Sans Bold font).
+pub struct Painter {
+    font: FontRef<'static>,
+}
+
 /// Writes annotated pictures into one folder, never over a file that was there before.
 pub struct Annotator {
     dir: PathBuf,
-    font: FontRef<'static>,
     /// Names written in this run (two inputs with one name get `name-2.png`, ...).
     used: HashSet<String>,
+}
+
+impl Painter {
+    /// A painter with the embedded font.
+    ///
+    /// # Errors
+    /// The embedded font does not parse (a broken build).
+    pub fn new() -> Result<Self> {
+        let font = FontRef::try_from_slice(dejavu::sans::bold())
+            .map_err(|e| anyhow::anyhow!("the embedded font: {e}"))?;
+        Ok(Painter { font })
+    }
+
+    /// The font, for captions.
+    pub fn font(&self) -> &FontRef<'static> {
+        &self.font
+    }
 }
 
 impl Annotator {
@@ -31,11 +52,8 @@ impl Annotator {
         }
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--annotate {}: cannot create this folder", dir.display()))?;
-        let font = FontRef::try_from_slice(dejavu::sans::bold())
-            .map_err(|e| anyhow::anyhow!("the embedded font: {e}"))?;
         Ok(Annotator {
             dir: dir.to_path_buf(),
-            font,
             used: HashSet::new(),
         })
     }
@@ -55,16 +73,11 @@ impl Annotator {
         self.dir.join(name)
     }
 
-    /// Draws `faces` on `img` and writes the picture; returns its path.
+    /// Writes the annotated picture of `input`; returns its path.
     ///
     /// # Errors
     /// The picture's file exists (nothing is overwritten), or it cannot be encoded or written.
-    pub fn write(
-        &mut self,
-        input: &Path,
-        img: &image::DynamicImage,
-        faces: &[Classified],
-    ) -> Result<PathBuf> {
+    pub fn write(&mut self, input: &Path, canvas: &RgbImage) -> Result<PathBuf> {
         let path = self.target(input);
         if path.symlink_metadata().is_ok() {
             anyhow::bail!(
@@ -73,17 +86,20 @@ impl Annotator {
                 path.display()
             );
         }
+        write_png(&path, canvas)?;
+        Ok(path)
+    }
+}
+
+impl Painter {
+    /// `img` with `faces` drawn on it.
+    pub fn draw(&self, img: &image::DynamicImage, faces: &[Classified]) -> RgbImage {
         let mut canvas = img.to_rgb8();
         for f in faces {
             let emotion = Emotion::from_folder_name(f.label).unwrap_or(Emotion::Neutral);
             self.draw_face(&mut canvas, f, colour(emotion));
         }
-        let mut png = Vec::new();
         canvas
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .with_context(|| format!("cannot encode {}", path.display()))?;
-        fer_dataset::output::write_atomic(&path, &png)?;
-        Ok(path)
     }
 
     /// The face's square (lines a 200th of the picture's larger side, at least 2 pixels) and,
@@ -122,24 +138,152 @@ impl Annotator {
         } else {
             Rgb([255, 255, 255])
         };
-        let mut x = b.x as f32 + 3.0;
-        let baseline = band_y as f32 + 2.0 + scaled.ascent();
-        for ch in text.chars() {
-            let id = self.font.glyph_id(ch);
-            let glyph = id.with_scale_and_position(size, ab_glyph::point(x, baseline));
-            if let Some(outline) = self.font.outline_glyph(glyph) {
-                let bounds = outline.px_bounds();
-                outline.draw(|gx, gy, cover| {
-                    let px = bounds.min.x as i64 + i64::from(gx);
-                    let py = bounds.min.y as i64 + i64::from(gy);
-                    if px >= 0 && py >= 0 && (px as u32) < w && (py as u32) < h {
-                        let under = *canvas.get_pixel(px as u32, py as u32);
-                        canvas.put_pixel(px as u32, py as u32, blend(under, ink, cover));
-                    }
-                });
-            }
-            x += scaled.h_advance(id);
+        let at = (b.x + 3, band_y + 2);
+        write_text(canvas, &self.font, &text, at, size, (w, ink));
+    }
+}
+
+/// Writes `canvas` as a PNG file, atomically.
+///
+/// # Errors
+/// It cannot be encoded or written.
+pub fn write_png(path: &Path, canvas: &RgbImage) -> Result<()> {
+    let mut png = Vec::new();
+    canvas
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .with_context(|| format!("cannot encode {}", path.display()))?;
+    fer_dataset::output::write_atomic(path, &png)
+}
+
+/// Draws `text` in `ink` on `canvas` from `(x, top)`, `size` pixels high, clipped to the canvas
+/// and to the columns left of `right`.
+pub fn write_text(
+    canvas: &mut RgbImage,
+    font: &FontRef<'_>,
+    text: &str,
+    (x, top): (u32, u32),
+    size: f32,
+    (right, ink): (u32, Rgb<u8>),
+) {
+    let scaled = font.as_scaled(PxScale::from(size));
+    let (w, h) = canvas.dimensions();
+    let right = right.min(w);
+    let baseline = top as f32 + scaled.ascent();
+    let mut pen = x as f32;
+    for ch in text.chars() {
+        let id = font.glyph_id(ch);
+        let glyph = id.with_scale_and_position(size, ab_glyph::point(pen, baseline));
+        if let Some(outline) = font.outline_glyph(glyph) {
+            let bounds = outline.px_bounds();
+            outline.draw(|gx, gy, cover| {
+                let px = bounds.min.x as i64 + i64::from(gx);
+                let py = bounds.min.y as i64 + i64::from(gy);
+                if px >= 0 && py >= 0 && (px as u32) < right && (py as u32) < h {
+                    let under = *canvas.get_pixel(px as u32, py as u32);
+                    canvas.put_pixel(px as u32, py as u32, blend(under, ink, cover));
+                }
+            });
         }
+        pen += scaled.h_advance(id);
+    }
+}
+
+/// `classify --contact-sheet FILE`: every input's annotated picture as a thumbnail on one PNG,
+/// in a grid, with the file name under each.
+pub struct ContactSheet {
+    path: PathBuf,
+    thumbs: Vec<(RgbImage, String)>,
+    /// Inputs left off the sheet (past [`SHEET_MAX`]).
+    left_off: usize,
+}
+
+/// Side of a thumbnail's cell, in pixels (the picture fits inside, its shape kept).
+pub const SHEET_CELL: u32 = 240;
+/// Pictures on one sheet at most (16 x 16 cells, about 45 MB of thumbnails in memory).
+pub const SHEET_MAX: usize = 256;
+const CAPTION: u32 = 20;
+
+impl ContactSheet {
+    /// A sheet to be written to `path`, which must not exist (nothing is overwritten).
+    ///
+    /// # Errors
+    /// `path` exists, or is not a `.png` name.
+    pub fn new(path: &Path) -> Result<Self> {
+        if path.symlink_metadata().is_ok() {
+            anyhow::bail!(
+                "--contact-sheet {}: exists; a contact sheet never replaces a file",
+                path.display()
+            );
+        }
+        if !path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+        {
+            anyhow::bail!(
+                "--contact-sheet {}: expected a .png file name",
+                path.display()
+            );
+        }
+        Ok(ContactSheet {
+            path: path.to_path_buf(),
+            thumbs: Vec::new(),
+            left_off: 0,
+        })
+    }
+
+    /// Adds one annotated picture, named `name`.
+    pub fn add(&mut self, picture: &RgbImage, name: &str) {
+        if self.thumbs.len() == SHEET_MAX {
+            self.left_off += 1;
+            return;
+        }
+        let (w, h) = picture.dimensions();
+        let scale = f64::from(SHEET_CELL) / f64::from(w.max(h).max(1));
+        let (tw, th) = (
+            ((f64::from(w) * scale).round() as u32).max(1),
+            ((f64::from(h) * scale).round() as u32).max(1),
+        );
+        let thumb = image::imageops::resize(picture, tw, th, image::imageops::FilterType::Triangle);
+        self.thumbs.push((thumb, name.to_string()));
+    }
+
+    /// Lays the thumbnails out (up to 8 per row) and writes the sheet; returns how many
+    /// pictures it holds and how many were left off.
+    ///
+    /// # Errors
+    /// Nothing to put on it, the file appeared meanwhile, or it cannot be written.
+    pub fn finish(self, font: &FontRef<'_>) -> Result<(usize, usize)> {
+        let n = self.thumbs.len();
+        if n == 0 {
+            anyhow::bail!(
+                "--contact-sheet {}: no picture to put on it",
+                self.path.display()
+            );
+        }
+        let cols = (n as f64).sqrt().ceil().clamp(1.0, 8.0) as u32;
+        let rows = (n as u32).div_ceil(cols);
+        let (cell_w, cell_h) = (SHEET_CELL + 8, SHEET_CELL + CAPTION + 8);
+        let mut sheet = RgbImage::from_pixel(cols * cell_w, rows * cell_h, Rgb([24, 24, 24]));
+        for (i, (thumb, name)) in self.thumbs.iter().enumerate() {
+            let (cx, cy) = (
+                (i as u32 % cols) * cell_w + 4,
+                (i as u32 / cols) * cell_h + 4,
+            );
+            let (tw, th) = thumb.dimensions();
+            let (x0, y0) = (cx + (SHEET_CELL - tw) / 2, cy + (SHEET_CELL - th) / 2);
+            image::imageops::replace(&mut sheet, thumb, i64::from(x0), i64::from(y0));
+            let white = Rgb([255, 255, 255]);
+            let at = (cx, cy + SHEET_CELL + 2);
+            write_text(&mut sheet, font, name, at, 14.0, (cx + SHEET_CELL, white));
+        }
+        if self.path.symlink_metadata().is_ok() {
+            anyhow::bail!(
+                "--contact-sheet {}: appeared while classifying; not replaced",
+                self.path.display()
+            );
+        }
+        write_png(&self.path, &sheet)?;
+        Ok((n, self.left_off))
     }
 }
 

@@ -1,5 +1,7 @@
 //! `edge-cli camera`: live classification from a V4L2 camera (a USB webcam, or the Raspberry Pi
-//! camera through libcamera's V4L2 layer), one line per frame with label and frame rate.
+//! camera through libcamera's V4L2 layer), one line per frame with label and frame rate. Faces
+//! are followed from frame to frame and their labels kept steady (edge-runtime's `steady`, as on
+//! the board); `--replay FILES` runs the same loop on recorded frames.
 //!
 //! The device is asked for the first format it offers among YUYV, GREY, UYVY and MJPEG (in that
 //! order: cheapest to decode first) at the requested size; the driver may pick another size,
@@ -17,10 +19,12 @@ use linuxvideo::format::{PixFormat, PixelFormat};
 use linuxvideo::{BufType, Device};
 use serde::Serialize;
 
-use crate::classify::classify_gray;
+use crate::classify::{classify_gray, expand};
 use crate::engine::{Engine, EngineKind};
 use crate::faces::{Detector, FaceMode};
-use crate::frame::{to_gray, FrameFormat, Layout};
+use crate::frame::{to_gray, FrameFormat, Gray, Layout};
+use crate::preprocess::gray_of;
+use crate::tracking::{Changes, FrameFace, Labeller};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -48,6 +52,13 @@ pub struct Args {
     /// A face-detector file made by `host-trainer cascade` (default: the embedded one).
     #[arg(long)]
     pub cascade: Option<PathBuf>,
+    /// Recorded frames instead of the camera: image files (or folders of them, in name order),
+    /// one frame each; ends with a count of label changes, per frame and steady.
+    #[arg(long, num_args = 1.., conflicts_with = "device")]
+    pub replay: Vec<PathBuf>,
+    /// Label each frame on its own (no smoothing across frames; faces are still followed).
+    #[arg(long)]
+    pub per_frame: bool,
 }
 
 // Linux errno values (the same on every architecture Linux runs the Pi on).
@@ -104,9 +115,131 @@ fn choose_layout(device: &Device, path: &Path) -> Result<Layout> {
 #[derive(Serialize)]
 struct FrameLine<'a> {
     frame: u64,
-    faces: &'a [crate::classify::Classified],
+    faces: &'a [FrameFace],
     fps: f64,
     ms: f64,
+}
+
+/// Classifies frames and writes one line per frame: the loop shared by the camera and replays.
+struct Looper<'m> {
+    engine: Engine<'m>,
+    detector: Detector,
+    labeller: Labeller,
+    json: bool,
+    done: u64,
+    last: Instant,
+    changes: Changes,
+}
+
+impl<'m> Looper<'m> {
+    fn new(model: &'m Model<'m>, args: &Args) -> Result<Self> {
+        let steady = if args.per_frame {
+            edge_runtime::steady::Steady::OFF
+        } else {
+            edge_runtime::pipeline::Settings::DEFAULT.steady
+        };
+        Ok(Looper {
+            engine: Engine::new(model, args.engine, None)?,
+            detector: Detector::new(args.cascade.as_deref(), args.faces)?,
+            labeller: Labeller::new(model, steady),
+            json: args.json,
+            done: 0,
+            last: Instant::now(),
+            changes: Changes::default(),
+        })
+    }
+
+    /// Classifies one frame (`file` names a recorded one) and writes its line.
+    fn frame(&mut self, gray: &Gray, file: &str, out: &mut impl Write) -> Result<()> {
+        let t0 = Instant::now();
+        let mut faces = classify_gray(&mut self.engine, &self.detector, gray)?;
+        for f in &mut faces {
+            f.file = file.to_string();
+        }
+        let faces = self.labeller.label(faces);
+        let ms = t0.elapsed().as_secs_f64() * 1e3;
+        let now = Instant::now();
+        let fps = 1.0 / now.duration_since(self.last).as_secs_f64().max(1e-9);
+        self.last = now;
+        self.done += 1;
+        self.changes.add(&faces);
+        let done = self.done;
+        if self.json {
+            let line = FrameLine {
+                frame: done,
+                faces: &faces,
+                fps,
+                ms,
+            };
+            writeln!(out, "{}", serde_json::to_string(&line)?)?;
+        } else {
+            let labels: Vec<String> = faces
+                .iter()
+                .map(|f| {
+                    let own = if f.raw == f.face.label {
+                        String::new()
+                    } else {
+                        format!(" (frame: {})", f.raw)
+                    };
+                    format!(
+                        "#{} {} {:.0}%{own}",
+                        f.track,
+                        f.face.label,
+                        100.0 * f.face.confidence
+                    )
+                })
+                .collect();
+            writeln!(
+                out,
+                "frame {done:>5}: {:<32} {ms:>6.1} ms  {fps:>5.1} fps",
+                if labels.is_empty() {
+                    "no face".to_string()
+                } else {
+                    labels.join(", ")
+                }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the loop on recorded frames, in the order given (folders in name order).
+fn replay(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
+    let mut errors = Vec::new();
+    let files = expand(&args.replay, &mut errors);
+    if let Some(e) = errors.first() {
+        bail!("--replay: {e}");
+    }
+    let mut looper = Looper::new(model, args)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for path in files
+        .iter()
+        .take(args.frames.map_or(usize::MAX, |n| n as usize))
+    {
+        let shown = fer_dataset::input::shown_path(path);
+        let img = fer_dataset::input::read_image(path).map_err(|e| {
+            anyhow!(
+                "{}",
+                format!("{e:#}").replace(&path.display().to_string(), &shown)
+            )
+        })?;
+        looper.frame(&gray_of(&img), &shown, &mut out)?;
+    }
+    let c = &looper.changes;
+    crate::warn!(
+        "{} frames, {} with a face: label changes of the largest face {} steady, {} per frame{}",
+        looper.done,
+        c.frames,
+        c.steady,
+        c.raw,
+        if args.per_frame {
+            " (--per-frame: no smoothing)"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs the camera loop.
@@ -114,6 +247,9 @@ struct FrameLine<'a> {
 /// # Errors
 /// A camera that cannot be opened, offers no usable format or stops delivering frames.
 pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
+    if !args.replay.is_empty() {
+        return replay(model, args);
+    }
     let path = args.device.as_path();
     let device = open(path)?;
     let layout = choose_layout(&device, path)?;
@@ -158,13 +294,11 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let mut stream = capture
         .into_stream()
         .with_context(|| format!("{}: cannot start streaming", path.display()))?;
-    let mut engine = Engine::new(model, args.engine, None)?;
-    let detector = Detector::new(args.cascade.as_deref(), args.faces)?;
+    let mut looper = Looper::new(model, args)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    let (mut done, mut bad) = (0u64, 0u64);
-    let mut last = Instant::now();
-    while args.frames.is_none_or(|n| done < n) {
+    let mut bad = 0u64;
+    while args.frames.is_none_or(|n| looper.done < n) {
         let decoded = stream
             .dequeue(|view| {
                 if view.is_error() {
@@ -181,36 +315,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
                 continue;
             }
         };
-        let t0 = Instant::now();
-        let faces = classify_gray(&mut engine, &detector, &gray)?;
-        let ms = t0.elapsed().as_secs_f64() * 1e3;
-        let now = Instant::now();
-        let fps = 1.0 / now.duration_since(last).as_secs_f64().max(1e-9);
-        last = now;
-        done += 1;
-        if args.json {
-            let line = FrameLine {
-                frame: done,
-                faces: &faces,
-                fps,
-                ms,
-            };
-            writeln!(out, "{}", serde_json::to_string(&line)?)?;
-        } else {
-            let labels: Vec<String> = faces
-                .iter()
-                .map(|f| format!("{} {:.0}%", f.label, 100.0 * f.confidence))
-                .collect();
-            writeln!(
-                out,
-                "frame {done:>5}: {:<24} {ms:>6.1} ms  {fps:>5.1} fps",
-                if labels.is_empty() {
-                    "no face".to_string()
-                } else {
-                    labels.join(", ")
-                }
-            )?;
-        }
+        looper.frame(&gray, "", &mut out)?;
     }
     if bad > 0 {
         crate::warn!("{bad} frame(s) skipped");

@@ -48,6 +48,10 @@ pub struct Args {
     /// replaced.
     #[arg(long)]
     pub annotate: Option<PathBuf>,
+    /// Write one PNG with every input's annotated picture as a thumbnail (at most 256, up to 8
+    /// per row, each named); an existing file is never replaced.
+    #[arg(long)]
+    pub contact_sheet: Option<PathBuf>,
 }
 
 /// One classified face.
@@ -64,6 +68,9 @@ pub struct Classified {
     /// The int8 logits (int8 engine only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logits: Option<[i8; CLASS_COUNT]>,
+    /// Every class's score, in output order.
+    #[serde(skip)]
+    pub scores: [f32; CLASS_COUNT],
 }
 
 const IMAGE_EXTENSIONS: [&str; 9] = [
@@ -74,7 +81,7 @@ const IMAGE_EXTENSIONS: [&str; 9] = [
 pub const MAX_FOLDER_DEPTH: usize = 32;
 
 /// Expands folders into the image files they hold (sorted); files are kept as given.
-fn expand(inputs: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
+pub(crate) fn expand(inputs: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut walk = Walk::default();
     for p in inputs {
@@ -239,6 +246,7 @@ pub fn classify_gray(
                 .map(|&(i, s)| (Emotion::ALL[i].name(), s))
                 .collect(),
             logits,
+            scores,
         });
     }
     Ok(out)
@@ -275,13 +283,31 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         .as_deref()
         .map(crate::annotate::Annotator::new)
         .transpose()?;
+    let mut sheet = args
+        .contact_sheet
+        .as_deref()
+        .map(crate::annotate::ContactSheet::new)
+        .transpose()?;
+    let painter = (annotator.is_some() || sheet.is_some())
+        .then(crate::annotate::Painter::new)
+        .transpose()?;
     for f in &files {
         let faces = match read_and_classify(&mut engine, &detector, f) {
             Ok((img, faces)) => {
-                if let Some(a) = annotator.as_mut() {
+                if let Some(p) = &painter {
                     // Every readable input gets its picture, with or without a face.
-                    if let Err(e) = a.write(f, &img, &faces) {
-                        errors.push(format!("{e:#}"));
+                    let picture = p.draw(&img, &faces);
+                    if let Some(a) = annotator.as_mut() {
+                        if let Err(e) = a.write(f, &picture) {
+                            errors.push(format!("{e:#}"));
+                        }
+                    }
+                    if let Some(s) = sheet.as_mut() {
+                        let name = f.file_name().map_or_else(
+                            || fer_dataset::input::shown_path(f),
+                            |n| fer_dataset::input::shown_bytes(n.as_encoded_bytes(), 40),
+                        );
+                        s.add(&picture, &name);
                     }
                 }
                 if faces.is_empty() {
@@ -318,6 +344,15 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
                     top.join(", ")
                 )?;
             }
+        }
+    }
+    if let (Some(s), Some(p)) = (sheet, &painter) {
+        match s.finish(p.font()) {
+            Ok((_, 0)) => {}
+            Ok((n, left)) => crate::warn!(
+                "the contact sheet holds the first {n} pictures; {left} more were left off"
+            ),
+            Err(e) => errors.push(format!("{e:#}")),
         }
     }
     for e in &errors {

@@ -14,6 +14,7 @@ pub mod frame;
 pub mod model;
 pub mod output;
 pub mod preprocess;
+pub mod tracking;
 #[cfg(feature = "tract")]
 pub mod tract_engine;
 

@@ -29,6 +29,17 @@ impl From<Square> for FaceBox {
     }
 }
 
+impl FaceBox {
+    /// The square it was made from (boxes of classified faces are squares).
+    pub fn square(&self) -> Square {
+        Square {
+            x: self.x as usize,
+            y: self.y as usize,
+            side: self.w.min(self.h) as usize,
+        }
+    }
+}
+
 /// The 8-bit gray version of a decoded image (ITU-R BT.601 luma, as the image crate computes it).
 pub fn gray_of(img: &image::DynamicImage) -> Gray {
     let g = img.to_luma8();

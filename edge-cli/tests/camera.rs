@@ -122,3 +122,80 @@ fn a_device_that_is_not_a_camera_is_refused() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/dev/null: not a V4L2 device"), "{err}");
 }
+
+/// Recorded frames through `camera --replay`: one line per frame, the face followed as one
+/// track, each line with the steady label and the frame's own label, and the count of label
+/// changes at the end. Frames: one real face with sensor noise, then another real face in the
+/// same place (the label changes themselves are measured by fer-checks, test `steady_labels`).
+#[test]
+fn replayed_frames_are_followed_with_steady_labels() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let faces = frames(2);
+    let mut rng = fer_dataset::rng::Rng::new(5);
+    for i in 0..24 {
+        let mut g = faces[i / 12].pixels.clone();
+        for p in &mut g {
+            *p = (i32::from(*p) + rng.below(13) as i32 - 6).clamp(0, 255) as u8;
+        }
+        let img = image::GrayImage::from_raw(160, 120, g).expect("frame");
+        img.save(dir.path().join(format!("frame-{i:03}.png")))
+            .expect("save");
+    }
+    let dir_arg = dir.path().display().to_string();
+    // The centre square: the face is in every frame (the detector's recall is measured
+    // elsewhere), so the track and the labels are what is checked here.
+    let out = cli(&[
+        "camera", "--replay", &dir_arg, "--json", "--faces", "centre",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 24);
+    for (i, l) in lines.iter().enumerate() {
+        let face = &l["faces"][0];
+        assert_eq!(face["track"], 1, "frame {i}: {l}");
+        assert!(face["raw"].is_string() && face["label"].is_string(), "{l}");
+        assert!(
+            face["file"]
+                .as_str()
+                .is_some_and(|f| f.ends_with(&format!("frame-{i:03}.png"))),
+            "{l}"
+        );
+    }
+    // Both faces' own labels end up as the steady label: the first face's from the start, the
+    // second's after the change.
+    assert_eq!(lines[0]["faces"][0]["label"], lines[0]["faces"][0]["raw"]);
+    assert_eq!(lines[23]["faces"][0]["label"], lines[23]["faces"][0]["raw"]);
+    assert!(
+        stderr.contains("24 frames, 24 with a face: label changes of the largest face"),
+        "{stderr}"
+    );
+    // Without smoothing, the steady label is the frame's own.
+    let out = cli(&[
+        "camera",
+        "--replay",
+        &dir_arg,
+        "--json",
+        "--per-frame",
+        "--faces",
+        "centre",
+    ]);
+    assert!(out.status.success());
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let v: serde_json::Value = serde_json::from_str(l).expect("json");
+        assert_eq!(v["faces"][0]["label"], v["faces"][0]["raw"], "{v}");
+    }
+    // A replay of something that is not an image names it.
+    let bad = dir.path().join("notes.png");
+    std::fs::write(&bad, b"not a picture").expect("write");
+    let out = cli(&["camera", "--replay", &bad.display().to_string()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("notes.png"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -867,3 +867,66 @@ fn annotate_writes_a_picture_per_input_with_the_box_where_the_face_was_found() {
         before
     );
 }
+
+#[test]
+fn a_contact_sheet_holds_every_input_as_a_named_thumbnail_and_replaces_nothing() {
+    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let inputs: Vec<String> = ["astronaut.jpg", "grass.jpg", "brick.jpg"]
+        .iter()
+        .map(|n| photos.join(n).display().to_string())
+        .collect();
+    let dir = tempfile::tempdir().expect("tmp");
+    let sheet = dir.path().join("sheet.png");
+    let sheet_arg = sheet.display().to_string();
+    let run = |target: &str| {
+        let mut args = vec!["classify", "--contact-sheet", target];
+        args.extend(inputs.iter().map(String::as_str));
+        cli(&args)
+    };
+    let out = run(&sheet_arg);
+    // Two inputs without a face are still on the sheet (and still reported).
+    assert!(text(&out.stderr).contains("grass.jpg: no face found"));
+    let pic = image::open(&sheet).expect("the sheet").to_rgb8();
+    // Three pictures: 2 per row, 2 rows of 248 x 268 cells.
+    assert_eq!(pic.dimensions(), (2 * 248, 2 * 268));
+    // The astronaut's thumbnail (512 x 512 scaled to 240) shows the face's box in its colour.
+    let first: serde_json::Value = serde_json::from_str(
+        text(&cli(&["classify", "--json", &inputs[0]]).stdout)
+            .lines()
+            .next()
+            .expect("a face"),
+    )
+    .expect("json");
+    let label = edge_runtime::Emotion::from_folder_name(first["label"].as_str().expect("label"))
+        .expect("class");
+    let (x, y, h) = (
+        first["box"]["x"].as_u64().expect("x") as u32,
+        first["box"]["y"].as_u64().expect("y") as u32,
+        first["box"]["h"].as_u64().expect("h") as u32,
+    );
+    let at = |v: u32| 4 + (f64::from(v) * 240.0 / 512.0).round() as u32;
+    // The 2-pixel line is about one pixel on the thumbnail, blended with the photo: its hue
+    // shows (the label colour's lit channels above its dark ones) next to the scaled position.
+    let want = edge_cli::annotate::colour(label);
+    let tinted = |p: &image::Rgb<u8>| {
+        let lit = (0..3).filter(|&c| want[c] > 128).map(|c| p[c]).min();
+        let dark = (0..3).filter(|&c| want[c] <= 128).map(|c| p[c]).max();
+        lit.unwrap_or(255) > dark.unwrap_or(0).saturating_add(40)
+    };
+    let near: Vec<_> = (0..3)
+        .flat_map(|dx| (0..3).map(move |dy| (dx, dy)))
+        .map(|(dx, dy)| *pic.get_pixel(at(x) + dx, at(y + h / 2) + dy - 1))
+        .collect();
+    assert!(
+        near.iter().any(tinted),
+        "no pixel of the box's colour {want:?} near its left edge: {near:?}"
+    );
+    // Never over an existing file; only .png names.
+    let before = std::fs::read(&sheet).expect("read");
+    let out = run(&sheet_arg);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("never replaces a file"));
+    assert_eq!(std::fs::read(&sheet).expect("read"), before);
+    let out = run(&dir.path().join("sheet.jpg").display().to_string());
+    assert!(text(&out.stderr).contains("expected a .png file name"));
+}

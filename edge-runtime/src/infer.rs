@@ -36,7 +36,7 @@ impl MirroredLogits {
 }
 
 /// The class of the largest value, the first one on ties.
-fn first_largest<T: PartialOrd>(v: &[T; CLASS_COUNT]) -> Emotion {
+pub(crate) fn first_largest<T: PartialOrd>(v: &[T; CLASS_COUNT]) -> Emotion {
     let mut best = 0;
     for i in 1..CLASS_COUNT {
         if v[i] > v[best] {

@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod preprocess;
 pub mod requant;
 pub mod scores;
+pub mod steady;
 pub mod wide;
 
 pub use error::Error;

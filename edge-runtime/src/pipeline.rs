@@ -27,6 +27,7 @@ use crate::detect::{self, Cascade, DetectParams, DetectStats, Face};
 use crate::format::QParams;
 use crate::normalize::{Normalize, INPUT_RULE};
 use crate::preprocess::{resize_to_input, GrayFrame, Square, SIDE};
+use crate::steady::Steady;
 use crate::{Error, Logits, Model, CLASS_COUNT, INPUT_PIXELS};
 
 /// How the faces of a frame are chosen.
@@ -75,6 +76,8 @@ pub struct Settings {
     /// are 48x48 crops, which the model was trained on as they are (the detector would re-frame
     /// them and change what the model sees).
     pub crop_side: usize,
+    /// How labels are kept steady across the frames of a camera ([`crate::steady`]).
+    pub steady: Steady,
 }
 
 impl Settings {
@@ -86,6 +89,7 @@ impl Settings {
         margin_percent: 10,
         shift_down_percent: 0,
         crop_side: 96,
+        steady: Steady::DEFAULT,
     };
 
     /// The same settings with another face mode.

@@ -73,6 +73,98 @@ impl TrainState {
     pub fn kept_average(&self) -> Option<&Averaged> {
         self.averaged.as_ref().filter(|a| a.chosen)
     }
+
+    /// Whether the state describes a run that can be continued: its recipe is valid, its
+    /// counters agree with each other (epochs against history, batch against the epoch's
+    /// length, best and averaged epochs among the finished ones), its numbers are finite and its
+    /// file names are plain names of the checkpoint folder. A state is shared data: everything
+    /// a resumed run computes from it is checked here, before the first step.
+    ///
+    /// # Errors
+    /// What does not fit, in words (the caller names the file).
+    pub fn check(&self) -> Result<(), String> {
+        self.recipe
+            .check_recorded()
+            .map_err(|e| format!("its recipe is not valid: {e}"))?;
+        let batches = self.train_len.div_ceil(self.recipe.batch_size).max(1);
+        if self.train_len == 0 {
+            return Err("`train_len` is 0: a run trains on at least one image".into());
+        }
+        if self.history.len() != self.epoch {
+            return Err(format!(
+                "`epoch` is {} but `history` has {} epochs",
+                self.epoch,
+                self.history.len()
+            ));
+        }
+        if self.batch >= batches {
+            return Err(format!(
+                "`batch` is {} but an epoch of {} images has {} batches of {}",
+                self.batch, self.train_len, batches, self.recipe.batch_size
+            ));
+        }
+        let (loss_sum, correct, seen) = self.partial;
+        if !loss_sum.is_finite() || correct > seen || seen > self.train_len {
+            return Err(format!(
+                "`partial` ({loss_sum}, {correct}, {seen}) is not the running sums of an epoch \
+                 of {} images",
+                self.train_len
+            ));
+        }
+        if let Some(best) = self.best_epoch {
+            if best == 0 || best > self.epoch {
+                return Err(format!(
+                    "`best_epoch` is {best}, expected one of the {} finished epochs",
+                    self.epoch
+                ));
+            }
+        }
+        if self.best_value.is_some_and(|v| !v.is_finite()) || !self.train_seconds.is_finite() {
+            return Err("`best_value` and `train_seconds` must be finite numbers".into());
+        }
+        if let Some(a) = &self.averaged {
+            let (first, last) = a.epochs;
+            if first == 0 || first > last || last > self.epoch {
+                return Err(format!(
+                    "`averaged.epochs` is ({first}, {last}), expected a range of the {} \
+                     finished epochs",
+                    self.epoch
+                ));
+            }
+        }
+        for (i, e) in self.history.iter().enumerate() {
+            if e.epoch != i + 1 {
+                return Err(format!(
+                    "`history[{i}].epoch` is {}, expected {}",
+                    e.epoch,
+                    i + 1
+                ));
+            }
+        }
+        if let Some((model, optim)) = &self.files {
+            for name in [model, optim] {
+                if !plain_file_name(name) {
+                    return Err(format!(
+                        "`files` names '{}', expected a plain .bpk file name inside the \
+                         checkpoint folder (letters, digits, '-', '_'; no path)",
+                        name.escape_debug()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A name a checkpoint may give its own files: a `.bpk` file name without any path, not hidden.
+fn plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.ends_with(".bpk")
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.')
 }
 
 /// The weight average of a run's last epochs, measured on the validation split.
@@ -113,14 +205,7 @@ impl Checkpoint {
 
     /// `name` as a file of the checkpoint folder, when it is a plain `.bpk` file name.
     fn inside(&self, name: &str) -> Result<PathBuf> {
-        let plain = !name.is_empty()
-            && name.len() <= 64
-            && name.ends_with(".bpk")
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            && !name.starts_with('.');
-        if !plain {
+        if !plain_file_name(name) {
             bail!(
                 "{}: `files` names '{}', expected a plain .bpk file name inside the checkpoint \
                  folder (letters, digits, '-', '_'; no path): refusing to read or remove it",
@@ -329,6 +414,13 @@ impl Checkpoint {
 
     fn load(&self, device: &Device, recipe: &Recipe) -> Result<(Net, ModuleOptimizer, TrainState)> {
         let state: TrainState = read_json(&self.state())?;
+        state.check().map_err(|e| {
+            anyhow::anyhow!(
+                "{}: {e}: the checkpoint is damaged or was edited; restore it, or start a new \
+                 run in another --out",
+                self.state().display()
+            )
+        })?;
         let (model_path, optim_path) = self.files(&state)?;
         check(&model_path, Kind::Weights)?;
         check(&optim_path, Kind::Weights)?;
@@ -399,18 +491,6 @@ impl Checkpoint {
             return Ok((model, recipe.optimizer.init(), state));
         }
         let (model, optim, mut state) = self.load(device, recipe)?;
-        let batches = train_len.div_ceil(state.recipe.batch_size.max(1));
-        if state.batch >= batches.max(1) || state.history.len() != state.epoch {
-            bail!(
-                "{}: epoch {} batch {} with {} epochs of history does not describe a run of {} \
-                 batches per epoch: the checkpoint is damaged",
-                self.state().display(),
-                state.epoch,
-                state.batch,
-                state.history.len(),
-                batches
-            );
-        }
         self.check_kept_weights(&state, device, recipe)?;
         if state.train_len != train_len || state.recipe.seed != recipe.seed {
             bail!(
@@ -457,7 +537,7 @@ impl Checkpoint {
 /// extends a run that ran out of epochs (not one that early stopping ended). The one exception:
 /// a recipe that would have trained the finished epochs exactly as they were trained (a preset
 /// that grew a further cycle) takes over the run. `batches` is the number of steps per epoch.
-fn reconcile(state: &mut TrainState, recipe: &Recipe, batches: usize) -> Result<()> {
+pub fn reconcile(state: &mut TrainState, recipe: &Recipe, batches: usize) -> Result<()> {
     if recipe.epochs > state.epoch && !state.stopped_early {
         state.finished = false;
     }

@@ -153,5 +153,39 @@ fn a_batch_past_the_end_of_its_epoch_is_a_damaged_checkpoint() {
     state["batch"] = 999.into();
     write_state(&ckpt, &state);
     let e = resume_error(&ckpt, &recipe, &samples, true);
-    assert!(e.contains("batch 999") && e.contains("damaged"), "{e}");
+    assert!(e.contains("`batch` is 999") && e.contains("damaged"), "{e}");
+}
+
+/// Every number a resumed run computes with is checked before the first step: a best epoch
+/// after the last one (it made `epoch - best_epoch` wrap around and stop the run at once), a
+/// recipe in the state that `--recipe` would refuse, history that does not match the epochs.
+#[test]
+fn an_edited_state_is_refused_with_the_field_that_does_not_fit() {
+    let samples = samples();
+    let dir = temp();
+    let (ckpt, recipe) = finished_run(dir.path(), &samples);
+    let original = read_state(&ckpt);
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 5] = [
+        ("`best_epoch` is 99", |s| s["best_epoch"] = 99.into()),
+        ("its recipe is not valid", |s| {
+            s["recipe"]["batch_size"] = 0.into()
+        }),
+        ("`epoch` is 7 but `history` has", |s| s["epoch"] = 7.into()),
+        ("`averaged.epochs`", |s| {
+            s["averaged"] = serde_json::json!({"epochs": [3, 1], "val_loss": 1.0,
+                "val_accuracy": 0.5, "chosen": false})
+        }),
+        ("`train_len` is 0", |s| s["train_len"] = 0.into()),
+    ];
+    for (expected, edit) in edits {
+        let mut state = original.clone();
+        edit(&mut state);
+        write_state(&ckpt, &state);
+        let e = resume_error(&ckpt, &recipe, &samples, true);
+        assert!(
+            e.contains(expected) && e.contains("state.json"),
+            "{expected}: {e}"
+        );
+    }
 }

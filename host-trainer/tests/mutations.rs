@@ -97,15 +97,28 @@ fn mutated_training_states_are_refused_or_valid_never_a_panic() {
     // The published history is a checkpoint's state.json, as the run left it.
     let state = std::fs::read(fer_test_support::models_dir().join("fer_cnn.history.json"))
         .expect("published history");
-    serde_json::from_slice::<TrainState>(&state).expect("the original parses");
+    for published in ["fer_cnn.history.json", "fer_cnn_paper.history.json"] {
+        let text = std::fs::read(fer_test_support::models_dir().join(published)).expect("history");
+        let parsed: TrainState = serde_json::from_slice(&text).expect("the original parses");
+        parsed.check().expect("a published state is valid");
+    }
     let mut rng = Rng::new(37);
     let (mut refused, mut accepted) = (0usize, 0usize);
     for _ in 0..5_000 {
         let m = mutate(&state, &mut rng);
         match serde_json::from_slice::<TrainState>(&m) {
             Err(_) => refused += 1,
-            Ok(s) => {
-                let _ = s.recipe.check();
+            Ok(mut s) => {
+                // A state that passes its check is one `--resume` continues: reconciling it
+                // with the current recipe must not panic either.
+                if s.check().is_ok() {
+                    let batches = s.train_len.div_ceil(s.recipe.batch_size);
+                    let _ = host_trainer::checkpoint::reconcile(
+                        &mut s,
+                        &Recipe::default_recipe(),
+                        batches,
+                    );
+                }
                 accepted += 1;
             }
         }

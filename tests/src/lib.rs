@@ -11,12 +11,30 @@ pub use fer_test_support::{fer_dir, models_dir, tract_plan};
 use tract_onnx::prelude::*;
 
 pub mod composite;
+pub mod sequence;
 
 /// The test split named by the published manifest, loaded from the data set.
 pub fn test_split() -> Vec<Sample> {
     let manifest = Manifest::read(&models_dir().join("split.json")).expect("models/split.json");
     let ids = manifest.part("test").expect("test part");
     fer_dataset::data::load_ids(&fer_dir(), &ids).expect("test split images")
+}
+
+/// The first `n` faces of each class of the published manifest's validation part, as the data
+/// set stores them (no light rule applied): the faces measurements choose settings on.
+pub fn validation_faces(n: usize) -> Vec<Sample> {
+    let manifest = Manifest::read(&models_dir().join("split.json")).expect("models/split.json");
+    let ids = manifest.part("validation").expect("validation part");
+    let mut picked = Vec::new();
+    for class in edge_runtime::Emotion::ALL {
+        picked.extend(ids.iter().filter(|(_, e)| *e == class).take(n).cloned());
+    }
+    fer_dataset::data::load_ids_with(
+        &fer_dir(),
+        &picked,
+        edge_runtime::normalize::Normalize::None,
+    )
+    .expect("validation images")
 }
 
 /// Reads a published artifact.

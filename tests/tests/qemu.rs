@@ -118,6 +118,34 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
         host,
         "Cortex-M7 face pipeline differs from the host's"
     );
+    // Steady labels: the golden faces as frames of one followed face, on the host and the M7.
+    let steady = fer_checks::FACE_SETTINGS.steady;
+    let margin = steady.margin_units(edge_runtime::pipeline::output_q(&model).scale);
+    let mut tracker: edge_runtime::steady::Tracker<2> = edge_runtime::steady::Tracker::new();
+    let square = edge_runtime::preprocess::Square {
+        x: 100,
+        y: 60,
+        side: 96,
+    };
+    let mut arena = vec![0i8; model.arena_size()];
+    let golden_inputs =
+        std::fs::read(fer_checks::models_dir().join("golden/inputs.bin")).expect("inputs.bin");
+    let mut host_steady = String::new();
+    for face in golden_inputs.chunks_exact(edge_runtime::INPUT_PIXELS) {
+        let l = model.run(face, &mut arena).expect("run");
+        let mut out = [edge_runtime::steady::Followed::EMPTY; 1];
+        tracker.update(&steady, margin, &[(square, l.0.map(i16::from))], &mut out);
+        host_steady.push_str(&format!("{}/{} ", out[0].label.name(), out[0].raw.name()));
+    }
+    let target_steady = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("steady: "))
+        .expect("a steady line");
+    assert_eq!(
+        target_steady.trim(),
+        host_steady.trim(),
+        "Cortex-M7 steady labels differ from the host's"
+    );
     println!("{stdout}");
 }
 

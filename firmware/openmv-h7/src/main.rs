@@ -23,6 +23,7 @@ use panic_probe as _;
 use edge_runtime::detect::{Cascade, Face};
 use edge_runtime::pipeline::{self, FaceMode, Scratch, Settings, Source};
 use edge_runtime::preprocess::{luma_422_in_place, GrayFrame, Square};
+use edge_runtime::steady::{Followed, Tracker};
 use edge_runtime::Model;
 use embassy_executor::Spawner;
 use embassy_stm32::{bind_interrupts, dcmi, dma, peripherals};
@@ -134,6 +135,11 @@ async fn main(_spawner: Spawner) {
     let mut last = cycles::now();
     let mut frames: u32 = 0;
     let mut had_face = true;
+    // Steady labels (edge-runtime's `steady`): the face is followed from frame to frame and its
+    // label changes only when another class leads its running average.
+    let steady = FACES.steady;
+    let margin = steady.margin_units(pipeline::output_q(&model).scale);
+    let mut tracker: Tracker<2> = Tracker::new();
     loop {
         frame.clean(&mut cp.SCB);
         let t_capture = cycles::now();
@@ -187,17 +193,25 @@ async fn main(_spawner: Spawner) {
             Err(e) => defmt::panic!("inference: {}", e),
         };
         let t_done = cycles::now();
-        let label = logits.argmax();
+        let mut followed = [Followed::EMPTY; 1];
+        tracker.update(
+            &steady,
+            margin,
+            &[(square, logits.0.map(i16::from))],
+            &mut followed,
+        );
+        let (label, raw) = (followed[0].label, followed[0].raw);
         let conf = pipeline::scores(&model, &logits)[label as usize];
         led.show(led::colour_of(label));
         frames += 1;
         let frame_us = cycles::micros(last, t_done);
         last = t_done;
         defmt::info!(
-            "#{} {} {=u32}% face {=usize}x{=usize} at ({=usize},{=usize}) | capture {=u32} ms, detect {=u32} ms, crop {=u32} us, inference {=u32}.{=u32:02} ms | {=u32}.{=u32} fps",
+            "#{} {} {=u32}% (frame: {}) face {=usize}x{=usize} at ({=usize},{=usize}) | capture {=u32} ms, detect {=u32} ms, crop {=u32} us, inference {=u32}.{=u32:02} ms | {=u32}.{=u32} fps",
             frames,
             label.name(),
             (conf * 100.0) as u32,
+            raw.name(),
             square.side,
             square.side,
             square.x,

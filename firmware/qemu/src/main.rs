@@ -26,6 +26,7 @@ use cortex_m_semihosting::{debug, hprintln};
 use edge_runtime::detect::{Cascade, Face};
 use edge_runtime::pipeline::{self, FaceMode, Scratch, Settings, Source};
 use edge_runtime::preprocess::{GrayFrame, Square};
+use edge_runtime::steady::{Followed, Tracker};
 use edge_runtime::{Logits, Model, INPUT_PIXELS};
 
 /// The published model, 16-byte aligned as on the board and read in place from (emulated)
@@ -138,6 +139,7 @@ fn main() -> ! {
     }
     per_layer_marks(&model, &mut arena);
     detect_golden_frame(&model, &mut arena);
+    steady_golden(&model, &mut arena);
     light_marks();
     hprintln!("done");
     debug::exit(debug::EXIT_SUCCESS);
@@ -242,6 +244,42 @@ fn detect_golden_frame(model: &Model<'_>, arena: &mut [i8]) {
             fail()
         }
     }
+}
+
+/// The golden faces as the frames of one followed face (the same square each time) through
+/// edge-runtime's steady labels with the published setting: one label per frame, which the
+/// host check compares with the same tracker on the host (and the faces' own labels).
+fn steady_golden(model: &Model<'_>, arena: &mut [i8]) {
+    let steady = FACES.steady;
+    let margin = steady.margin_units(pipeline::output_q(model).scale);
+    let mut tracker: Tracker<2> = Tracker::new();
+    let square = Square {
+        x: 100,
+        y: 60,
+        side: 96,
+    };
+    let mut line: heapless::String<512> = heapless::String::new();
+    for face in GOLDEN.chunks_exact(INPUT_PIXELS) {
+        let logits = match model.run(face, arena) {
+            Ok(l) => l,
+            Err(e) => {
+                hprintln!("steady: inference failed: {}", e);
+                fail()
+            }
+        };
+        let mut out = [Followed::EMPTY; 1];
+        tracker.update(
+            &steady,
+            margin,
+            &[(square, logits.0.map(i16::from))],
+            &mut out,
+        );
+        let _ = core::fmt::write(
+            &mut line,
+            format_args!("{}/{} ", out[0].label.name(), out[0].raw.name()),
+        );
+    }
+    hprintln!("steady: {}", line.as_str());
 }
 
 /// `l0 l1 … l6 -> label`: the int8 logits and the class they name, as the host checks read them.

@@ -9,6 +9,25 @@ impl Recipe {
     /// # Errors
     /// The first field out of its range.
     pub fn check(&self) -> Result<(), String> {
+        self.check_fields(true)
+    }
+
+    /// The same check for the recipe a checkpoint recorded: a run's epoch count may have been
+    /// set on the command line below what the recipe's warm-up or averaging spans (`--epochs 1`
+    /// on a preset), which a run accepts; every other rule holds.
+    ///
+    /// # Errors
+    /// The first field out of its range.
+    pub fn check_recorded(&self) -> Result<(), String> {
+        self.check_fields(false)
+    }
+
+    fn check_fields(&self, within_epochs: bool) -> Result<(), String> {
+        let span = if within_epochs {
+            self.epochs as f64
+        } else {
+            1e6
+        };
         fn within(field: &str, v: f64, lo: f64, hi: f64) -> Result<(), String> {
             if v.is_finite() && (lo..=hi).contains(&v) {
                 Ok(())
@@ -47,12 +66,7 @@ impl Recipe {
             restarts,
         } = &self.schedule
         {
-            within(
-                "schedule.warmup_epochs",
-                *warmup_epochs,
-                0.0,
-                self.epochs as f64,
-            )?;
+            within("schedule.warmup_epochs", *warmup_epochs, 0.0, span)?;
             within("schedule.final_fraction", *final_fraction, 0.0, 1.0)?;
             if restarts.windows(2).any(|w| w[0] >= w[1]) || restarts.first() == Some(&0) {
                 return Err(format!(
@@ -67,12 +81,7 @@ impl Recipe {
             min_fraction,
         } = self.schedule
         {
-            within(
-                "schedule.warmup_epochs",
-                warmup_epochs,
-                0.0,
-                self.epochs as f64,
-            )?;
+            within("schedule.warmup_epochs", warmup_epochs, 0.0, span)?;
             within("schedule.factor", factor, 0.01, 0.99)?;
             within("schedule.min_fraction", min_fraction, 0.0, 1.0)?;
             if patience == 0 || patience >= self.patience {
@@ -125,7 +134,7 @@ impl Recipe {
             within("quant_aware.ranges.low", low, 0.0, 50.0)?;
             within("quant_aware.ranges.high", high, low.max(50.0), 100.0)?;
         }
-        if self.average_last > self.epochs {
+        if within_epochs && self.average_last > self.epochs {
             return Err(format!(
                 "average_last {} is more than the {} epochs",
                 self.average_last, self.epochs

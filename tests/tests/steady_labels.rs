@@ -1,0 +1,230 @@
+//! Steady labels (edge-runtime's `steady`): on recorded still-face sequences made from real
+//! FER-2013 faces (validation part; `fer_checks::sequence`), a face followed across frames keeps
+//! its label through the camera's noise, and a real change of expression is followed within a
+//! few frames. Measures label flips per second without and with the published smoothing
+//! (`Steady::DEFAULT`) and the delay to follow the change; `STEADY_GRID=1` prints the grid the
+//! default was chosen from (docs/steady-labels.md).
+
+use edge_runtime::detect::{Cascade, Face};
+use edge_runtime::pipeline::{self, Scratch, Source};
+use edge_runtime::preprocess::{GrayFrame, Square};
+use edge_runtime::steady::{Followed, Steady, Tracker};
+use edge_runtime::{Emotion, Model, CLASS_COUNT};
+use fer_checks::composite::{textures, Rng};
+use fer_checks::sequence::still_face_changing_once;
+use fer_checks::{artifact, validation_faces, FACE_SETTINGS};
+
+/// Frames per face in a sequence: 3 s at the 15 fps the per-second figures assume.
+const EACH: usize = 45;
+const FPS: f64 = 15.0;
+/// Sequences: every ordered pair of classes appears.
+const SEQUENCES: usize = 42;
+
+/// One frame as the pipeline saw it: each face's square and int8 logits, largest first.
+type Seen = Vec<(Square, [i16; CLASS_COUNT])>;
+
+struct Recorded {
+    frames: Vec<Seen>,
+    change_at: usize,
+}
+
+fn record() -> (Vec<Recorded>, f32) {
+    let model_file = artifact("fer_cnn.int8.bin");
+    let model = Model::from_bytes(&model_file).expect("model");
+    let cascade_file = artifact("face_lbp.cascade");
+    let cascade = Cascade::from_bytes(&cascade_file).expect("cascade");
+    let faces = validation_faces(SEQUENCES / CLASS_COUNT);
+    let per_class = SEQUENCES / CLASS_COUNT;
+    let textures = textures();
+    let mut rng = Rng::new(38);
+    let mut arena = vec![0i8; model.arena_size()];
+    let mut out = Vec::new();
+    for i in 0..SEQUENCES {
+        let a = i % CLASS_COUNT;
+        let b = (a + 1 + (i / CLASS_COUNT) % (CLASS_COUNT - 1)) % CLASS_COUNT;
+        let k = i / CLASS_COUNT;
+        let seq = still_face_changing_once(
+            &faces[a * per_class + k].pixels[..],
+            &faces[b * per_class + k].pixels[..],
+            EACH,
+            &textures,
+            &mut rng,
+        );
+        let (w, h) = (seq.width, seq.height);
+        let mut frames = Vec::new();
+        for px in &seq.frames {
+            let frame = GrayFrame::new(px, w, h).expect("frame");
+            let mut integral = vec![0u32; FACE_SETTINGS.integral_len(&cascade, w, h)];
+            let (mut hits, mut found) = (vec![Face::EMPTY; 2048], vec![Face::EMPTY; 8]);
+            let mut scratch = Scratch {
+                integral: &mut integral,
+                hits: &mut hits,
+                faces: &mut found,
+            };
+            let mut squares = [(Square::centre(w, h), Source::Centre); 4];
+            let n = pipeline::face_squares(
+                &frame,
+                Some(&cascade),
+                &FACE_SETTINGS,
+                &mut scratch,
+                &mut squares,
+            )
+            .squares;
+            let seen = squares[..n]
+                .iter()
+                .map(|&(sq, _)| {
+                    let l = pipeline::classify(&model, &frame, sq, &mut arena).expect("classify");
+                    (sq, l.0.map(i16::from))
+                })
+                .collect();
+            frames.push(seen);
+        }
+        out.push(Recorded {
+            frames,
+            change_at: seq.change_at,
+        });
+    }
+    (out, pipeline::output_q(&model).scale)
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    raw_flips: usize,
+    steady_flips: usize,
+    /// Frames with the face found.
+    frames: usize,
+    /// Sequences whose two faces have different labels, and the frames each took to follow.
+    delays: Vec<usize>,
+    /// Sequences whose change was never followed.
+    never: usize,
+}
+
+fn most_common(labels: &[Emotion]) -> Option<Emotion> {
+    let mut counts = [0usize; CLASS_COUNT];
+    for l in labels {
+        counts[l.index()] += 1;
+    }
+    let (best, &n) = counts
+        .iter()
+        .enumerate()
+        .max_by_key(|&(i, n)| (*n, usize::MAX - i))?;
+    (n > 0).then_some(Emotion::ALL[best])
+}
+
+/// Replays the recorded frames through a tracker with `steady`, counting flips of the largest
+/// face's raw and steady labels within each face's part of a sequence, and the delay to follow
+/// the change (the steady label reaching the most common raw label of the second face).
+fn replay(recorded: &[Recorded], steady: &Steady, scale: f32) -> Tally {
+    let margin = steady.margin_units(scale);
+    let mut t = Tally::default();
+    for rec in recorded {
+        let mut tracker: Tracker<4> = Tracker::new();
+        // (frame index, raw, steady) of the largest face in each frame that has one.
+        let mut seen: Vec<(usize, Emotion, Emotion)> = Vec::new();
+        let mut out = [Followed::EMPTY; 4];
+        for (i, faces) in rec.frames.iter().enumerate() {
+            let n = tracker.update(steady, margin, faces, &mut out);
+            if n > 0 {
+                seen.push((i, out[0].raw, out[0].label));
+            }
+        }
+        t.frames += seen.len();
+        let part = |first: bool| -> Vec<(usize, Emotion, Emotion)> {
+            seen.iter()
+                .copied()
+                .filter(|&(i, _, _)| (i < rec.change_at) == first)
+                .collect()
+        };
+        let (before, after) = (part(true), part(false));
+        let raws = |p: &[(usize, Emotion, Emotion)]| p.iter().map(|s| s.1).collect::<Vec<_>>();
+        let target_before = most_common(&raws(&before));
+        let target = most_common(&raws(&after));
+        let flips = |p: &[(usize, Emotion, Emotion)],
+                     pick: fn(&(usize, Emotion, Emotion)) -> Emotion| {
+            p.windows(2).filter(|w| pick(&w[0]) != pick(&w[1])).count()
+        };
+        t.raw_flips += flips(&before, |s| s.1) + flips(&after, |s| s.1);
+        let mut steady_flips = flips(&before, |s| s.2) + flips(&after, |s| s.2);
+        if let (Some(target), true) = (target, target != target_before) {
+            match after.iter().find(|s| s.2 == target) {
+                Some(&(i, _, _)) => {
+                    t.delays.push(i - rec.change_at + 1);
+                    // Reaching the new label is the change followed, not a flip (when it
+                    // happened inside the second part).
+                    if after.first().is_some_and(|s| s.2 != target) {
+                        steady_flips -= 1;
+                    }
+                }
+                None => t.never += 1,
+            }
+        }
+        t.steady_flips += steady_flips;
+    }
+    t
+}
+
+fn per_second(flips: usize, frames: usize) -> f64 {
+    flips as f64 * FPS / frames.max(1) as f64
+}
+
+#[test]
+fn smoothing_keeps_a_still_face_steady_and_follows_a_real_change() {
+    let (recorded, scale) = record();
+    if std::env::var_os("STEADY_GRID").is_some() {
+        eprintln!("weight/256 switch(milli-logit) raw/s steady/s mean-delay(frames) never");
+        for weight in [256u16, 128, 96, 64, 48, 32] {
+            for switch in [0u16, 200, 400, 800, 1200] {
+                let s = Steady {
+                    new_weight: weight,
+                    switch_millis: switch,
+                    ..Steady::DEFAULT
+                };
+                let t = replay(&recorded, &s, scale);
+                let mean = t.delays.iter().sum::<usize>() as f64 / t.delays.len().max(1) as f64;
+                eprintln!(
+                    "{weight:>4} {switch:>5} {:>6.3} {:>6.3} {mean:>5.2} {}",
+                    per_second(t.raw_flips, t.frames),
+                    per_second(t.steady_flips, t.frames),
+                    t.never
+                );
+            }
+        }
+    }
+    let t = replay(&recorded, &Steady::DEFAULT, scale);
+    let off = replay(&recorded, &Steady::OFF, scale);
+    let mean = t.delays.iter().sum::<usize>() as f64 / t.delays.len().max(1) as f64;
+    let worst = t.delays.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "{} sequences, {} frames with the face found: label flips per second (at {FPS} fps) \
+         {:.3} per frame, {:.3} steady ({} and {} flips); {} changes followed after {mean:.2} \
+         frames on average ({:.0} ms), {worst} at most; {} never followed (per frame: {})",
+        recorded.len(),
+        t.frames,
+        per_second(t.raw_flips, t.frames),
+        per_second(t.steady_flips, t.frames),
+        t.raw_flips,
+        t.steady_flips,
+        t.delays.len(),
+        mean * 1000.0 / FPS,
+        t.never,
+        off.never
+    );
+    // Smoothing changes the steady labels only, never what each frame saw.
+    assert_eq!(off.raw_flips, t.raw_flips);
+    assert!(
+        t.frames > recorded.len() * EACH,
+        "the detector found the face in only {} frames",
+        t.frames
+    );
+    assert!(t.raw_flips >= 50, "the sequences hardly flicker: {t:?}");
+    assert!(
+        t.steady_flips * 5 <= t.raw_flips,
+        "smoothing must cut flips at least 5x: {} -> {}",
+        t.raw_flips,
+        t.steady_flips
+    );
+    assert!(
+        t.delays.len() >= recorded.len() / 2 && mean <= 8.0 && t.never <= off.never + 2,
+        "changes must be followed within about half a second: {t:?}"
+    );
+}
