@@ -93,7 +93,11 @@ impl Annotator {
 
 impl Painter {
     /// `img` with `faces` drawn on it.
-    pub fn draw(&self, img: &image::DynamicImage, faces: &[Classified]) -> RgbImage {
+    pub fn draw<'a>(
+        &self,
+        img: &image::DynamicImage,
+        faces: impl IntoIterator<Item = &'a Classified>,
+    ) -> RgbImage {
         let mut canvas = img.to_rgb8();
         for f in faces {
             let emotion = Emotion::from_folder_name(f.label).unwrap_or(Emotion::Neutral);

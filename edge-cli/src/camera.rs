@@ -11,7 +11,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use edge_runtime::Model;
@@ -19,11 +20,13 @@ use linuxvideo::format::{PixFormat, PixelFormat};
 use linuxvideo::{BufType, Device};
 use serde::Serialize;
 
+use crate::annotate::Painter;
 use crate::classify::{classify_gray, expand};
 use crate::engine::{Engine, EngineKind};
 use crate::faces::{Detector, FaceMode};
 use crate::frame::{to_gray, FrameFormat, Gray, Layout};
 use crate::preprocess::gray_of;
+use crate::serve::{Hub, Published};
 use crate::tracking::{Changes, FrameFace, Labeller};
 
 #[derive(clap::Args, Debug)]
@@ -59,6 +62,15 @@ pub struct Args {
     /// Label each frame on its own (no smoothing across frames; faces are still followed).
     #[arg(long)]
     pub per_frame: bool,
+    /// Serve a live view at this address (default 127.0.0.1:8080, this machine only; use
+    /// 0.0.0.0:8080 to let other machines watch): the annotated frames, labels, latency and frame
+    /// rate in a web page, an MJPEG stream and the JSON lines (docs/edge-cli.md). A replay then
+    /// plays on repeat (unless --frames), paced at --replay-fps.
+    #[arg(long, num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    pub serve: Option<String>,
+    /// Frames per second at which a served replay is played.
+    #[arg(long, default_value_t = 15.0)]
+    pub replay_fps: f64,
 }
 
 // Linux errno values (the same on every architecture Linux runs the Pi on).
@@ -129,6 +141,8 @@ struct Looper<'m> {
     done: u64,
     last: Instant,
     changes: Changes,
+    /// The live view's hub and the painter of its pictures, with `--serve`.
+    live: Option<(Arc<Hub>, Painter)>,
 }
 
 impl<'m> Looper<'m> {
@@ -146,7 +160,36 @@ impl<'m> Looper<'m> {
             done: 0,
             last: Instant::now(),
             changes: Changes::default(),
+            live: None,
         })
+    }
+
+    /// Starts the live view when `--serve` was given.
+    fn serve(&mut self, args: &Args) -> Result<()> {
+        let Some(addr) = &args.serve else {
+            return Ok(());
+        };
+        if !(args.replay_fps.is_finite() && (0.1..=1000.0).contains(&args.replay_fps)) {
+            bail!("--replay-fps {}: expected 0.1 to 1000", args.replay_fps);
+        }
+        let hub = Arc::new(Hub::default());
+        let bound = crate::serve::start(addr, hub.clone())?;
+        crate::warn!("live view: http://{bound}/");
+        self.live = Some((hub, Painter::new()?));
+        Ok(())
+    }
+
+    /// With `--serve`: reports why the frames stopped on the page and keeps serving until the
+    /// process is interrupted. Without: the error.
+    fn stopped(&self, why: anyhow::Error) -> Result<ExitCode> {
+        let Some((hub, _)) = &self.live else {
+            return Err(why);
+        };
+        crate::warn!("{why:#}; still serving the last frame (Ctrl-C to stop)");
+        hub.stop(&format!("{why:#}"));
+        loop {
+            std::thread::park();
+        }
     }
 
     /// Classifies one frame (`file` names a recorded one) and writes its line.
@@ -164,13 +207,32 @@ impl<'m> Looper<'m> {
         self.done += 1;
         self.changes.add(&faces);
         let done = self.done;
+        let line = FrameLine {
+            frame: done,
+            faces: &faces,
+            fps,
+            ms,
+        };
+        if let Some((hub, painter)) = &self.live {
+            let img = image::GrayImage::from_raw(
+                gray.width as u32,
+                gray.height as u32,
+                gray.pixels.clone(),
+            )
+            .map(image::DynamicImage::ImageLuma8)
+            .context("a frame whose size does not match its pixels")?;
+            let picture = painter.draw(&img, faces.iter().map(|f| &f.face));
+            let mut jpeg = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85)
+                .encode_image(&picture)
+                .context("cannot encode the live view's picture")?;
+            hub.publish(Published {
+                seq: done,
+                jpeg,
+                json: serde_json::to_string(&line)?,
+            });
+        }
         if self.json {
-            let line = FrameLine {
-                frame: done,
-                faces: &faces,
-                fps,
-                ms,
-            };
             writeln!(out, "{}", serde_json::to_string(&line)?)?;
         } else {
             let labels: Vec<String> = faces
@@ -203,7 +265,8 @@ impl<'m> Looper<'m> {
     }
 }
 
-/// Runs the loop on recorded frames, in the order given (folders in name order).
+/// Runs the loop on recorded frames, in the order given (folders in name order); served, on
+/// repeat and paced.
 fn replay(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let mut errors = Vec::new();
     let files = expand(&args.replay, &mut errors);
@@ -211,20 +274,38 @@ fn replay(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         bail!("--replay: {e}");
     }
     let mut looper = Looper::new(model, args)?;
+    looper.serve(args)?;
+    let serving = looper.live.is_some();
+    let limit = args.frames.unwrap_or(if serving {
+        u64::MAX
+    } else {
+        files.len() as u64
+    });
+    let pace = Duration::from_secs_f64(1.0 / args.replay_fps.clamp(0.1, 1000.0));
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
+    let mut next = Instant::now();
     for path in files
         .iter()
-        .take(args.frames.map_or(usize::MAX, |n| n as usize))
+        .cycle()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
     {
+        if serving {
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            next = Instant::now().max(next) + pace;
+        }
         let shown = fer_dataset::input::shown_path(path);
-        let img = fer_dataset::input::read_image(path).map_err(|e| {
-            anyhow!(
-                "{}",
-                format!("{e:#}").replace(&path.display().to_string(), &shown)
-            )
-        })?;
-        looper.frame(&gray_of(&img), &shown, &mut out)?;
+        let frame = fer_dataset::input::read_image(path)
+            .map_err(|e| {
+                anyhow!(
+                    "{}",
+                    format!("{e:#}").replace(&path.display().to_string(), &shown)
+                )
+            })
+            .and_then(|img| looper.frame(&gray_of(&img), &shown, &mut out));
+        if let Err(e) = frame {
+            return looper.stopped(e.context("--replay"));
+        }
     }
     let c = &looper.changes;
     crate::warn!(
@@ -239,6 +320,9 @@ fn replay(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
             ""
         }
     );
+    if serving {
+        return looper.stopped(anyhow!("the replay ended after {} frames", looper.done));
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -295,6 +379,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         .into_stream()
         .with_context(|| format!("{}: cannot start streaming", path.display()))?;
     let mut looper = Looper::new(model, args)?;
+    looper.serve(args)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut bad = 0u64;
@@ -306,7 +391,11 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
                 }
                 Ok(to_gray(&format, &view))
             })
-            .with_context(|| format!("{}: the camera stopped delivering frames", path.display()))?;
+            .with_context(|| format!("{}: the camera stopped delivering frames", path.display()));
+        let decoded = match decoded {
+            Ok(d) => d,
+            Err(e) => return looper.stopped(e),
+        };
         let gray = match decoded {
             Ok(g) => g,
             Err(e) => {
@@ -315,10 +404,15 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
                 continue;
             }
         };
-        looper.frame(&gray, "", &mut out)?;
+        if let Err(e) = looper.frame(&gray, "", &mut out) {
+            return looper.stopped(e);
+        }
     }
     if bad > 0 {
         crate::warn!("{bad} frame(s) skipped");
+    }
+    if looper.live.is_some() {
+        return looper.stopped(anyhow!("stopped after {} frames (--frames)", looper.done));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,8 @@ pub mod frame;
 pub mod model;
 pub mod output;
 pub mod preprocess;
+#[cfg(target_os = "linux")]
+pub mod serve;
 pub mod tracking;
 #[cfg(feature = "tract")]
 pub mod tract_engine;
