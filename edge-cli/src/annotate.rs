@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use edge_runtime::Emotion;
 use image::{Rgb, RgbImage};
 
-use crate::classify::Classified;
+use crate::classified::Classified;
 
 /// Draws faces' squares and labels on pictures (the embedded DejaVu Sans Bold font).
 pub struct Painter {

@@ -21,7 +21,8 @@ use linuxvideo::{BufType, Device};
 use serde::Serialize;
 
 use crate::annotate::Painter;
-use crate::classify::{classify_gray, expand};
+use crate::classified::classify_gray;
+use crate::classify::expand;
 use crate::engine::{Engine, EngineKind};
 use crate::faces::{Detector, FaceMode};
 use crate::frame::{to_gray, FrameFormat, Gray, Layout};

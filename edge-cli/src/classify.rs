@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use edge_runtime::{Emotion, Model, CLASS_COUNT};
-use serde::Serialize;
+use edge_runtime::Model;
 
+use crate::classified::{classify_gray, Classified};
 use crate::engine::{Engine, EngineKind};
-use crate::faces::{Detector, FaceMode, Source};
-use crate::frame::Gray;
-use crate::preprocess::{face_input, gray_of, FaceBox};
+use crate::faces::{Detector, FaceMode};
+use crate::preprocess::gray_of;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -52,25 +51,6 @@ pub struct Args {
     /// per row, each named); an existing file is never replaced.
     #[arg(long)]
     pub contact_sheet: Option<PathBuf>,
-}
-
-/// One classified face.
-#[derive(Serialize, Debug)]
-pub struct Classified {
-    pub file: String,
-    #[serde(rename = "box")]
-    pub face: FaceBox,
-    /// How the face square was chosen: detected, whole crop, or centre square.
-    pub source: Source,
-    pub label: &'static str,
-    pub confidence: f32,
-    pub top3: Vec<(&'static str, f32)>,
-    /// The int8 logits (int8 engine only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub logits: Option<[i8; CLASS_COUNT]>,
-    /// Every class's score, in output order.
-    #[serde(skip)]
-    pub scores: [f32; CLASS_COUNT],
 }
 
 const IMAGE_EXTENSIONS: [&str; 9] = [
@@ -204,52 +184,6 @@ pub fn read_and_classify(
         })
         .collect();
     Ok((img, faces))
-}
-
-/// Classifies every face of a gray image (`file` left empty for the caller to fill).
-///
-/// # Errors
-/// An inference failure.
-pub fn classify_gray(
-    engine: &mut Engine<'_>,
-    detector: &Detector,
-    gray: &Gray,
-) -> Result<Vec<Classified>> {
-    let mut out = Vec::new();
-    let squares = detector.squares(gray)?;
-    if squares.len() == detector.max_faces() {
-        crate::warn!(
-            "warning: {} faces found, the most classified per image (--max-faces): there may be \
-             more",
-            squares.len()
-        );
-    }
-    for (square, source) in squares {
-        let input = face_input(gray, square)?;
-        let (scores, logits) = engine.scores(&input)?;
-        let mut ranked: Vec<(usize, f32)> = scores.iter().copied().enumerate().collect();
-        // Highest score first; on ties the lower class index, as the integer argmax does.
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let label = match logits {
-            Some(l) => edge_runtime::Logits(l).argmax(),
-            None => Emotion::ALL[ranked[0].0],
-        };
-        out.push(Classified {
-            file: String::new(),
-            face: square.into(),
-            source,
-            label: label.name(),
-            confidence: scores[label.index()],
-            top3: ranked
-                .iter()
-                .take(3)
-                .map(|&(i, s)| (Emotion::ALL[i].name(), s))
-                .collect(),
-            logits,
-            scores,
-        });
-    }
-    Ok(out)
 }
 
 /// Runs the command: every input is tried; failures are reported and make the exit code 1.

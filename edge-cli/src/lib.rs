@@ -5,6 +5,7 @@ pub mod annotate;
 pub mod bench;
 #[cfg(target_os = "linux")]
 pub mod camera;
+pub mod classified;
 pub mod classify;
 pub mod engine;
 pub mod eval;

@@ -6,7 +6,7 @@ use edge_runtime::steady::{Followed, Steady, Tracker};
 use edge_runtime::{Emotion, Model, CLASS_COUNT};
 use serde::Serialize;
 
-use crate::classify::Classified;
+use crate::classified::Classified;
 
 /// Faces followed at once; more faces in a frame are labelled on their own.
 pub const MAX_FOLLOWED: usize = 8;
@@ -14,7 +14,8 @@ pub const MAX_FOLLOWED: usize = 8;
 /// One face of a camera frame.
 #[derive(Serialize, Debug)]
 pub struct FrameFace {
-    /// `label` and `confidence` are the steady label and this frame's score for it.
+    /// `label` is the steady label, `confidence` its share in the face's running average of the
+    /// logits (this frame's own scores are in `top3`).
     #[serde(flatten)]
     pub face: Classified,
     /// The followed face it continues (from 1); 0 when more faces are in view than are followed.
@@ -60,7 +61,7 @@ impl Labeller {
             .zip(&followed[..n])
             .map(|(mut face, f)| {
                 face.label = f.label.name();
-                face.confidence = face.scores[f.label.index()];
+                face.confidence = self.steady_confidence(f);
                 FrameFace {
                     face,
                     track: f.track,
@@ -69,6 +70,12 @@ impl Labeller {
                 }
             })
             .collect()
+    }
+
+    /// The steady label's confidence: its share in the softmax of the face's averaged logits
+    /// (the frame's own scores when nothing is averaged, as with `--per-frame`).
+    fn steady_confidence(&self, f: &Followed) -> f32 {
+        edge_runtime::scores::softmax_average(&f.average, self.scale)[f.label.index()]
     }
 
     /// A face's evidence in the model's output units: the int8 logits, or (float engine) the

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use edge_cli::classify::classify_gray;
+use edge_cli::classified::classify_gray;
 use edge_cli::engine::{Engine, EngineKind};
 use edge_cli::faces::{Detector, FaceMode};
 use edge_cli::frame::{to_gray, FrameFormat, Gray, Layout};

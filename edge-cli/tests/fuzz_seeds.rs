@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use edge_cli::classify::classify_gray;
+use edge_cli::classified::classify_gray;
 use edge_cli::engine::{Engine, EngineKind};
 use edge_cli::faces::{Detector, FaceMode};
 use edge_cli::preprocess::gray_of;

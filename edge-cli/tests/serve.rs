@@ -169,9 +169,11 @@ fn the_live_view_serves_page_stream_and_json_and_survives_hostile_clients() {
     );
 
     // The JSON lines as server-sent events: frames with the face, its track and labels.
-    let events = stream_until(addr, "/events", |b| count(b, b"\ndata: ") >= 3);
+    let events = stream_until(addr, "/events", |b| count(b, b"}\n\n") >= 3);
     let events = String::from_utf8_lossy(&events);
-    let frames: Vec<serde_json::Value> = events
+    // Whole events only (each ends with a blank line; the last read may stop inside one).
+    let whole = &events[..events.rfind("\n\n").unwrap_or(0)];
+    let frames: Vec<serde_json::Value> = whole
         .lines()
         .filter_map(|l| l.strip_prefix("data: "))
         .map(|d| serde_json::from_str(d).expect("a JSON frame"))
@@ -330,22 +332,29 @@ fn a_headless_browser_shows_the_box_and_the_label() {
     assert!(shot.is_file(), "chromium wrote no screenshot");
     eprintln!("live view screenshot: {}", shot.display());
     let pic = image::open(&shot).expect("screenshot").to_rgb8();
-    // The label of the face in the page's table and on the picture: the latest frame's.
-    let (_, status) = get(&server.addr, "/frame.json");
-    let status: serde_json::Value = serde_json::from_slice(&status).expect("json");
-    let label = status["frame"]["faces"][0]["label"]
-        .as_str()
-        .expect("a label")
-        .to_string();
-    let colour =
-        edge_cli::annotate::colour(edge_runtime::Emotion::from_folder_name(&label).expect("class"));
     // The box (a 2-pixel outline of the 240-pixel centre square, about 1,900 pixels) and the
-    // label's band are drawn in the label's colour: such pixels must be on the screenshot.
-    let near = |p: &image::Rgb<u8>| (0..3).all(|c| p[c].abs_diff(colour[c]) < 40);
-    let lit = pic.pixels().filter(|p| near(p)).count();
+    // label's band are drawn in the label's colour: the screenshot must show one label colour
+    // that much. (Which label depends on the frame the browser caught: the replay runs on.)
+    let (best, lit) = edge_runtime::Emotion::ALL
+        .iter()
+        .map(|&e| {
+            let colour = edge_cli::annotate::colour(e);
+            let near = |p: &&image::Rgb<u8>| (0..3).all(|c| p[c].abs_diff(colour[c]) < 40);
+            // Only the picture's area (the page's text is near white, like neutral's colour):
+            // the page puts the 320x240 picture at (14, 54).
+            let area = (0..pic.height().min(310))
+                .skip(40)
+                .flat_map(|y| (0..pic.width().min(345)).map(move |x| (x, y)));
+            let n = area.filter(|&(x, y)| near(&pic.get_pixel(x, y))).count();
+            (e, n)
+        })
+        .max_by_key(|&(_, n)| n)
+        .expect("classes");
     assert!(
         lit > 1_500,
-        "{lit} pixels of {label}'s colour {colour:?} on the screenshot ({})",
+        "at most {lit} pixels of one label's colour ({}) on the screenshot ({})",
+        best.name(),
         shot.display()
     );
+    eprintln!("{lit} pixels of {}'s colour", best.name());
 }

@@ -19,13 +19,31 @@ pub fn softmax_mirrored(logits: &MirroredLogits, q: QParams) -> [f32; CLASS_COUN
     softmax_of(logits.0, q.scale / 2.0)
 }
 
+/// Softmax of a followed face's running average of its logits (×256, in the units of the
+/// logits given to the tracker, [`crate::steady::Followed::average`]) whose units dequantize by
+/// `scale`: the steady label's confidence.
+pub fn softmax_average(average: &[i32; CLASS_COUNT], scale: f32) -> [f32; CLASS_COUNT] {
+    let max = average.iter().copied().max().unwrap_or(0);
+    // Differences to the max, clamped to the i16 range the exponent needs at most.
+    let values = average.map(|v| {
+        let d = (i64::from(v) - i64::from(max)).max(i64::from(i16::MIN) * 256);
+        d as f32 / 256.0
+    });
+    softmax_f32(values, scale)
+}
+
 /// Softmax of `scale · v` (the zero point cancels; subtracting the max keeps exp() in range).
 fn softmax_of(values: [i16; CLASS_COUNT], scale: f32) -> [f32; CLASS_COUNT] {
     let max = values.iter().copied().max().unwrap_or(0);
+    softmax_f32(values.map(|v| f32::from(v - max)), scale)
+}
+
+/// Softmax of `scale · v` for values whose largest is 0.
+fn softmax_f32(values: [f32; CLASS_COUNT], scale: f32) -> [f32; CLASS_COUNT] {
     let mut out = [0f32; CLASS_COUNT];
     let mut sum = 0.0;
     for (o, &v) in out.iter_mut().zip(&values) {
-        *o = (scale * f32::from(v - max)).exp();
+        *o = (scale * v).exp();
         sum += *o;
     }
     for o in &mut out {
@@ -50,5 +68,11 @@ mod tests {
         );
         assert!((s.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         assert!(s[3] > s[0] && s[0] > s[4] && s[4] == s[5]);
+        // The running average of the same logits, ×256, gives the same confidences.
+        let avg = l.0.map(|v| i32::from(v) << 8);
+        let a = softmax_average(&avg, 0.1);
+        for (x, y) in a.iter().zip(&s) {
+            assert!((x - y).abs() < 1e-6);
+        }
     }
 }

@@ -83,6 +83,9 @@ pub struct Followed {
     pub raw: Emotion,
     /// Frames this face has been followed for, this one included.
     pub frames: u32,
+    /// The face's running average of the logits, ×256 (the frame's own logits ×256 when it is
+    /// not followed): its softmax gives the steady label's confidence.
+    pub average: [i32; CLASS_COUNT],
 }
 
 impl Followed {
@@ -92,6 +95,7 @@ impl Followed {
         label: Emotion::Neutral,
         raw: Emotion::Neutral,
         frames: 0,
+        average: [0; CLASS_COUNT],
     };
 }
 
@@ -206,6 +210,7 @@ impl<const N: usize> Tracker<N> {
                         label: t.label,
                         raw,
                         frames: t.frames,
+                        average: t.average,
                     }
                 }
                 None => Followed {
@@ -213,6 +218,7 @@ impl<const N: usize> Tracker<N> {
                     label: raw,
                     raw,
                     frames: 1,
+                    average: logits.map(|v| i32::from(v) << 8),
                 },
             };
         }

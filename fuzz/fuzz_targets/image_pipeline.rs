@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use edge_cli::classify::classify_gray;
+use edge_cli::classified::classify_gray;
 use edge_cli::engine::{Engine, EngineKind};
 use edge_cli::faces::{Detector, FaceMode};
 use edge_runtime::Model;

@@ -93,8 +93,20 @@ pub fn background(w: usize, h: usize, textures: &[Vec<u8>], rng: &mut Rng) -> Ve
 /// Pastes `face` (48x48) scaled to `side` (bilinear) at `(x0, y0)`.
 pub fn paste(px: &mut [u8], w: usize, face: &[u8], x0: usize, y0: usize, side: usize) {
     let img = image::GrayImage::from_raw(SIDE as u32, SIDE as u32, face.to_vec()).expect("48x48");
+    paste_image(px, w, &img, x0, y0, side);
+}
+
+/// Pastes a square gray picture of any size scaled to `side` (bilinear) at `(x0, y0)`.
+pub fn paste_image(
+    px: &mut [u8],
+    w: usize,
+    img: &image::GrayImage,
+    x0: usize,
+    y0: usize,
+    side: usize,
+) {
     let big = image::imageops::resize(
-        &img,
+        img,
         side as u32,
         side as u32,
         image::imageops::FilterType::Triangle,

@@ -3,7 +3,7 @@
 //! what a camera adds from frame to frame: sensor noise, auto-exposure flicker and a pixel or two
 //! of head movement. Seeded: the same frames on every machine.
 
-use crate::composite::{background, paste, Rng};
+use crate::composite::{background, paste_image, Rng};
 
 /// Frames of a still face that changes once.
 pub struct Sequence {
@@ -20,11 +20,12 @@ pub const FRAME: (usize, usize) = (320, 240);
 /// Side of the pasted face, in pixels: a face half a metre from a QVGA camera.
 pub const FACE_SIDE: usize = 120;
 
-/// `each` frames of `first` (a 48x48 face) then `each` frames of `second`, pasted at the same
-/// place over one background, each frame with its own noise, exposure and movement.
+/// `each` frames of `first` then `each` frames of `second` (square gray pictures of a face, of
+/// any size: FER-2013's 48x48 crops or a photo's face crop), pasted at the same place over one
+/// background, each frame with its own noise, exposure and movement.
 pub fn still_face_changing_once(
-    first: &[u8],
-    second: &[u8],
+    first: &image::GrayImage,
+    second: &image::GrayImage,
     each: usize,
     textures: &[Vec<u8>],
     rng: &mut Rng,
@@ -39,7 +40,7 @@ pub fn still_face_changing_once(
         // Head movement: up to 2 pixels each way; face size breathing by up to 2 pixels.
         let (dx, dy) = (rng.below(5), rng.below(5));
         let side = FACE_SIDE - 2 + rng.below(5);
-        paste(&mut px, w, face, x0 + dx - 2, y0 + dy - 2, side);
+        paste_image(&mut px, w, face, x0 + dx - 2, y0 + dy - 2, side);
         // Exposure: a gain of 0.96-1.04 for the whole frame; sensor noise: the sum of three
         // uniform draws (about ±6 levels, roughly Gaussian with σ ≈ 3.5).
         let gain = 0.96 + 0.08 * rng.unit();

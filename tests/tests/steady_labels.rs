@@ -28,28 +28,88 @@ struct Recorded {
     change_at: usize,
 }
 
-fn record() -> (Vec<Recorded>, f32) {
+/// A 48x48 FER-2013 face as a picture.
+fn face_image(sample: &fer_dataset::data::Sample) -> image::GrayImage {
+    image::GrayImage::from_raw(48, 48, sample.pixels.to_vec()).expect("48x48")
+}
+
+/// Pairs of real FER-2013 faces (validation part) of two classes: every ordered pair of classes.
+fn fer_pairs() -> Vec<(image::GrayImage, image::GrayImage)> {
+    let per_class = SEQUENCES / CLASS_COUNT;
+    let faces = validation_faces(per_class);
+    (0..SEQUENCES)
+        .map(|i| {
+            let a = i % CLASS_COUNT;
+            let b = (a + 1 + (i / CLASS_COUNT) % (CLASS_COUNT - 1)) % CLASS_COUNT;
+            let k = i / CLASS_COUNT;
+            (
+                face_image(&faces[a * per_class + k]),
+                face_image(&faces[b * per_class + k]),
+            )
+        })
+        .collect()
+}
+
+/// Pairs of photos of one person with two expressions from a dev set of real photos in class
+/// folders named `Person_Name_0001.jpg` (the LFW-based set of dataset/devsets): for each person
+/// found in several classes, the first photo of each class, in class order, taken two by two.
+fn same_person_pairs(root: &std::path::Path) -> Vec<(image::GrayImage, image::GrayImage)> {
+    let mut by_person: std::collections::BTreeMap<String, Vec<std::path::PathBuf>> =
+        std::collections::BTreeMap::new();
+    for class in Emotion::ALL {
+        let Ok(entries) = std::fs::read_dir(root.join(class.name())) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+        files.sort();
+        let mut seen = std::collections::BTreeSet::new();
+        for f in files {
+            let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            let person = stem.rsplit_once('_').map_or(stem, |(p, _)| p).to_string();
+            if seen.insert(person.clone()) {
+                by_person.entry(person).or_default().push(f);
+            }
+        }
+    }
+    let square = |path: &std::path::Path| {
+        let img = image::open(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .to_luma8();
+        let side = img.width().min(img.height());
+        image::imageops::crop_imm(
+            &img,
+            (img.width() - side) / 2,
+            (img.height() - side) / 2,
+            side,
+            side,
+        )
+        .to_image()
+    };
+    by_person
+        .values()
+        .filter(|photos| photos.len() >= 2)
+        .flat_map(|photos| {
+            photos
+                .windows(2)
+                .map(|w| (square(&w[0]), square(&w[1])))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Each pair as a recorded sequence, through the whole pipeline: each frame's faces with their
+/// squares and int8 logits. Returns them with the model's output scale.
+fn record(pairs: &[(image::GrayImage, image::GrayImage)]) -> (Vec<Recorded>, f32) {
     let model_file = artifact("fer_cnn.int8.bin");
     let model = Model::from_bytes(&model_file).expect("model");
     let cascade_file = artifact("face_lbp.cascade");
     let cascade = Cascade::from_bytes(&cascade_file).expect("cascade");
-    let faces = validation_faces(SEQUENCES / CLASS_COUNT);
-    let per_class = SEQUENCES / CLASS_COUNT;
     let textures = textures();
     let mut rng = Rng::new(38);
     let mut arena = vec![0i8; model.arena_size()];
     let mut out = Vec::new();
-    for i in 0..SEQUENCES {
-        let a = i % CLASS_COUNT;
-        let b = (a + 1 + (i / CLASS_COUNT) % (CLASS_COUNT - 1)) % CLASS_COUNT;
-        let k = i / CLASS_COUNT;
-        let seq = still_face_changing_once(
-            &faces[a * per_class + k].pixels[..],
-            &faces[b * per_class + k].pixels[..],
-            EACH,
-            &textures,
-            &mut rng,
-        );
+    for (first, second) in pairs {
+        let seq = still_face_changing_once(first, second, EACH, &textures, &mut rng);
         let (w, h) = (seq.width, seq.height);
         let mut frames = Vec::new();
         for px in &seq.frames {
@@ -169,7 +229,7 @@ fn per_second(flips: usize, frames: usize) -> f64 {
 
 #[test]
 fn smoothing_keeps_a_still_face_steady_and_follows_a_real_change() {
-    let (recorded, scale) = record();
+    let (recorded, scale) = record(&fer_pairs());
     if std::env::var_os("STEADY_GRID").is_some() {
         eprintln!("weight/256 switch(milli-logit) raw/s steady/s mean-delay(frames) never");
         for weight in [256u16, 128, 96, 64, 48, 32] {
@@ -227,4 +287,36 @@ fn smoothing_keeps_a_still_face_steady_and_follows_a_real_change() {
         t.delays.len() >= recorded.len() / 2 && mean <= 8.0 && t.never <= off.never + 2,
         "changes must be followed within about half a second: {t:?}"
     );
+}
+
+/// The same measurement on one person changing expression: photos of one person with two
+/// expressions from the dev set of real photos (dataset/devsets, built locally; its photos are
+/// not redistributed, so this runs only when `STEADY_DEVSET` names the built folder).
+#[test]
+fn one_person_changing_expression_in_the_dev_set() {
+    let Some(root) = std::env::var_os("STEADY_DEVSET") else {
+        eprintln!("STEADY_DEVSET not set: the dev-set sequences are not measured");
+        return;
+    };
+    let pairs = same_person_pairs(std::path::Path::new(&root));
+    assert!(pairs.len() >= 10, "only {} same-person pairs", pairs.len());
+    let (recorded, scale) = record(&pairs);
+    let t = replay(&recorded, &Steady::DEFAULT, scale);
+    let mean = t.delays.iter().sum::<usize>() as f64 / t.delays.len().max(1) as f64;
+    let worst = t.delays.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "{} same-person sequences, {} frames with the face found: flips per second {:.3} per \
+         frame, {:.3} steady ({} and {}); {} changes followed after {mean:.2} frames on average \
+         ({:.0} ms), {worst} at most; {} never followed",
+        recorded.len(),
+        t.frames,
+        per_second(t.raw_flips, t.frames),
+        per_second(t.steady_flips, t.frames),
+        t.raw_flips,
+        t.steady_flips,
+        t.delays.len(),
+        mean * 1000.0 / FPS,
+        t.never
+    );
+    assert!(t.steady_flips * 5 <= t.raw_flips, "{t:?}");
 }

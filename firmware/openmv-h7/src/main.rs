@@ -201,7 +201,9 @@ async fn main(_spawner: Spawner) {
             &mut followed,
         );
         let (label, raw) = (followed[0].label, followed[0].raw);
-        let conf = pipeline::scores(&model, &logits)[label as usize];
+        let scale = pipeline::output_q(&model).scale;
+        let conf =
+            edge_runtime::scores::softmax_average(&followed[0].average, scale)[label as usize];
         led.show(led::colour_of(label));
         frames += 1;
         let frame_us = cycles::micros(last, t_done);
