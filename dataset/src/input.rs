@@ -73,27 +73,27 @@ impl fmt::Display for Kind {
 /// A missing path, a device, FIFO, socket or folder, an empty file, or a file above the limit.
 pub fn check(path: &Path, kind: Kind) -> Result<u64> {
     let meta = std::fs::metadata(path)
-        .with_context(|| format!("{}: cannot read file ({kind} expected)", path.display()))?;
+        .with_context(|| format!("{}: cannot read file ({kind} expected)", shown_path(path)))?;
     if !meta.is_file() {
         let what = if meta.is_dir() {
             "a folder"
         } else {
             "not a regular file (a device, FIFO or socket)"
         };
-        bail!("{}: {what}; expected {kind}", path.display());
+        bail!("{}: {what}; expected {kind}", shown_path(path));
     }
     if meta.len() == 0 {
         // Nothing we read may be empty, and a file that says it holds 0 bytes may be a kernel
         // interface (/proc/kmsg) whose read blocks forever: refused without opening it.
         bail!(
             "{}: 0 bytes (an empty file, or a system file whose size is unknown); expected {kind}",
-            path.display()
+            shown_path(path)
         );
     }
     if meta.len() > kind.limit() {
         bail!(
             "{}: {} bytes, more than the {} bytes {kind} may have",
-            path.display(),
+            shown_path(path),
             meta.len(),
             kind.limit()
         );
@@ -107,15 +107,15 @@ pub fn check(path: &Path, kind: Kind) -> Result<u64> {
 /// See [`check`]; a read error; a file that grew past the limit while being read.
 pub fn read(path: &Path, kind: Kind) -> Result<Vec<u8>> {
     let len = check(path, kind)?;
-    let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let file = File::open(path).with_context(|| format!("{}: cannot open", shown_path(path)))?;
     let mut bytes = Vec::with_capacity(len as usize);
     file.take(kind.limit() + 1)
         .read_to_end(&mut bytes)
-        .with_context(|| format!("{}: cannot read", path.display()))?;
+        .with_context(|| format!("{}: cannot read", shown_path(path)))?;
     if bytes.len() as u64 > kind.limit() {
         bail!(
             "{}: grew past the {} bytes {kind} may have while being read",
-            path.display(),
+            shown_path(path),
             kind.limit()
         );
     }
@@ -130,7 +130,7 @@ pub fn read_to_string(path: &Path, kind: Kind) -> Result<String> {
     String::from_utf8(read(path, kind)?).map_err(|e| {
         anyhow::anyhow!(
             "{}: not UTF-8 text (invalid byte at offset {}); expected {kind}",
-            path.display(),
+            shown_path(path),
             e.utf8_error().valid_up_to()
         )
     })
@@ -223,7 +223,7 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<image::DynamicImage> {
 /// See [`read`] and [`decode_image`].
 pub fn read_image(path: &Path) -> Result<image::DynamicImage> {
     let bytes = read(path, Kind::Image)?;
-    decode_image(&bytes, &path.display().to_string())
+    decode_image(&bytes, &shown_path(path))
 }
 
 /// Text that came from outside (a file name, a CSV field) as it may be shown on a terminal or

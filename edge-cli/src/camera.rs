@@ -296,13 +296,8 @@ fn replay(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
             next = Instant::now().max(next) + pace;
         }
         let shown = fer_dataset::input::shown_path(path);
+        // The reader names the file escaped, as `shown`.
         let frame = fer_dataset::input::read_image(path)
-            .map_err(|e| {
-                anyhow!(
-                    "{}",
-                    format!("{e:#}").replace(&path.display().to_string(), &shown)
-                )
-            })
             .and_then(|img| looper.frame(&gray_of(&img), &shown, &mut out));
         if let Err(e) = frame {
             return looper.stopped(e.context("--replay"));

@@ -170,11 +170,8 @@ pub fn read_and_classify(
     path: &Path,
 ) -> Result<(image::DynamicImage, Vec<Classified>)> {
     let shown = fer_dataset::input::shown_path(path);
-    let img = fer_dataset::input::read_image(path).map_err(|e| {
-        // The reader names the file raw: show it escaped instead.
-        let message = format!("{e:#}").replace(&path.display().to_string(), &shown);
-        anyhow::anyhow!(message)
-    })?;
+    // The reader names the file escaped, as `shown`.
+    let img = fer_dataset::input::read_image(path)?;
     let faces = classify_gray(engine, detector, &gray_of(&img))
         .with_context(|| format!("{shown}: inference failed"))?
         .into_iter()

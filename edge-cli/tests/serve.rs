@@ -153,8 +153,9 @@ fn the_live_view_serves_page_stream_and_json_and_survives_hostile_clients() {
     assert!(page.contains("<img id=\"view\"") && page.contains("EventSource(\"/events\")"));
 
     // The MJPEG stream: parts with JPEG pictures; then the client leaves mid-stream.
+    // Three whole parts: each picture ends with the JPEG end marker and the part's CRLF.
     let mjpeg = stream_until(addr, "/stream.mjpg", |b| {
-        count(b, b"--fer-edge-frame\r\n") >= 3
+        count(b, &[0xFF, 0xD9, b'\r', b'\n']) >= 3
     });
     assert!(
         String::from_utf8_lossy(&mjpeg[..200.min(mjpeg.len())])
