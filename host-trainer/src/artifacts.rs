@@ -64,7 +64,7 @@ pub fn load_model(
     let net = Net::new(device, state.recipe.dropout)
         .try_load_file(&weights)
         .with_context(|| format!("cannot load model weights {}", weights.display()))?;
-    crate::network::Network::read(&net)
+    crate::network::NetworkParams::read(&net)
         .with_context(|| format!("model weights {}", weights.display()))?;
     Ok((net, state))
 }

@@ -293,7 +293,7 @@ impl Checkpoint {
                         path.display()
                     )
                 })?;
-            crate::network::Network::read(&net).with_context(|| {
+            crate::network::NetworkParams::read(&net).with_context(|| {
                 format!(
                     "{} cannot be the run's result: restore the file or start a new run in \
                      another --out",
@@ -427,7 +427,7 @@ impl Checkpoint {
         let model = Net::new(device, recipe.dropout)
             .try_load_file(&model_path)
             .with_context(|| format!("cannot load checkpoint weights {}", model_path.display()))?;
-        crate::network::Network::read(&model).with_context(|| {
+        crate::network::NetworkParams::read(&model).with_context(|| {
             format!(
                 "checkpoint weights {}: the run cannot continue from them",
                 model_path.display()
@@ -474,7 +474,7 @@ impl Checkpoint {
                         path.display()
                     )
                 })?;
-                crate::network::Network::read(&model).with_context(|| {
+                crate::network::NetworkParams::read(&model).with_context(|| {
                     format!(
                         "--init-from {}: cannot train from these weights",
                         path.display()

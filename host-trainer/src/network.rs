@@ -43,14 +43,16 @@ pub struct Dense {
     pub relu: bool,
 }
 
-/// The paper's network: conv blocks, then Flatten and dense layers (the last gives the logits).
+/// The paper's network as plain parameters read out of a trained burn module
+/// ([`crate::model::Net`]): conv blocks, then Flatten and dense layers (the last gives the
+/// logits). What the ONNX export and the quantizer read.
 #[derive(Clone, Debug)]
-pub struct Network {
+pub struct NetworkParams {
     pub blocks: Vec<ConvBlock>,
     pub dense: Vec<Dense>,
 }
 
-impl Network {
+impl NetworkParams {
     /// Reads the inference parameters of `net` (BatchNorm's running statistics; Dropout has no
     /// parameters).
     ///
@@ -101,7 +103,7 @@ impl Network {
                 relu,
             });
         }
-        let network = Network { blocks, dense };
+        let network = NetworkParams { blocks, dense };
         network.check_finite()?;
         Ok(network)
     }

@@ -15,7 +15,7 @@ use edge_runtime::requant::Stage;
 use crate::batches::make_batch;
 use crate::int8_grid::{qparams_for, RangeMethod};
 use crate::model::Net;
-use crate::network::Network;
+use crate::network::NetworkParams;
 use fer_dataset::data::Sample;
 
 /// Training images calibrated on: the first ones of the seeded training split (by the quantize
@@ -158,7 +158,7 @@ fn layer_desc(
 ///
 /// # Errors
 /// A model edge-runtime rejects (named by its error), or too few activation ranges.
-pub fn quantize(net: &Network, acts: &[QParams]) -> Result<Quantized> {
+pub fn quantize(net: &NetworkParams, acts: &[QParams]) -> Result<Quantized> {
     let count = net.blocks.len() + net.dense.len();
     if acts.len() != count {
         bail!("expected {count} activation ranges, got {}", acts.len());

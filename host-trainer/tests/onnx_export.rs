@@ -7,7 +7,7 @@ use common::*;
 use fer_dataset::data::{self, BadImages, SIDE};
 use host_trainer::batches::make_batch;
 use host_trainer::model::{DropoutRates, Net};
-use host_trainer::network::Network;
+use host_trainer::network::NetworkParams;
 use tract_onnx::prelude::*;
 
 /// The committed trained model when present (so the check covers the published artifact), else
@@ -39,7 +39,8 @@ fn tract_reproduces_burn_scores_on_real_faces() {
         .try_into_vec()
         .expect("f32 scores");
 
-    let bytes = host_trainer::onnx::float::to_bytes(&Network::read(&net).expect("read"), "test");
+    let bytes =
+        host_trainer::onnx::float::to_bytes(&NetworkParams::read(&net).expect("read"), "test");
     let n = samples.len();
     let plan = fer_test_support::tract_plan(&bytes, n).expect("tract runs the ONNX");
     let input: Vec<f32> = x.into_data().try_into_vec().expect("input");
@@ -64,7 +65,7 @@ fn tract_reproduces_burn_scores_on_real_faces() {
 #[test]
 fn onnx_declares_the_conventions_other_tools_rely_on() {
     let net = Net::new(&host_trainer::device(), DropoutRates::default());
-    let m = host_trainer::onnx::float::build(&Network::read(&net).expect("read"), "doc");
+    let m = host_trainer::onnx::float::build(&NetworkParams::read(&net).expect("read"), "doc");
     let g = m.graph.as_ref().expect("graph");
     assert_eq!(g.input[0].name, "input");
     assert_eq!(g.output[0].name, "scores");

@@ -14,7 +14,7 @@ use edge_runtime::normalize::INPUT_RULE;
 use fer_dataset::split::Manifest;
 use host_trainer::artifacts::{load_model, onnx_doc};
 use host_trainer::commands::quantize::calibration_images;
-use host_trainer::network::Network;
+use host_trainer::network::NetworkParams;
 use host_trainer::onnx::{float, qdq};
 use host_trainer::quantize::{quantize, Calibration};
 use prost::Message;
@@ -35,7 +35,7 @@ fn the_published_files_are_reproduced_byte_for_byte() {
     let models = fer_test_support::models_dir();
     let device = host_trainer::device();
     let (net, state) = load_model(&models, "fer_cnn", &device).expect("the published model");
-    let network = Network::read(&net).expect("network");
+    let network = NetworkParams::read(&net).expect("network");
     assert!(
         float::to_bytes(&network, &onnx_doc(&state)) == published("fer_cnn.onnx"),
         "the float ONNX export differs from models/fer_cnn.onnx"

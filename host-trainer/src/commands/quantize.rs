@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::fsutil::{write_atomic, write_json};
 use crate::int8_grid::RangeMethod;
-use crate::network::Network;
+use crate::network::NetworkParams;
 use crate::quantize::{int8_predictions, quantize, Calibration};
 use edge_runtime::normalize::Normalize;
 use fer_dataset::data;
@@ -124,7 +124,7 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, min_agreement: f64, force: b
         calib.len()
     );
     let calibration = Calibration::collect(&net, &calib, &device);
-    let network = Network::read(&net)?;
+    let network = NetworkParams::read(&net)?;
     let share = |hits: usize| hits as f64 / val.len().max(1) as f64;
     let mut results = Vec::new();
     let mut best: Option<((f64, f64), RangeMethod, crate::quantize::Quantized)> = None;

@@ -130,7 +130,7 @@ pub fn run(
         }),
     )?;
     let onnx = crate::onnx::float::to_bytes(
-        &crate::network::Network::read(&net)?,
+        &crate::network::NetworkParams::read(&net)?,
         &crate::artifacts::onnx_doc(&state),
     );
     write_atomic(&out.join(format!("{name}.onnx")), &onnx)?;

@@ -7,7 +7,7 @@ use prost::Message;
 use super::proto::{
     batch_dim, fixed, float, int, ints, model, value_info, Builder, GraphProto, ModelProto,
 };
-use crate::network::{layout, ConvBlock, Dense, Network, Norm};
+use crate::network::{layout, ConvBlock, Dense, NetworkParams, Norm};
 use fer_dataset::data::SIDE;
 
 impl Builder {
@@ -80,7 +80,7 @@ impl Builder {
 
 /// The ONNX graph of `net` (inference: BatchNorm running statistics, no Dropout), with `doc` as
 /// its description.
-pub fn build(net: &Network, doc: &str) -> ModelProto {
+pub fn build(net: &NetworkParams, doc: &str) -> ModelProto {
     let mut g = Builder::default();
     let mut x = "input".to_string();
     for (i, block) in net.blocks.iter().enumerate() {
@@ -117,6 +117,6 @@ pub fn build(net: &Network, doc: &str) -> ModelProto {
 }
 
 /// The serialized float ONNX file of `net`.
-pub fn to_bytes(net: &Network, doc: &str) -> Vec<u8> {
+pub fn to_bytes(net: &NetworkParams, doc: &str) -> Vec<u8> {
     build(net, doc).encode_to_vec()
 }

@@ -10,7 +10,7 @@ use super::proto::{
     batch_dim, fixed, int, model, value_info, Builder, Dimension, GraphProto, ModelProto,
     TypeProto, INT8,
 };
-use crate::network::{layout, Network};
+use crate::network::{layout, NetworkParams};
 use crate::quantize::QuantLayer;
 use fer_dataset::data::SIDE;
 
@@ -26,7 +26,7 @@ fn bias_scales(ql: &QuantLayer) -> Vec<f32> {
 ///
 /// # Errors
 /// Layers that do not match the network.
-pub fn build(net: &Network, layers: &[QuantLayer]) -> Result<ModelProto> {
+pub fn build(net: &NetworkParams, layers: &[QuantLayer]) -> Result<ModelProto> {
     if layers.len() != net.blocks.len() + net.dense.len() {
         bail!(
             "{} quantized layers for a network of {}",
