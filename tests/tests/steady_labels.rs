@@ -223,6 +223,32 @@ fn replay(recorded: &[Recorded], steady: &Steady, scale: f32) -> Tally {
     t
 }
 
+impl Tally {
+    /// Frames taken on average to follow a change.
+    fn mean_delay(&self) -> f64 {
+        self.delays.iter().sum::<usize>() as f64 / self.delays.len().max(1) as f64
+    }
+
+    /// The measurement in words, as the tests print it.
+    fn summary(&self) -> String {
+        format!(
+            "{} frames with the face found: label flips per second (at {FPS} fps) {:.3} per \
+             frame, {:.3} steady ({} and {} flips); {} changes followed after {:.2} frames on \
+             average ({:.0} ms), {} at most; {} never followed",
+            self.frames,
+            per_second(self.raw_flips, self.frames),
+            per_second(self.steady_flips, self.frames),
+            self.raw_flips,
+            self.steady_flips,
+            self.delays.len(),
+            self.mean_delay(),
+            self.mean_delay() * 1000.0 / FPS,
+            self.delays.iter().copied().max().unwrap_or(0),
+            self.never
+        )
+    }
+}
+
 fn per_second(flips: usize, frames: usize) -> f64 {
     flips as f64 * FPS / frames.max(1) as f64
 }
@@ -240,7 +266,7 @@ fn smoothing_keeps_a_still_face_steady_and_follows_a_real_change() {
                     ..Steady::DEFAULT
                 };
                 let t = replay(&recorded, &s, scale);
-                let mean = t.delays.iter().sum::<usize>() as f64 / t.delays.len().max(1) as f64;
+                let mean = t.mean_delay();
                 eprintln!(
                     "{weight:>4} {switch:>5} {:>6.3} {:>6.3} {mean:>5.2} {}",
                     per_second(t.raw_flips, t.frames),
@@ -252,21 +278,11 @@ fn smoothing_keeps_a_still_face_steady_and_follows_a_real_change() {
     }
     let t = replay(&recorded, &Steady::DEFAULT, scale);
     let off = replay(&recorded, &Steady::OFF, scale);
-    let mean = t.delays.iter().sum::<usize>() as f64 / t.delays.len().max(1) as f64;
-    let worst = t.delays.iter().copied().max().unwrap_or(0);
+    let mean = t.mean_delay();
     eprintln!(
-        "{} sequences, {} frames with the face found: label flips per second (at {FPS} fps) \
-         {:.3} per frame, {:.3} steady ({} and {} flips); {} changes followed after {mean:.2} \
-         frames on average ({:.0} ms), {worst} at most; {} never followed (per frame: {})",
+        "{} sequences, {} (per frame: {} never followed)",
         recorded.len(),
-        t.frames,
-        per_second(t.raw_flips, t.frames),
-        per_second(t.steady_flips, t.frames),
-        t.raw_flips,
-        t.steady_flips,
-        t.delays.len(),
-        mean * 1000.0 / FPS,
-        t.never,
+        t.summary(),
         off.never
     );
     // Smoothing changes the steady labels only, never what each frame saw.
@@ -302,21 +318,6 @@ fn one_person_changing_expression_in_the_dev_set() {
     assert!(pairs.len() >= 10, "only {} same-person pairs", pairs.len());
     let (recorded, scale) = record(&pairs);
     let t = replay(&recorded, &Steady::DEFAULT, scale);
-    let mean = t.delays.iter().sum::<usize>() as f64 / t.delays.len().max(1) as f64;
-    let worst = t.delays.iter().copied().max().unwrap_or(0);
-    eprintln!(
-        "{} same-person sequences, {} frames with the face found: flips per second {:.3} per \
-         frame, {:.3} steady ({} and {}); {} changes followed after {mean:.2} frames on average \
-         ({:.0} ms), {worst} at most; {} never followed",
-        recorded.len(),
-        t.frames,
-        per_second(t.raw_flips, t.frames),
-        per_second(t.steady_flips, t.frames),
-        t.raw_flips,
-        t.steady_flips,
-        t.delays.len(),
-        mean * 1000.0 / FPS,
-        t.never
-    );
+    eprintln!("{} same-person sequences, {}", recorded.len(), t.summary());
     assert!(t.steady_flips * 5 <= t.raw_flips, "{t:?}");
 }
