@@ -2,7 +2,7 @@
 
 use crate::error::Error;
 use crate::format::{Kind, LayerDesc, Model, INPUT_SIDE};
-use crate::kernels::{conv, dense};
+use crate::kernels::{conv, dense, shape};
 use crate::labels::{Emotion, CLASS_COUNT};
 
 /// Pixels of the model input (48 × 48).
@@ -125,7 +125,7 @@ impl Model<'_> {
                 (self.blob(l.weights), self.blob(l.bias), self.blob(l.stages));
             match l.kind {
                 Kind::Conv3x3 => {
-                    let shape = conv::ConvShape {
+                    let shape = shape::ConvShape {
                         h: usize::from(l.in_h),
                         w: usize::from(l.in_w),
                         cin: usize::from(l.in_c),

@@ -5,7 +5,7 @@ use std::vec::Vec;
 
 use crate::error::WideProblem;
 use crate::format::{Blob, Builder, Kind, LayerDesc, LayerParams, QParams};
-use crate::kernels::{conv, dense, dot};
+use crate::kernels::{conv, dense, dot, reference, shape};
 use crate::requant::Stage;
 use crate::{Error, Model};
 
@@ -16,7 +16,7 @@ fn naive_conv(
     w: &[i8],
     bias: &[i32],
     stages: &[Stage],
-    s: &conv::ConvShape,
+    s: &shape::ConvShape,
 ) -> Vec<i8> {
     let (h, wd) = (s.h as isize, s.w as isize);
     let mut full = vec![0i8; s.h * s.w * s.cout];
@@ -114,7 +114,7 @@ proptest! {
         let weights: Vec<i8> = (0..cout * 9 * cin).map(|_| (next() % 256 - 128) as i8).collect();
         let bias: Vec<i32> = (0..cout).map(|_| (next() % 20001 - 10000) as i32).collect();
         let stages = &stages[..cout];
-        let s = conv::ConvShape { h, w, cin, cout, input_zero: zero, relu, pool };
+        let s = shape::ConvShape { h, w, cin, cout, input_zero: zero, relu, pool };
         let step = if pool { 2 } else { 1 };
         let (wb, bb, sb) = (bytes_i8(&weights), bytes_i32(&bias), bytes_stage(stages));
         let naive = naive_conv(&input, &weights, &bias, stages, &s);
@@ -364,13 +364,13 @@ fn host_simd_dot_is_the_reference_bit_for_bit() {
                     .map(|(&x, &w)| i64::from(x) * i64::from(w as i8))
                     .sum();
                 assert_eq!(
-                    i64::from(dot::dot_reference(a, b)),
+                    i64::from(reference::dot_reference(a, b)),
                     naive,
                     "reference, length {len}"
                 );
                 assert_eq!(
                     dot::dot(a, b),
-                    dot::dot_reference(a, b),
+                    reference::dot_reference(a, b),
                     "length {len}, start {start}"
                 );
             }

@@ -5,11 +5,15 @@
 //! with borders, odd sizes, both signs of the stage multiplier and extreme values, dense layers
 //! of every input length 1-67, and the output stage's shortcut on every shift.
 
-use super::conv::{conv3x3, conv3x3_reference, scratch_bytes, ConvShape};
+use super::cases::Cases;
+use super::conv::{conv3x3, conv3x3_reference, scratch_bytes};
 use super::dense::{dense, dense_reference};
-use super::dot::{dot, dot_reference};
-use super::patch::{fill, patch_bytes};
-use super::quad::{quad_dot, quad_dot_reference, quad_dot_wide};
+use super::dot::dot;
+use super::im2col::fill;
+use super::patch::patch_bytes;
+use super::quad::{quad_dot, quad_dot_wide};
+use super::reference::{dot_reference, quad_dot_reference};
+use super::shape::ConvShape;
 use super::single::conv3x3_pairs;
 use super::widened::widen_into;
 use crate::requant::{Stage, STAGE_BYTES};
@@ -21,33 +25,6 @@ pub struct Mismatch {
     pub kernel: &'static str,
     /// The case's number within that kernel's cases.
     pub case: usize,
-}
-
-/// A small xorshift generator: the cases are the same on every platform. The one generator of
-/// the kernel checks (the conformance cases here, the x86 kernels' own test).
-pub(crate) struct Cases(u32);
-
-impl Cases {
-    /// The generator the conformance suite starts from.
-    pub(crate) const fn new() -> Cases {
-        Cases(0x2545_f491)
-    }
-    pub(crate) fn next(&mut self) -> u32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 17;
-        self.0 ^= self.0 << 5;
-        self.0
-    }
-    /// Random bytes; with `extremes`, the first and last are 0x80 (−128).
-    pub(crate) fn fill(&mut self, bytes: &mut [u8], extremes: bool) {
-        for b in bytes.iter_mut() {
-            *b = self.next() as u8;
-        }
-        if extremes && !bytes.is_empty() {
-            let n = bytes.len();
-            (bytes[0], bytes[n - 1]) = (0x80, 0x80);
-        }
-    }
 }
 
 fn as_i8(bytes: &[u8], out: &mut [i8]) {

@@ -10,21 +10,11 @@
 //! times. [`conv3x3_reference`] is the straightforward version it is tested against.
 
 use super::dot::{dot, sum};
-use super::patch::{fill, padded_len, patch_bytes};
+use super::im2col::fill;
+use super::patch::{padded_len, patch_bytes};
 use super::quad::{quad_dot, quad_dot_padded, quad_dot_wide};
+use super::shape::{pooled_output, ConvShape};
 use super::{i32_at, stage_at};
-
-/// Shapes and quantization of one conv call.
-#[derive(Clone, Copy, Debug)]
-pub struct ConvShape {
-    pub h: usize,
-    pub w: usize,
-    pub cin: usize,
-    pub cout: usize,
-    pub input_zero: i32,
-    pub relu: bool,
-    pub pool: bool,
-}
 
 /// The int32 accumulator of one output channel at `(y, x)`: bias plus the 3x3xcin window.
 /// `weights` are this channel's `[3][3][cin]`; `zero_share[t]` is `input_zero · Σ_c w[t][c]` for
@@ -144,26 +134,6 @@ pub fn conv3x3(
             }
         }
     }
-}
-
-/// Channel `co`'s pooled int8 output from its four accumulators: the stage of the largest one
-/// (the smallest for a negative multiplier; the stage is monotone, see the module docs) plus the
-/// bias, after the ReLU when the layer has one.
-#[inline(always)]
-pub(crate) fn pooled_output(
-    [a, b, c, d]: [i32; 4],
-    bias: &[u8],
-    stages: &[u8],
-    co: usize,
-    relu: bool,
-) -> i8 {
-    let stage = stage_at(stages, co);
-    let acc = if stage.m >= 0 {
-        a.max(b).max(c.max(d))
-    } else {
-        a.min(b).min(c.min(d))
-    } + i32_at(bias, co);
-    stage.output(acc, relu)
 }
 
 /// The straightforward layer [`conv3x3`] is tested against: per output channel and conv

@@ -2,12 +2,13 @@
 //!
 //! The input vector is first turned into int16 values `x − zero_point` in the arena's scratch,
 //! so each row is one plain product with no zero-point share to subtract. On Cortex-M with the
-//! `dsp` feature (values in the `SMLAD` pairing, [`super::patch::INTERLEAVED`]): per four weights
+//! `dsp` feature (values in the `SMLAD` pairing, [`super::patch::INTERLEAVED_ORDER`]): per four weights
 //! one load, two `SXTB16`, one `LDRD` and two `SMLAD`; on x86-64 and aarch64 hosts eight weights
 //! widened at a time and multiplied with eight values (`PMADDWD` / `SMLAL`); elsewhere the
 //! plain loop. [`dense_reference`] is the int8 dot product with the share subtracted.
 
 use super::dot::{dot, sum};
+use super::patch::INTERLEAVED_ORDER;
 use super::{i32_at, stage_at};
 
 /// Bytes of scratch [`dense`] needs for `n` inputs: int16 values, whole groups of four, plus 3
@@ -46,13 +47,6 @@ pub fn dense(
     }
 }
 
-/// Where value `j` of a group of four goes in the int16 input.
-const INTERLEAVED_ORDER: [usize; 4] = if super::patch::INTERLEAVED {
-    [0, 2, 1, 3]
-} else {
-    [0, 1, 2, 3]
-};
-
 /// `Σ x[i] · w[i]` for the int16 input `x` of [`dense`] (little-endian bytes) and int8 `w`.
 #[inline]
 fn row_dot(x16: &[i8], w: &[u8]) -> i32 {
@@ -70,19 +64,8 @@ fn row_dot(x16: &[i8], w: &[u8]) -> i32 {
         target_arch = "aarch64"
     )))]
     {
-        row_dot_reference(x16, w)
+        super::reference::row_dot_reference(x16, w)
     }
-}
-
-/// The plain version of [`row_dot`].
-pub fn row_dot_reference(x16: &[i8], w: &[u8]) -> i32 {
-    w.iter()
-        .enumerate()
-        .map(|(i, &wi)| {
-            let at = 2 * (i & !3 | INTERLEAVED_ORDER[i & 3]);
-            i32::from(i16::from_le_bytes([x16[at] as u8, x16[at + 1] as u8])) * i32::from(wi as i8)
-        })
-        .sum()
 }
 
 /// The int8 version: per output, the dot product of the int8 input with the row, minus the

@@ -28,7 +28,8 @@ pub fn kernel_name() -> &'static str {
 ///
 /// With the `dsp` feature on an Arm target this is the SIMD version (two `SMLAD` per four
 /// products, [`super::dsp`]); on x86-64 and aarch64 the SSE2 / NEON version (16 products a
-/// step, [`super::simd`]); everywhere else it is [`dot_reference`].
+/// step, [`super::simd`]); everywhere else the plain loop
+/// ([`super::reference::dot_reference`]).
 #[inline]
 pub fn dot(a: &[i8], b: &[u8]) -> i32 {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
@@ -45,18 +46,8 @@ pub fn dot(a: &[i8], b: &[u8]) -> i32 {
         target_arch = "aarch64"
     )))]
     {
-        dot_reference(a, b)
+        super::reference::dot_reference(a, b)
     }
-}
-
-/// The plain dot product, one multiply-accumulate per element. Each product of two int8 values
-/// fits in i16, which lets compilers use 16-bit SIMD multiplies on the host.
-#[inline]
-pub fn dot_reference(a: &[i8], b: &[u8]) -> i32 {
-    a.iter()
-        .zip(&b[..a.len()])
-        .map(|(&x, &w)| i32::from(i16::from(x) * i16::from(w as i8)))
-        .sum()
 }
 
 /// `Σ b[i]` of int8 bytes: how much a constant input offset adds to [`dot`].

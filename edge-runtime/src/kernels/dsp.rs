@@ -1,5 +1,5 @@
 //! The Armv7E-M DSP dot product (Cortex-M4/M7, feature `dsp`): four int8 products per two
-//! `SMLAD`s. Tested bit for bit against [`super::dot::dot_reference`] on the emulated Cortex-M7
+//! `SMLAD`s. Tested bit for bit against [`super::reference::dot_reference`] on the emulated Cortex-M7
 //! (the QEMU firmware's self-check and golden vectors).
 #![allow(unsafe_code)]
 
@@ -105,7 +105,7 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     r
 }
 
-/// Same result as [`super::dot::dot_reference`].
+/// Same result as [`super::reference::dot_reference`].
 #[inline]
 pub fn dot(a: &[i8], b: &[u8]) -> i32 {
     let b = &b[..a.len()];
@@ -119,7 +119,7 @@ pub fn dot(a: &[i8], b: &[u8]) -> i32 {
         acc = smlad(sxtb16(x), sxtb16(w), acc);
         acc = smlad(sxtb16_ror8(x), sxtb16_ror8(w), acc);
     }
-    acc + super::dot::dot_reference(x_rest, w_rest)
+    acc + super::reference::dot_reference(x_rest, w_rest)
 }
 
 /// The four rows' products with the weights `w` (whole words: the first `w.len()` values of
@@ -202,7 +202,7 @@ pub fn quad_dot_wide(patch: &[i8], w: &[u8]) -> [i32; 4] {
     let groups = w.len() / 8;
     let patch = &patch[..32 * groups];
     if !(patch.as_ptr() as usize).is_multiple_of(4) || !(w.as_ptr() as usize).is_multiple_of(4) {
-        return super::quad::quad_dot_wide_reference(patch, &w[..8 * groups]);
+        return super::reference::quad_dot_wide_reference(patch, &w[..8 * groups]);
     }
     let fours = groups / 4;
     let acc = quad_dot_wide_by4(&patch[..128 * fours], &w[..32 * fours]);
@@ -210,8 +210,10 @@ pub fn quad_dot_wide(patch: &[i8], w: &[u8]) -> [i32; 4] {
         // Every layer with a multiple of 16 input channels (all of the paper's network).
         return acc;
     }
-    let rest =
-        super::quad::quad_dot_wide_reference(&patch[128 * fours..], &w[32 * fours..8 * groups]);
+    let rest = super::reference::quad_dot_wide_reference(
+        &patch[128 * fours..],
+        &w[32 * fours..8 * groups],
+    );
     core::array::from_fn(|r| acc[r] + rest[r])
 }
 

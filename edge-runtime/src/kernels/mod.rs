@@ -7,14 +7,18 @@
 //! only `unsafe`. Each fast kernel has its plain twin in the crate, and [`conformance::run`]
 //! compares them on the same cases everywhere (host tests, qemu-aarch64, the QEMU firmware).
 
+mod cases;
 pub mod conformance;
 pub mod conv;
 pub mod dense;
 pub mod dot;
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 mod dsp;
+pub mod im2col;
 pub mod patch;
 pub mod quad;
+pub mod reference;
+pub mod shape;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) mod simd;
 pub mod single;

@@ -1,9 +1,10 @@
 //! The four accumulators of one output channel over a pool quad: the dot products of the four
 //! rows of a [`super::patch`] with the channel's int8 weights. Every weight word is loaded once
 //! for four outputs. Exact integer arithmetic: `|x − z| ≤ 255`, `|w| ≤ 128`, and a valid model's
-//! sums fit in i32 (checked at load), so every version gives [`quad_dot_reference`]'s result.
+//! sums fit in i32 (checked at load), so every version gives the plain loop's result
+//! ([`super::reference::quad_dot_reference`]).
 
-use super::patch::{value, GROUP};
+use super::reference::quad_dot_exact;
 
 /// `[Σ_i row_r[i] · w[i]]` for the four rows of `patch` (a quad's patch for `cin` input
 /// channels) and the channel's `9·cin` weights `w` (int8 bytes).
@@ -13,25 +14,7 @@ use super::patch::{value, GROUP};
 /// loop elsewhere; the rest (the first layer's `9·1`) through the plain loop.
 #[inline]
 pub fn quad_dot(patch: &[i8], cin: usize, w: &[u8]) -> [i32; 4] {
-    let k = 9 * cin;
-    let body = k - k % GROUP;
-    #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    let mut acc = super::dsp::quad_dot(patch, &w[..body]);
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    let mut acc = super::simd::quad_dot(patch, &w[..body]);
-    #[cfg(not(any(
-        all(feature = "dsp", target_arch = "arm"),
-        target_arch = "x86_64",
-        target_arch = "aarch64"
-    )))]
-    let mut acc = partial_reference(patch, &w[..body], 0);
-    if body < k {
-        let tail = partial_reference(patch, &w[body..k], body);
-        for (a, t) in acc.iter_mut().zip(tail) {
-            *a += t;
-        }
-    }
-    acc
+    quad_dot_exact(patch, cin, w, quad_dot_padded)
 }
 
 /// [`quad_dot`] over all `padded_len(cin)` values of the rows: `w` holds that many weights (a
@@ -52,7 +35,7 @@ pub fn quad_dot_padded(patch: &[i8], w: &[u8]) -> [i32; 4] {
         target_arch = "aarch64"
     )))]
     {
-        partial_reference(patch, w, 0)
+        super::reference::quad_partial(patch, w, 0)
     }
 }
 
@@ -68,31 +51,6 @@ pub fn quad_dot_wide(patch: &[i8], w: &[u8]) -> [i32; 4] {
     }
     #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
     {
-        quad_dot_wide_reference(patch, w)
+        super::reference::quad_dot_wide_reference(patch, w)
     }
-}
-
-/// The plain version of [`quad_dot_wide`]: one multiply-accumulate per value.
-pub fn quad_dot_wide_reference(patch: &[i8], w: &[u8]) -> [i32; 4] {
-    core::array::from_fn(|r| {
-        (0..w.len() / 2)
-            .map(|i| value(patch, r, i) * super::widened::value(w, i))
-            .sum()
-    })
-}
-
-/// The products of values `from..from + w.len()` of each row with `w`.
-fn partial_reference(patch: &[i8], w: &[u8], from: usize) -> [i32; 4] {
-    core::array::from_fn(|r| {
-        w.iter()
-            .enumerate()
-            .map(|(i, &wi)| value(patch, r, from + i) * i32::from(wi as i8))
-            .sum()
-    })
-}
-
-/// The plain version of [`quad_dot`]: one multiply-accumulate per value, reading the patch
-/// through [`value`].
-pub fn quad_dot_reference(patch: &[i8], cin: usize, w: &[u8]) -> [i32; 4] {
-    partial_reference(patch, &w[..9 * cin], 0)
 }

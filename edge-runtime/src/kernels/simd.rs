@@ -1,7 +1,7 @@
 //! The host dot product on 16 bytes at a time: SSE2 `PMADDWD` on x86-64, NEON `SMULL` +
 //! `SADALP` on aarch64 (the Raspberry Pi). Both instruction sets are part of their target's
 //! baseline, so no run-time detection is needed. Integer-exact, so the result is the same as
-//! [`super::dot::dot_reference`] bit for bit: tested against it in `crate::tests` (on x86-64, and
+//! [`super::reference::dot_reference`] bit for bit: tested against it in `crate::tests` (on x86-64, and
 //! under qemu-aarch64 by `.ci/run`) and by edge-cli's aarch64 test (golden logits).
 #![allow(unsafe_code)]
 
@@ -20,14 +20,14 @@ use core::arch::aarch64::{
     vmovl_s8, vmull_high_s8, vmull_s8, vorrq_u8, vpadalq_s16, vreinterpretq_s16_s8, vst1q_s32,
 };
 
-/// Same result as [`super::dot::dot_reference`]: `Σ a[i] · (b[i] as i8)`. Whole 16-byte blocks
+/// Same result as [`super::reference::dot_reference`]: `Σ a[i] · (b[i] as i8)`. Whole 16-byte blocks
 /// go through [`blocks`]; the tail through the plain loop.
 #[inline]
 pub fn dot(a: &[i8], b: &[u8]) -> i32 {
     let b = &b[..a.len()];
     let (xs, x_rest) = a.as_chunks::<16>();
     let (ws, w_rest) = b.as_chunks::<16>();
-    blocks(xs, ws) + super::dot::dot_reference(x_rest, w_rest)
+    blocks(xs, ws) + super::reference::dot_reference(x_rest, w_rest)
 }
 
 /// `Σ x·w` over paired 16-byte blocks, with SSE2.
@@ -109,7 +109,7 @@ pub fn has_avx2() -> bool {
     }
 }
 
-/// The pooled outputs of one quad for all its channels — [`super::conv::conv3x3`]'s inner loop —
+/// The pooled outputs of one quad for all its channels — the pooled conv kernel's inner loop —
 /// with AVX2 when the CPU has it (one call per quad, the quad products inlined); returns false,
 /// doing nothing, when it does not. Arguments as `conv3x3`'s: `weights` `[cout][9·cin]`, `out`
 /// one int8 per channel.
@@ -153,9 +153,9 @@ unsafe fn quad_channels_avx2(
             // SAFETY: the CPU has AVX2 (this function's contract).
             unsafe { quad_dot_avx2(patch, &w[..kp]) }
         } else {
-            super::quad::quad_dot(patch, cin, w)
+            super::reference::quad_dot_exact(patch, cin, w, quad_dot)
         };
-        *o = super::conv::pooled_output(acc, bias, stages, co, relu);
+        *o = super::shape::pooled_output(acc, bias, stages, co, relu);
     }
 }
 
@@ -263,7 +263,7 @@ pub fn quad_dot(patch: &[i8], w: &[u8]) -> [i32; 4] {
 /// `Σ x[i] · w[i]` of int16 values `x` (little-endian bytes, in order, at least `2·w.len()`) and
 /// int8 weights `w`: eight weights widened at a time with SSE2 and multiplied with eight values
 /// by `PMADDWD`; the tail in the plain loop. Same result as
-/// [`super::dense::row_dot_reference`].
+/// [`super::reference::row_dot_reference`].
 #[cfg(target_arch = "x86_64")]
 #[inline]
 pub fn row_dot16(x: &[i8], w: &[u8]) -> i32 {
@@ -286,7 +286,7 @@ pub fn row_dot16(x: &[i8], w: &[u8]) -> i32 {
         _mm_cvtsi128_si32(acc)
     };
     let done = 8 * ws.len();
-    body + super::dense::row_dot_reference(&x[2 * done..], w_rest)
+    body + super::reference::row_dot_reference(&x[2 * done..], w_rest)
 }
 
 /// As the SSE2 version, with NEON: eight weights widened (`SXTL`), then `SMLAL`/`SMLAL2` with
@@ -310,7 +310,7 @@ pub fn row_dot16(x: &[i8], w: &[u8]) -> i32 {
         vaddvq_s32(acc)
     };
     let done = 8 * ws.len();
-    body + super::dense::row_dot_reference(&x[2 * done..], w_rest)
+    body + super::reference::row_dot_reference(&x[2 * done..], w_rest)
 }
 
 /// Output channels of the one-input-channel layer computed at a time ([`single_block`]).
@@ -414,9 +414,10 @@ pub fn single_block(x: &[[i16; 10]; 4], w: &[i16; 10 * SINGLE_BLOCK]) -> [[i32; 
 
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
-    use super::super::conformance::Cases;
-    use super::super::patch::{fill, padded_len, patch_bytes};
-    use super::super::quad::quad_dot_reference;
+    use super::super::cases::Cases;
+    use super::super::im2col::fill;
+    use super::super::patch::{padded_len, patch_bytes};
+    use super::super::reference::quad_dot_reference;
 
     /// Both x86-64 quad kernels against the plain one, whichever of them `quad_dot` picks on
     /// this CPU: random maps and weights at the extremes too, every channel count 1-130.
@@ -429,9 +430,6 @@ mod tests {
             let input: Vec<i8> = raw.iter().map(|&b| b as i8).collect();
             let mut w = vec![0u8; padded_len(cin)];
             cases.fill(&mut w, cin % 5 == 0);
-            if cin % 3 == 0 {
-                w.iter_mut().for_each(|v| *v = 0x80);
-            }
             if cin % 3 == 0 {
                 w.iter_mut().for_each(|v| *v = 0x80);
             }
@@ -466,7 +464,7 @@ pub fn has_dotprod() -> bool {
 
 /// A pooled conv layer (more than one input channel) on raw int8 patches; returns false,
 /// doing nothing, when neither way below applies (then the int16 kernels run). Arguments as
-/// [`super::conv::conv3x3`]'s.
+/// the pooled conv kernel's (`conv3x3`).
 ///
 /// Per quad, the raw int8 patch ([`super::patch::fill_raw`]: taps outside the image hold the
 /// zero point `z`), then per channel and row the products of 16 values at a time, and
@@ -481,7 +479,7 @@ pub fn has_dotprod() -> bool {
 pub fn conv_raw(
     input: &[i8],
     (weights, bias, stages): (&[u8], &[u8], &[u8]),
-    s: &super::conv::ConvShape,
+    s: &super::shape::ConvShape,
     output: &mut [i8],
     scratch: &mut [i8],
 ) -> bool {
@@ -524,7 +522,7 @@ fn has_min_int8(bytes: &[u8]) -> bool {
 unsafe fn conv_raw_dotprod(
     input: &[i8],
     layer: (&[u8], &[u8], &[u8]),
-    s: &super::conv::ConvShape,
+    s: &super::shape::ConvShape,
     output: &mut [i8],
     scratch: &mut [i8],
 ) {
@@ -570,7 +568,7 @@ unsafe fn dot16<const SDOT: bool>(acc: int32x4_t, a: int8x16_t, b: int8x16_t) ->
 fn raw_layer<const SDOT: bool>(
     input: &[i8],
     (weights, bias, stages): (&[u8], &[u8], &[u8]),
-    s: &super::conv::ConvShape,
+    s: &super::shape::ConvShape,
     output: &mut [i8],
     scratch: &mut [i8],
 ) {
@@ -607,7 +605,7 @@ fn raw_layer<const SDOT: bool>(
             }
             for oy in 0..oh {
                 for ox in 0..ow {
-                    super::patch::fill_raw(
+                    super::im2col::fill_raw(
                         input,
                         (s.h, s.w, s.cin),
                         s.input_zero,
@@ -630,7 +628,7 @@ fn raw_layer<const SDOT: bool>(
                                 *sum += plain(&x[16 * chunks..], &w[16 * chunks..]);
                             }
                         }
-                        super::conv::pooled_output(sums, bias, stages, co, s.relu)
+                        super::shape::pooled_output(sums, bias, stages, co, s.relu)
                     };
                     let z = vdupq_n_s32(0);
                     // Two channels at a time share each row load; named accumulators (an array

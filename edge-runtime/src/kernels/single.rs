@@ -1,6 +1,6 @@
 //! The pooled conv layer with one input channel (the network's first layer, on the gray image).
 //!
-//! The general kernel ([`super::conv`]) would pad each channel's nine weights to a whole group
+//! The general kernel (`conv3x3` in the `conv` module) would pad each channel's nine weights to a whole group
 //! and build a 36-value patch per quad; here a pool quad reads its 4x4 input window once, as
 //! int16 pairs `(x − zero)` of neighbouring columns (0 outside the image), and each channel's
 //! nine weights are packed once per layer (on the stack, 32 channels at a time) into five
@@ -8,10 +8,10 @@
 //! each kernel row, `(w0, w1) (w3, w4) (w6, w7)`, and the third taps `(w2, w5) (w8, 0)`. One
 //! conv output is then three pair products (`SMLAD` on the M7) and three halfword products
 //! (`SMLAxy`): six instructions for nine multiply-accumulates. The pool and the output stage are
-//! taken on the accumulators as in [`super::conv`]. Same result as
-//! [`super::conv::conv3x3_reference`], against which the conformance cases check it.
+//! taken on the accumulators as in the general kernel. Same result as
+//! `conv3x3_reference`, against which the conformance cases check it.
 
-use super::conv::{pooled_output, ConvShape};
+use super::shape::{pooled_output, ConvShape};
 
 /// Words of packed weights per output channel.
 const WORDS: usize = 5;
@@ -103,7 +103,7 @@ fn window(input: &[i8], s: &ConvShape, oy: usize, ox: usize) -> [[i32; 4]; 4] {
     win
 }
 
-/// Runs a pooled layer with `s.cin == 1`: arguments as [`super::conv::conv3x3`] (no scratch).
+/// Runs a pooled layer with `s.cin == 1`: arguments as the general `conv3x3` (no scratch).
 /// On x86-64 and aarch64 hosts the products run across 32 channels at a time
 /// ([`super::simd::single_block`]); elsewhere as described in the module docs.
 pub fn conv3x3(
