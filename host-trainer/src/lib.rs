@@ -34,6 +34,7 @@ pub mod commands;
 pub mod allocator;
 pub mod bench;
 pub mod cascade_xml;
+pub mod detector;
 pub mod fsutil;
 pub mod profile;
 pub mod progress;

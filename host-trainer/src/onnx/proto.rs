@@ -1,5 +1,6 @@
-//! The subset of `onnx.proto` that host-trainer writes, with the field numbers of the ONNX
-//! specification, encoded with prost; and a graph builder shared by the float and QDQ exports.
+//! The subset of `onnx.proto` that host-trainer writes (and reads: the face detector's graph,
+//! `crate::detector::graph`), with the field numbers of the ONNX specification, encoded with
+//! prost; and a graph builder shared by the float and QDQ exports.
 
 use prost::Message;
 
@@ -89,6 +90,9 @@ pub struct AttributeProto {
     pub i: i64,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
+    /// A string attribute (read only; never written, so exports are unchanged).
+    #[prost(bytes = "vec", tag = "4")]
+    pub s: Vec<u8>,
 }
 
 /// `TensorProto.DataType.FLOAT`.
@@ -104,6 +108,12 @@ pub struct TensorProto {
     pub name: String,
     #[prost(bytes = "vec", tag = "9")]
     pub raw_data: Vec<u8>,
+    /// Float values stored as a list instead of `raw_data` (read only).
+    #[prost(float, repeated, tag = "4")]
+    pub float_data: Vec<f32>,
+    /// 1 when the values are in another file (read only: such models are refused).
+    #[prost(int32, tag = "14")]
+    pub data_location: i32,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -236,6 +246,7 @@ impl Builder {
             data_type,
             name: name.into(),
             raw_data,
+            ..Default::default()
         });
     }
 
