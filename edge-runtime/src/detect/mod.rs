@@ -22,6 +22,7 @@
 //! ```
 
 pub mod cascade;
+pub mod cnn;
 mod group;
 
 pub use cascade::{Cascade, CascadeError, Feature};

@@ -7,7 +7,7 @@
 //! only `unsafe`. Each fast kernel has its plain twin in the crate, and [`conformance::run`]
 //! compares them on the same cases everywhere (host tests, qemu-aarch64, the QEMU firmware).
 
-mod cases;
+pub(crate) mod cases;
 pub mod conformance;
 pub mod conv;
 pub mod dense;

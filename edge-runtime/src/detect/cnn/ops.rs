@@ -1,0 +1,195 @@
+//! The int8 layers of the CNN face detector, HWC, no heap: a 3x3 stride-2 convolution on the
+//! gray frame, pointwise (1x1) and depthwise 3x3 convolutions, 2x2 max pool, nearest 2x
+//! upsampling and the sum of two maps. Weights are int8 bytes, biases int32 little-endian, one
+//! output [`Stage`] per channel (16 bytes, `requant`), as in the expression model's file.
+//!
+//! Activations are int8 with a zero point (`x = s · (q − z)`); the taps outside a map are the
+//! real value 0, i.e. `q − z = 0`, and are skipped. Every sum is exact in i32: a valid file's
+//! layers have at most 9·255·128 (stem) or `cin`·255·128 per accumulator.
+
+use crate::kernels::{dense, i32_at, stage_at};
+use crate::requant::Stage;
+
+/// A map's height, width and channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapShape {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+}
+
+impl MapShape {
+    /// Values of the map.
+    pub const fn len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+
+    /// Whether the map holds no value.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The shape after a 3x3 stride-2 convolution with padding 1 to `c` channels.
+    pub const fn stem_output(h: usize, w: usize, c: usize) -> MapShape {
+        MapShape {
+            h: h.div_ceil(2),
+            w: w.div_ceil(2),
+            c,
+        }
+    }
+}
+
+/// One layer's weights and output stages, as stored in the file.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvParams<'a> {
+    /// `[cout][taps]` int8 bytes (taps: 9 for 3x3, `cin` for 1x1).
+    pub weights: &'a [u8],
+    /// `cout` int32, little-endian.
+    pub bias: &'a [u8],
+    /// `cout` output stages of 16 bytes.
+    pub stages: &'a [u8],
+    pub relu: bool,
+}
+
+/// 3x3 convolution, stride 2, padding 1, over the gray frame (`pixels`, `h × w`, values 0-255
+/// taken as they are: the input's scale is 1 and its zero point 0) into `out`
+/// ([`MapShape::stem_output`], `cout` channels).
+pub fn stem(pixels: &[u8], h: usize, w: usize, p: &ConvParams<'_>, out: &mut [i8]) {
+    let cout = p.bias.len() / 4;
+    let o = MapShape::stem_output(h, w, cout);
+    debug_assert_eq!(pixels.len(), h * w);
+    debug_assert_eq!(out.len(), o.len());
+    for oy in 0..o.h {
+        for ox in 0..o.w {
+            let mut window = [0i32; 9];
+            for (t, v) in window.iter_mut().enumerate() {
+                let (y, x) = (
+                    (2 * oy + t / 3).wrapping_sub(1),
+                    (2 * ox + t % 3).wrapping_sub(1),
+                );
+                if y < h && x < w {
+                    *v = i32::from(pixels[y * w + x]);
+                }
+            }
+            let px = &mut out[(oy * o.w + ox) * cout..][..cout];
+            for (co, q) in px.iter_mut().enumerate() {
+                let k = &p.weights[co * 9..][..9];
+                let acc = window
+                    .iter()
+                    .zip(k)
+                    .fold(i32_at(p.bias, co), |a, (&v, &wt)| {
+                        a + v * i32::from(wt as i8)
+                    });
+                *q = stage_at(p.stages, co).output(acc, p.relu);
+            }
+        }
+    }
+}
+
+/// Bytes of scratch [`pointwise`] needs for `cin` input channels.
+pub const fn pointwise_scratch(cin: usize) -> usize {
+    dense::scratch_bytes(cin)
+}
+
+/// 1x1 convolution of every pixel of `input` (`pixels × cin`, zero point `input_zero`) into
+/// `out` (`pixels × cout`): each pixel is one dense layer (the expression model's dense kernel,
+/// with its fast versions). `scratch` holds [`pointwise_scratch`]`(cin)` bytes.
+pub fn pointwise(
+    input: &[i8],
+    cin: usize,
+    input_zero: i32,
+    p: &ConvParams<'_>,
+    out: &mut [i8],
+    scratch: &mut [i8],
+) {
+    let cout = p.bias.len() / 4;
+    debug_assert_eq!(p.weights.len(), cin * cout);
+    for (x, o) in input.chunks_exact(cin).zip(out.chunks_exact_mut(cout)) {
+        dense::dense(
+            x, p.weights, p.bias, p.stages, input_zero, p.relu, o, scratch,
+        );
+    }
+}
+
+/// 3x3 depthwise convolution, stride 1, padding 1: channel `c` of `out` from channel `c` of
+/// `input` (shape `s`, zero point `input_zero`) with its nine weights.
+pub fn depthwise(input: &[i8], s: MapShape, input_zero: i32, p: &ConvParams<'_>, out: &mut [i8]) {
+    debug_assert_eq!(input.len(), s.len());
+    debug_assert_eq!(out.len(), s.len());
+    debug_assert_eq!(p.weights.len(), 9 * s.c);
+    for y in 0..s.h {
+        for x in 0..s.w {
+            let px = &mut out[(y * s.w + x) * s.c..][..s.c];
+            for (c, q) in px.iter_mut().enumerate() {
+                let k = &p.weights[c * 9..][..9];
+                let mut acc = i32_at(p.bias, c);
+                for (t, &wt) in k.iter().enumerate() {
+                    let (iy, ix) = ((y + t / 3).wrapping_sub(1), (x + t % 3).wrapping_sub(1));
+                    if iy < s.h && ix < s.w {
+                        let v = i32::from(input[(iy * s.w + ix) * s.c + c]) - input_zero;
+                        acc += v * i32::from(wt as i8);
+                    }
+                }
+                *q = stage_at(p.stages, c).output(acc, p.relu);
+            }
+        }
+    }
+}
+
+/// 2x2 max pool, stride 2, of `input` (shape `s`; an odd last row or column is dropped) into
+/// `out` (`h/2 × w/2 × c`). The int8 values keep the input's scale and zero point.
+pub fn max_pool2(input: &[i8], s: MapShape, out: &mut [i8]) {
+    let (oh, ow) = (s.h / 2, s.w / 2);
+    debug_assert_eq!(out.len(), oh * ow * s.c);
+    for oy in 0..oh {
+        for ox in 0..ow {
+            let at =
+                |dy: usize, dx: usize| &input[((2 * oy + dy) * s.w + 2 * ox + dx) * s.c..][..s.c];
+            let (a, b, c, d) = (at(0, 0), at(0, 1), at(1, 0), at(1, 1));
+            let o = &mut out[(oy * ow + ox) * s.c..][..s.c];
+            for (k, v) in o.iter_mut().enumerate() {
+                *v = a[k].max(b[k]).max(c[k].max(d[k]));
+            }
+        }
+    }
+}
+
+/// Nearest-neighbour 2x upsampling of `input` (shape `s`) into `out` (`2h × 2w × c`).
+pub fn upsample2(input: &[i8], s: MapShape, out: &mut [i8]) {
+    debug_assert_eq!(out.len(), 4 * s.len());
+    let row = 2 * s.w * s.c;
+    for y in 0..s.h {
+        let (top, bottom) = out[2 * y * row..(2 * y + 2) * row].split_at_mut(row);
+        for x in 0..s.w {
+            let src = &input[(y * s.w + x) * s.c..][..s.c];
+            top[2 * x * s.c..][..s.c].copy_from_slice(src);
+            top[(2 * x + 1) * s.c..][..s.c].copy_from_slice(src);
+        }
+        bottom.copy_from_slice(top);
+    }
+}
+
+/// How two int8 maps of one shape are added: `q = stage((a − za)·ma + (b − zb)·mb)` with `ma`,
+/// `mb` the inputs' scales in a common fixed point and `stage` taking that fixed point to the
+/// output's scale, with its rounding and zero point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddParams {
+    pub a_zero: i32,
+    pub b_zero: i32,
+    /// At most 2^15 in magnitude, so every sum is below 2^25.
+    pub a_mul: i32,
+    pub b_mul: i32,
+    pub stage: Stage,
+}
+
+/// The largest [`AddParams::a_mul`] / [`AddParams::b_mul`] magnitude a valid file holds.
+pub const ADD_MUL_MAX: i32 = 1 << 15;
+
+/// `out = a + b` in real values (see [`AddParams`]).
+pub fn add(a: &[i8], b: &[i8], p: &AddParams, out: &mut [i8]) {
+    debug_assert!(a.len() == b.len() && a.len() == out.len());
+    for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+        let acc = (i32::from(x) - p.a_zero) * p.a_mul + (i32::from(y) - p.b_zero) * p.b_mul;
+        *o = p.stage.apply(acc);
+    }
+}
