@@ -3,6 +3,7 @@
 //! classification report. Shared by host-trainer (training), edge-cli (evaluation on a Pi) and
 //! the cross-crate checks.
 
+pub mod composite;
 pub mod data;
 pub mod input;
 pub mod jpeg;

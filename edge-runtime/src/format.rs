@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::container::{u32_at, Framing};
 use crate::error::Error;
 use crate::labels::CLASS_COUNT;
-use crate::requant::{Stage, STAGE_BYTES};
+use crate::requant::{check_channel, ChannelProblem, Stage, STAGE_BYTES};
 
 /// Magic bytes at the start of every model file.
 pub const MAGIC: [u8; 4] = *b"FERQ";
@@ -297,28 +297,26 @@ fn validate(header: &Header, data: &[u8]) -> Result<(usize, usize), Error> {
         let biases = &data[l.bias.offset as usize..][..l.bias.len as usize];
         let stages = &data[l.stages.offset as usize..][..l.stages.len as usize];
         // |x - z_in| <= 255 for int8 x and zero point.
-        let max_dx = 255u64;
         for c in 0..out_c {
             let ch = c as u16;
-            let w = &weights[c * l.fan_in()..][..l.fan_in()];
-            let sum_abs: u64 = w.iter().map(|&v| u64::from((v as i8).unsigned_abs())).sum();
-            let mut b4 = [0u8; 4];
-            b4.copy_from_slice(&biases[c * 4..c * 4 + 4]);
-            let bias = i32::from_le_bytes(b4);
-            let max_acc = sum_abs * max_dx + u64::from(bias.unsigned_abs());
-            if max_acc > i32::MAX as u64 {
-                return Err(Error::AccumulatorOverflow {
-                    layer: li,
-                    channel: ch,
-                });
-            }
             let mut s = [0u8; STAGE_BYTES];
             s.copy_from_slice(&stages[c * STAGE_BYTES..][..STAGE_BYTES]);
-            if !Stage::from_le_bytes(&s).is_safe_for(max_acc) {
-                return Err(Error::BadRequant {
-                    layer: li,
-                    channel: ch,
-                });
+            let w = &weights[c * l.fan_in()..][..l.fan_in()];
+            let bias = crate::kernels::i32_at(biases, c);
+            match check_channel(w, bias, &Stage::from_le_bytes(&s), 255) {
+                Ok(()) => {}
+                Err(ChannelProblem::Overflow) => {
+                    return Err(Error::AccumulatorOverflow {
+                        layer: li,
+                        channel: ch,
+                    })
+                }
+                Err(ChannelProblem::BadStage) => {
+                    return Err(Error::BadRequant {
+                        layer: li,
+                        channel: ch,
+                    })
+                }
             }
         }
         arena = arena.max(l.in_len() + l.out_len());

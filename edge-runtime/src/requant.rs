@@ -84,6 +84,38 @@ impl Stage {
     }
 }
 
+/// Why an output channel was refused by [`check_channel`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelProblem {
+    /// Its int32 accumulator could overflow.
+    Overflow,
+    /// Its stage's shift or offset is out of range for the accumulators it can see.
+    BadStage,
+}
+
+/// Checks one output channel of a layer read from a file: with every input `|x − z| ≤ max_dx`,
+/// the accumulator `bias + Σ w·(x − z)` (weights: int8 bytes) fits in i32, and the stage is exact
+/// on it ([`Stage::is_safe_for`]).
+pub fn check_channel(
+    weights: &[u8],
+    bias: i32,
+    stage: &Stage,
+    max_dx: u64,
+) -> Result<(), ChannelProblem> {
+    let sum_abs: u64 = weights
+        .iter()
+        .map(|&v| u64::from((v as i8).unsigned_abs()))
+        .sum();
+    let max_acc = sum_abs * max_dx + u64::from(bias.unsigned_abs());
+    if max_acc > i32::MAX as u64 {
+        return Err(ChannelProblem::Overflow);
+    }
+    if !stage.is_safe_for(max_acc) {
+        return Err(ChannelProblem::BadStage);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

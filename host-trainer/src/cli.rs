@@ -41,6 +41,10 @@ pub enum Command {
     Bench(BenchArgs),
     /// Convert an OpenCV LBP cascade (XML) into edge-runtime's face-detector file.
     Cascade(CascadeArgs),
+    /// Convert a CNN face detector (YuNet's ONNX) into edge-runtime's int8 detector file,
+    /// calibrated on camera-like frames of real FER-2013 training faces and checked against the
+    /// float graph on other such frames.
+    Detector(DetectorArgs),
     /// Hand a training run over to another session or machine: `pack` its resumable state into
     /// one small file (weights rounded far below a training step; docs/training.md), `unpack`
     /// it into an empty run folder, then `train --resume`.
@@ -79,6 +83,40 @@ pub struct CascadeArgs {
     #[arg(long, default_value = "models/face_lbp.cascade")]
     pub out: PathBuf,
     /// Replace the cascade file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DetectorArgs {
+    /// The detector's ONNX file.
+    #[arg(long, default_value = "models/face_yunet_s.onnx")]
+    pub onnx: PathBuf,
+    /// FER-2013 (folder or fer2013.csv): the training faces of the calibration frames.
+    #[arg(long, env = "FER2013_DIR")]
+    pub data: Option<PathBuf>,
+    /// The split manifest whose training part the faces come from.
+    #[arg(long, default_value = "models/split.json")]
+    pub manifest: PathBuf,
+    /// The texture photos of the frames' backgrounds (brick, grass, gravel; 512x512).
+    #[arg(long, default_value = "tests/data/photos")]
+    pub textures: PathBuf,
+    /// Width of the calibration and check frames (a multiple of 32).
+    #[arg(long, default_value_t = 160)]
+    pub width: usize,
+    /// Height of the calibration and check frames (a multiple of 32).
+    #[arg(long, default_value_t = 128)]
+    pub height: usize,
+    /// Calibration frames.
+    #[arg(long, default_value_t = 200)]
+    pub frames: usize,
+    /// Frames of the int8-against-float check.
+    #[arg(long, default_value_t = 100)]
+    pub check_frames: usize,
+    /// The detector file to write.
+    #[arg(long, default_value = "models/face_yunet_s.det")]
+    pub out: PathBuf,
+    /// Replace the detector file if it exists.
     #[arg(long)]
     pub force: bool,
 }
@@ -139,6 +177,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Cascade(args)) => {
             crate::fsutil::check_overwrite(std::slice::from_ref(&args.out), args.force)?;
             show!("{}", crate::cascade_xml::convert(&args.xml, &args.out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Detector(args)) => {
+            show!(
+                "{}",
+                crate::commands::detector::run(&data_path(&args.data)?, &args)?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Bench(args)) => {

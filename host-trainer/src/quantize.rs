@@ -96,7 +96,7 @@ pub fn stage_for(multiplier: f64, offset: f64) -> Stage {
 }
 
 /// Symmetric per-channel quantization of `w` (rows = output channels of `fan_in` values).
-fn quantize_rows(w: &[f32], fan_in: usize) -> (Vec<i8>, Vec<f32>) {
+pub fn quantize_rows(w: &[f32], fan_in: usize) -> (Vec<i8>, Vec<f32>) {
     let mut q = Vec::with_capacity(w.len());
     let mut scales = Vec::new();
     for row in w.chunks(fan_in) {

@@ -10,8 +10,13 @@ use fer_dataset::split::Manifest;
 pub use fer_test_support::{fer_dir, models_dir, tract_plan};
 use tract_onnx::prelude::*;
 
-pub mod composite;
 pub mod sequence;
+
+/// The real texture photos of `tests/data/photos` (CC0) for composite frames' backgrounds.
+pub fn textures() -> Vec<Vec<u8>> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/photos");
+    fer_dataset::composite::textures(&dir).unwrap_or_else(|e| panic!("{e:#}"))
+}
 
 /// The test split named by the published manifest, loaded from the data set.
 pub fn test_split() -> Vec<Sample> {

@@ -3,7 +3,7 @@
 //! what a camera adds from frame to frame: sensor noise, auto-exposure flicker and a pixel or two
 //! of head movement. Seeded: the same frames on every machine.
 
-use crate::composite::{background, paste_image, Rng};
+use fer_dataset::composite::{background, paste_image, Rng};
 
 /// Frames of a still face that changes once.
 pub struct Sequence {

@@ -8,8 +8,9 @@ use edge_runtime::detect::{detect, scratch_len, Cascade, DetectParams, Face};
 use edge_runtime::pipeline::{self, Settings};
 use edge_runtime::preprocess::GrayFrame;
 use edge_runtime::Model;
-use fer_checks::composite::{no_face, one_face, textures, Rng};
+use fer_checks::textures;
 use fer_checks::{artifact, detect_faces, test_split, FACE_SETTINGS};
+use fer_dataset::composite::{no_face, one_face, Rng};
 
 const W: usize = 320;
 const H: usize = 240;

@@ -10,9 +10,10 @@ use edge_runtime::pipeline::{self, Scratch, Source};
 use edge_runtime::preprocess::{GrayFrame, Square};
 use edge_runtime::steady::{Followed, Steady, Tracker};
 use edge_runtime::{Emotion, Model, CLASS_COUNT};
-use fer_checks::composite::{textures, Rng};
 use fer_checks::sequence::still_face_changing_once;
+use fer_checks::textures;
 use fer_checks::{artifact, validation_faces, FACE_SETTINGS};
+use fer_dataset::composite::Rng;
 
 /// Frames per face in a sequence: 3 s at the 15 fps the per-second figures assume.
 const EACH: usize = 45;

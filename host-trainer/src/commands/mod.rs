@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+pub mod detector;
 pub mod quantize;
 pub mod report;
 pub mod teach;

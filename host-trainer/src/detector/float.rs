@@ -191,3 +191,60 @@ fn upsample2(x: &Map) -> Map {
     }
     out
 }
+
+/// The faces of one frame from the float head maps, decoded as YuNet does (score
+/// `sigmoid(class) · sigmoid(objectness)`, box centre `(cell + offset) · stride`, size
+/// `exp(log size) · stride`, landmarks `(cell + offset) · stride`), rounded to whole pixels, then
+/// the same non-maximum suppression as the int8 detector's.
+pub fn decode(
+    graph: &Graph,
+    maps: &[Map],
+    p: &edge_runtime::detect::cnn::decode::DecodeParams,
+) -> Vec<edge_runtime::detect::cnn::decode::Detection> {
+    use edge_runtime::detect::cnn::decode::{suppress, Detection, ONE};
+    let sigmoid = |v: f32| 1.0 / (1.0 + (-f64::from(v)).exp());
+    let px = |v: f64| v.round() as i32;
+    let mut faces = Vec::new();
+    for h in graph.heads.chunks(4) {
+        let (cls, obj, bx, kps) = (
+            &maps[h[0].tensor],
+            &maps[h[1].tensor],
+            &maps[h[2].tensor],
+            &maps[h[3].tensor],
+        );
+        let s = h[0].stride as f64;
+        for y in 0..cls.h {
+            for x in 0..cls.w {
+                let i = y * cls.w + x;
+                let score = sigmoid(cls.data[i]) * sigmoid(obj.data[i]);
+                let score_q16 = (score * f64::from(ONE)).round() as u32;
+                if score_q16 < p.min_score {
+                    continue;
+                }
+                let b = &bx.data[4 * i..4 * i + 4];
+                let (cx, cy) = (
+                    (x as f64 + f64::from(b[0])) * s,
+                    (y as f64 + f64::from(b[1])) * s,
+                );
+                let (w, hh) = (f64::from(b[2]).exp() * s, f64::from(b[3]).exp() * s);
+                let k = &kps.data[10 * i..10 * i + 10];
+                faces.push(Detection {
+                    x: px(cx - w / 2.0),
+                    y: px(cy - hh / 2.0),
+                    w: px(w),
+                    h: px(hh),
+                    score: score_q16,
+                    landmarks: core::array::from_fn(|j| {
+                        [
+                            px((x as f64 + f64::from(k[2 * j])) * s),
+                            px((y as f64 + f64::from(k[2 * j + 1])) * s),
+                        ]
+                    }),
+                });
+            }
+        }
+    }
+    let kept = suppress(&mut faces, p.nms_percent);
+    faces.truncate(kept);
+    faces
+}

@@ -1,5 +1,7 @@
-//! The CNN face detector on the host: its graph read from ONNX ([`graph`]) and run in plain
-//! `f32` ([`float`]), the reference for quantizing it (docs/face-detection.md).
+//! The CNN face detector on the host: its graph read from ONNX ([`graph`]), run in plain `f32`
+//! ([`float`]), calibrated and quantized into edge-runtime's int8 detector file ([`quantize`])
+//! (docs/face-detection.md).
 
 pub mod float;
 pub mod graph;
+pub mod quantize;

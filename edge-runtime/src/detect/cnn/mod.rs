@@ -1,7 +1,12 @@
-//! The CNN face detector (YuNet-s converted by `host-trainer`; docs/face-detection.md): its int8
-//! layers ([`ops`]). Integer-only, no heap.
+//! The CNN face detector (YuNet-s converted by `host-trainer detector`; docs/face-detection.md):
+//! its file ([`file`]), int8 layers ([`ops`]), the arena plan and the run ([`run`]), and the
+//! decoding of boxes, scores and landmarks with non-maximum suppression ([`decode`]).
+//! Integer-only, no heap.
 
+pub mod decode;
+pub mod file;
 pub mod ops;
+pub mod run;
 
 #[cfg(test)]
 mod tests;

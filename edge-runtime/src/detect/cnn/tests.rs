@@ -202,3 +202,305 @@ fn pool_upsample_and_add_are_their_definitions() {
         );
     }
 }
+
+mod file {
+    use crate::detect::cnn::decode::{decode, suppress, DecodeParams, Detection, ONE};
+    use crate::detect::cnn::file::*;
+    use crate::detect::cnn::run::RunError;
+    use crate::requant::Stage;
+    use std::vec::Vec;
+
+    fn stage_bytes(s: Stage, n: usize) -> Vec<u8> {
+        (0..n).flat_map(|_| s.to_le_bytes()).collect()
+    }
+
+    /// A tiny detector: stem (2 channels) → max pool → max pool (stride 8) → pointwise to each
+    /// head (1, 1, 4, 10 channels). The class and objectness maps are 2·(mean of the stem's
+    /// first channel) − 64 or so, so bright frames score high.
+    fn spec() -> DetectorSpec {
+        let unit = Stage {
+            m: 1 << 30,
+            n: 30,
+            b: 1 << 29,
+        };
+        let mut stem = Vec::new();
+        stem.extend([1u8; 9]);
+        stem.extend([0u8; 9]);
+        stem.extend([0u8; 8]);
+        // acc = Σ pixels (≤ 2295); q = acc / 32 − 128 → the stage: m = 2^30, n = 35, b = −128·2^35.
+        let s = Stage {
+            m: 1 << 30,
+            n: 35,
+            b: (-128i64 << 35) + (1 << 34),
+        };
+        stem.extend(stage_bytes(s, 2));
+        let head = |cout: usize, w: u8| {
+            let mut p = Vec::new();
+            for _ in 0..cout {
+                p.extend([w, 0]);
+            }
+            p.extend((0..cout).flat_map(|_| 0i32.to_le_bytes()));
+            p.extend(stage_bytes(unit, cout));
+            p
+        };
+        let layers = std::vec![
+            LayerSpec {
+                kind: LayerKind::Stem,
+                relu: false,
+                input: 0,
+                other: 0,
+                params: stem
+            },
+            LayerSpec {
+                kind: LayerKind::MaxPool2,
+                relu: false,
+                input: 1,
+                other: 0,
+                params: Vec::new()
+            },
+            LayerSpec {
+                kind: LayerKind::MaxPool2,
+                relu: false,
+                input: 2,
+                other: 0,
+                params: Vec::new()
+            },
+            LayerSpec {
+                kind: LayerKind::Pointwise,
+                relu: false,
+                input: 3,
+                other: 0,
+                params: head(1, 1)
+            },
+            LayerSpec {
+                kind: LayerKind::Pointwise,
+                relu: false,
+                input: 3,
+                other: 0,
+                params: head(1, 1)
+            },
+            LayerSpec {
+                kind: LayerKind::Pointwise,
+                relu: false,
+                input: 3,
+                other: 0,
+                params: head(4, 0)
+            },
+            LayerSpec {
+                kind: LayerKind::Pointwise,
+                relu: false,
+                input: 3,
+                other: 0,
+                params: head(10, 0)
+            },
+        ];
+        // Scores: q/16 as the logit; box: zero offsets, exp 1 (size 1 stride); landmarks step 1/16.
+        let sig: Vec<u8> = (-128..=127i32)
+            .flat_map(|q| {
+                let p = 1.0 / (1.0 + (-(f64::from(q) / 16.0)).exp());
+                ((p * 65536.0).round().min(65535.0) as u16).to_le_bytes()
+            })
+            .collect();
+        let mut bx = (ONE as i32 / 16).to_le_bytes().to_vec();
+        bx.extend((0..256).flat_map(|_| ONE.to_le_bytes()));
+        let heads = std::vec![
+            HeadSpec {
+                kind: HeadKind::Class,
+                stride: 8,
+                tensor: 4,
+                table: sig.clone()
+            },
+            HeadSpec {
+                kind: HeadKind::Objectness,
+                stride: 8,
+                tensor: 5,
+                table: sig
+            },
+            HeadSpec {
+                kind: HeadKind::Box,
+                stride: 8,
+                tensor: 6,
+                table: bx
+            },
+            HeadSpec {
+                kind: HeadKind::Landmarks,
+                stride: 8,
+                tensor: 7,
+                table: (ONE as i32 / 16).to_le_bytes().to_vec()
+            },
+        ];
+        DetectorSpec {
+            tensors: std::vec![
+                (1, 0),
+                (2, -128),
+                (2, -128),
+                (2, -128),
+                (1, 0),
+                (1, 0),
+                (4, 0),
+                (10, 0)
+            ],
+            layers,
+            heads,
+        }
+    }
+
+    #[test]
+    fn a_file_round_trips_plans_runs_and_decodes() {
+        let bytes = spec().encode().expect("valid");
+        let det = CnnDetector::from_bytes(&bytes).expect("loads");
+        assert_eq!(
+            (det.tensor_count(), det.layer_count(), det.head_count()),
+            (8, 7, 4)
+        );
+        assert_eq!(det.max_stride(), 8);
+        assert_eq!(
+            det.plan(20, 16).unwrap_err(),
+            RunError::FrameSize {
+                width: 20,
+                height: 16,
+                multiple: 8
+            }
+        );
+        let plan = det.plan(32, 16).expect("plan");
+        // No two tensors alive at once share bytes.
+        for t in 1..8 {
+            for u in 1..t {
+                let (a, b) = (plan.range(t), plan.range(u));
+                let apart = a.end <= b.start || b.end <= a.start;
+                // Tensor u is last read by a layer after t's is produced only for the heads' input.
+                if u == 3 || t >= 4 && u >= 4 || t == u + 1 {
+                    assert!(apart, "tensors {u} and {t}: {b:?} {a:?}");
+                }
+            }
+        }
+        let mut arena = std::vec![0i8; plan.arena_len()];
+        // Left half bright, right half dark: the bright cells score high.
+        let frame: Vec<u8> = (0..32 * 16)
+            .map(|i| if i % 32 < 16 { 250 } else { 10 })
+            .collect();
+        assert_eq!(
+            det.run(&plan, &frame[1..], &mut arena).unwrap_err(),
+            RunError::FrameLength {
+                expected: 512,
+                got: 511
+            }
+        );
+        det.run(&plan, &frame, &mut arena).expect("runs");
+        let mut out = [Detection::EMPTY; 8];
+        let p = DecodeParams {
+            min_score: ONE * 9 / 10,
+            nms_percent: 30,
+        };
+        let n = decode(&det, &plan, &arena, &p, &mut out);
+        // The four cells of the bright half (columns 0 and 1 of both rows) score about 0.975, the
+        // others at most 0.68; boxes of one stride centred on each cell's corner do not overlap.
+        assert_eq!(n, 4, "{:?}", &out[..n]);
+        assert!(out[..n]
+            .iter()
+            .all(|d| d.x < 8 && d.w == 8 && d.h == 8 && d.score > ONE * 9 / 10));
+        assert!(out[..n].windows(2).all(|w| w[0].score >= w[1].score));
+    }
+
+    #[test]
+    fn every_damage_to_a_file_is_refused_by_name() {
+        let good = spec().encode().expect("valid");
+        let reseal = |mut b: Vec<u8>| {
+            let crc = crate::crc32::crc32(&b[PREAMBLE..]);
+            b[12..16].copy_from_slice(&crc.to_le_bytes());
+            b
+        };
+        let err = |b: &[u8]| CnnDetector::from_bytes(b).unwrap_err();
+        assert_eq!(
+            err(&good[..10]),
+            DetectorError::Truncated {
+                needed: 16,
+                got: 10
+            }
+        );
+        assert_eq!(err(b"FERQ this is a model"), DetectorError::BadMagic);
+        let mut b = good.clone();
+        b[40] ^= 1;
+        assert!(matches!(err(&b), DetectorError::ChecksumMismatch { .. }));
+        let mut b = good.clone();
+        b.push(0);
+        assert!(matches!(err(&b), DetectorError::TrailingBytes { extra: 1 }));
+        // Edits with a valid checksum: each names what is wrong.
+        let edit = |f: &dyn Fn(&mut DetectorSpec)| {
+            let mut s = spec();
+            f(&mut s);
+            s.encode().unwrap_err()
+        };
+        assert_eq!(
+            edit(&|s| s.tensors[0] = (3, 0)),
+            DetectorError::BadTensor { tensor: 0 }
+        );
+        assert_eq!(edit(&|s| s.tensors.truncate(7)), DetectorError::BadCounts);
+        assert_eq!(
+            edit(&|s| s.layers[3].input = 5),
+            DetectorError::BadLayer { layer: 3 }
+        );
+        assert_eq!(
+            edit(&|s| s.layers[1].relu = true),
+            DetectorError::BadLayer { layer: 1 }
+        );
+        assert_eq!(
+            edit(&|s| s.tensors[2] = (2, 0)),
+            DetectorError::BadLayer { layer: 1 }
+        );
+        // A stage shift of 0; a bias that overflows the accumulator.
+        assert_eq!(
+            edit(&|s| s.layers[0].params[26 + 4..26 + 8].copy_from_slice(&0u32.to_le_bytes())),
+            DetectorError::BadRequant {
+                layer: 0,
+                channel: 0
+            }
+        );
+        assert_eq!(
+            edit(&|s| s.layers[0].params[18..22].copy_from_slice(&i32::MAX.to_le_bytes())),
+            DetectorError::BadRequant {
+                layer: 0,
+                channel: 0
+            }
+        );
+        // One byte short: refused (which check notices first depends on the bytes that shift).
+        edit(&|s| {
+            s.layers[3].params.pop();
+        });
+        assert_eq!(
+            edit(&|s| s.heads[1].kind = HeadKind::Class),
+            DetectorError::BadHead { head: 1 }
+        );
+        assert_eq!(
+            edit(&|s| s.heads[2].tensor = 4),
+            DetectorError::BadHead { head: 2 }
+        );
+        assert_eq!(
+            edit(&|s| {
+                for h in &mut s.heads {
+                    h.stride = 6;
+                }
+            }),
+            DetectorError::BadHead { head: 0 }
+        );
+        // A raw byte edit: an unknown layer kind.
+        let mut b = good.clone();
+        b[PREAMBLE + 8 + 8 * 4] = 9;
+        assert_eq!(err(&reseal(b)), DetectorError::BadLayer { layer: 0 });
+    }
+
+    #[test]
+    fn suppression_keeps_the_best_of_overlapping_faces_in_a_fixed_order() {
+        let d = |x: i32, score: u32| Detection {
+            x,
+            y: 0,
+            w: 10,
+            h: 10,
+            score,
+            landmarks: [[0; 2]; 5],
+        };
+        let mut faces = [d(0, 10), d(2, 30), d(50, 20), d(51, 20), d(100, 5)];
+        let n = suppress(&mut faces, 30);
+        assert_eq!(&faces[..n], &[d(2, 30), d(50, 20), d(100, 5)]);
+    }
+}

@@ -1,8 +1,13 @@
-//! Camera-like test frames: real FER-2013 faces, upscaled and pasted at known places into
-//! larger frames over varied synthetic backgrounds, and frames with no face. Seeded: the same
-//! frames on every machine (the data set's SplitMix64 generator).
+//! Camera-like frames: real FER-2013 faces, upscaled and pasted at known places into larger
+//! frames over varied synthetic backgrounds or real textures, and frames with no face. Seeded:
+//! the same frames on every machine (the data set's SplitMix64 generator). Used by the face
+//! detection checks and to calibrate the CNN face detector.
 
-use fer_dataset::data::{Sample, SIDE};
+use std::path::Path;
+
+use anyhow::{ensure, Result};
+
+use crate::data::{Sample, SIDE};
 
 /// A gray frame with the boxes of the faces pasted into it.
 pub struct Composite {
@@ -13,24 +18,28 @@ pub struct Composite {
     pub faces: Vec<(usize, usize, usize, usize)>,
 }
 
-pub use fer_dataset::rng::Rng;
+pub use crate::rng::Rng;
 
 /// Synthetic background kinds: smooth gradient, blotchy value noise, stripes, checkerboard, flat
-/// with sensor noise. Kinds past these crop a real texture photo (`tests/data/photos`).
+/// with sensor noise. Kinds past these crop a real texture photo ([`textures`]).
 pub const SYNTHETIC: usize = 5;
 
-/// Real texture photos (brick, grass, gravel; CC0), 512x512 gray.
-pub fn textures() -> Vec<Vec<u8>> {
+/// The real texture photos of `dir` (the project's `tests/data/photos`: brick, grass, gravel;
+/// CC0), 512x512 gray each.
+pub fn textures(dir: &Path) -> Result<Vec<Vec<u8>>> {
     ["brick", "grass", "gravel"]
         .iter()
         .map(|n| {
-            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join(format!("data/photos/{n}.jpg"));
-            let img = image::open(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-                .to_luma8();
-            assert_eq!(img.dimensions(), (512, 512), "{}", path.display());
-            img.into_raw()
+            let path = dir.join(format!("{n}.jpg"));
+            let img = crate::input::read_image(&path)?.to_luma8();
+            ensure!(
+                img.dimensions() == (512, 512),
+                "{}: a texture must be 512x512, is {}x{}",
+                crate::input::shown_path(&path),
+                img.width(),
+                img.height()
+            );
+            Ok(img.into_raw())
         })
         .collect()
 }
