@@ -32,7 +32,11 @@ fn the_committed_detector_is_the_converters_and_finds_the_float_graphs_faces() {
     eprintln!("{a:?}");
     // Measured: 58 of 58 float faces matched (int8: 59 faces), mean IoU 97.0%, landmarks 0.90 px
     // apart.
-    assert!(a.float_faces >= 30, "only {} float faces to compare", a.float_faces);
+    assert!(
+        a.float_faces >= 30,
+        "only {} float faces to compare",
+        a.float_faces
+    );
     assert!(
         a.matched * 100 >= a.float_faces * 95,
         "int8 matched {} of {} float faces",
@@ -40,7 +44,11 @@ fn the_committed_detector_is_the_converters_and_finds_the_float_graphs_faces() {
         a.float_faces
     );
     assert!(a.mean_iou >= 93.0, "mean IoU {:.1}%", a.mean_iou);
-    assert!(a.mean_landmark_px <= 1.5, "landmarks {:.2} px apart", a.mean_landmark_px);
+    assert!(
+        a.mean_landmark_px <= 1.5,
+        "landmarks {:.2} px apart",
+        a.mean_landmark_px
+    );
     assert!(
         a.int8_faces <= a.float_faces + a.float_faces / 5 + 2,
         "int8 found {} faces where float found {}",

@@ -119,6 +119,46 @@ pub fn detect_faces(
     out[..st.faces].to_vec()
 }
 
+/// Faces the CNN detector finds in a gray frame shrunk by `factor` (the input padded to its
+/// stride), as boxes in the frame clamped to it, highest score first.
+pub fn cnn_faces(
+    det: &edge_runtime::detect::cnn::file::CnnDetector<'_>,
+    pixels: &[u8],
+    (w, h): (usize, usize),
+    factor: usize,
+    p: &edge_runtime::detect::cnn::decode::DecodeParams,
+) -> Vec<edge_runtime::detect::Face> {
+    use edge_runtime::detect::cnn::decode::{decode, Detection};
+    use edge_runtime::detect::cnn::input::{input_size, prepare};
+    let frame = edge_runtime::preprocess::GrayFrame::new(pixels, w, h).expect("frame");
+    let (iw, ih) = input_size(w, h, factor, det.max_stride()).expect("input size");
+    let mut input = vec![0u8; iw * ih];
+    prepare(&frame, factor, (iw, ih), &mut input);
+    let plan = det.plan(iw, ih).expect("plan");
+    let mut arena = vec![0i8; plan.arena_len()];
+    det.run(&plan, &input, &mut arena).expect("run");
+    let mut found = vec![Detection::EMPTY; 64];
+    let n = decode(det, &plan, &arena, p, &mut found);
+    found[..n]
+        .iter()
+        .map(|d| {
+            let d = d.in_frame(factor);
+            let (x0, y0) = (d.x.clamp(0, w as i32), d.y.clamp(0, h as i32));
+            let (x1, y1) = (
+                (d.x + d.w).clamp(0, w as i32),
+                (d.y + d.h).clamp(0, h as i32),
+            );
+            edge_runtime::detect::Face {
+                x: x0 as u32,
+                y: y0 as u32,
+                w: (x1 - x0) as u32,
+                h: (y1 - y0) as u32,
+                neighbours: 1,
+            }
+        })
+        .collect()
+}
+
 /// The whole face pipeline on a gray frame with [`FACE_SETTINGS`]: the largest face's square and
 /// its int8 logits, as the firmware computes them.
 pub fn pipeline_largest_face(

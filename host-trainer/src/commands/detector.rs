@@ -126,10 +126,6 @@ pub struct Converted {
     pub agreement: Agreement,
 }
 
-/// The score from which faces are compared in the check: below the default 0.81 so that more
-/// faces (and the cells near the threshold) are compared.
-pub const CHECK_SCORE: u32 = edge_runtime::detect::cnn::decode::ONE / 2;
-
 /// Converts the detector as `args` say, without writing anything.
 pub fn convert(data: &Path, args: &DetectorArgs) -> Result<Converted> {
     let (w, h) = (args.width, args.height);
@@ -168,11 +164,7 @@ pub fn convert(data: &Path, args: &DetectorArgs) -> Result<Converted> {
         .encode()
         .map_err(|e| anyhow::anyhow!("the quantized detector: {e}"))?;
     let check = frames(&samples, (w, h), args.check_frames, &textures, CHECK_SEED);
-    let p = DecodeParams {
-        min_score: CHECK_SCORE,
-        ..DecodeParams::default()
-    };
-    let agreement = agreement(&graph, &file, &check, &p)?;
+    let agreement = agreement(&graph, &file, &check, &DecodeParams::default())?;
     Ok(Converted {
         file,
         graph,
@@ -189,7 +181,7 @@ pub fn run(data: &Path, args: &DetectorArgs) -> Result<String> {
     let a = &c.agreement;
     Ok(format!(
         "{}: {} layers, {} parameters -> {} ({} bytes), calibrated on {} frames of {}x{}\n\
-         check on {} other frames (faces scoring ≥ 0.5): float {} faces, int8 {} faces, {} float faces matched by int8 (IoU ≥ 50%), mean IoU {:.1}%, landmarks {:.2} px apart",
+         check on {} other frames (default score, 0.5): float {} faces, int8 {} faces, {} float faces matched by int8 (IoU ≥ 50%), mean IoU {:.1}%, landmarks {:.2} px apart",
         args.onnx.display(),
         c.graph.nodes.len(),
         c.graph.parameter_count(),

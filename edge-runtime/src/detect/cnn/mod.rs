@@ -5,6 +5,7 @@
 
 pub mod decode;
 pub mod file;
+pub mod input;
 pub mod ops;
 pub mod run;
 

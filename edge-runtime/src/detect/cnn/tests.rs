@@ -504,3 +504,81 @@ mod file {
         assert_eq!(&faces[..n], &[d(2, 30), d(50, 20), d(100, 5)]);
     }
 }
+
+/// The published CNN detector on the golden QVGA frame (the astronaut portrait, as the QEMU
+/// firmware's detector check uses it), halved to 160x128 and whole at 320x256: the same faces,
+/// scores and landmarks, and the same head maps to the byte (their CRC-32), on every platform
+/// the unit tests run on (x86-64; aarch64 under qemu-aarch64 in `.ci/run`, two CPUs).
+#[test]
+fn golden_frame_detections_are_the_same_everywhere() {
+    use crate::detect::cnn::decode::{decode, DecodeParams, Detection};
+    use crate::detect::cnn::file::CnnDetector;
+    use crate::detect::cnn::input::{input_size, prepare};
+    use crate::preprocess::GrayFrame;
+    let det = CnnDetector::from_bytes(include_bytes!("../../../../models/face_yunet_s.det"))
+        .expect("published detector");
+    let pixels = include_bytes!("../../../../models/golden/detect_frame.gray");
+    let frame = GrayFrame::new(pixels, 320, 240).expect("frame");
+    let mut seen = std::vec::Vec::new();
+    for factor in [2, 1] {
+        let (iw, ih) = input_size(320, 240, factor, det.max_stride()).expect("size");
+        let mut input = std::vec![0u8; iw * ih];
+        prepare(&frame, factor, (iw, ih), &mut input);
+        let plan = det.plan(iw, ih).expect("plan");
+        let mut arena = std::vec![0i8; plan.arena_len()];
+        det.run(&plan, &input, &mut arena).expect("run");
+        let maps: std::vec::Vec<u8> = (0..det.head_count())
+            .flat_map(|h| {
+                arena[plan.range(det.head(h).tensor)]
+                    .iter()
+                    .map(|&v| v as u8)
+            })
+            .collect();
+        let mut out = [Detection::EMPTY; 16];
+        let n = decode(&det, &plan, &arena, &DecodeParams::default(), &mut out);
+        seen.push((
+            factor,
+            plan.arena_len(),
+            crate::crc32::crc32(&maps),
+            out[..n].to_vec(),
+        ));
+    }
+    // Recorded on x86-64 (2026-12-07): the astronaut's face, found at both sizes.
+    let face = |x, y, w, h, score, landmarks| Detection {
+        x,
+        y,
+        w,
+        h,
+        score,
+        landmarks,
+    };
+    let golden = [
+        (
+            2,
+            204_931,
+            2_510_298_571,
+            std::vec![face(
+                56,
+                3,
+                27,
+                30,
+                48_298,
+                [[66, 13], [77, 13], [71, 19], [66, 23], [74, 24]]
+            )],
+        ),
+        (
+            1,
+            819_331,
+            1_745_125_689,
+            std::vec![face(
+                114,
+                4,
+                54,
+                64,
+                56_467,
+                [[127, 24], [153, 25], [140, 38], [128, 49], [151, 50]]
+            )],
+        ),
+    ];
+    assert_eq!(seen, golden);
+}

@@ -1,0 +1,72 @@
+//! A camera frame as the CNN detector's input: shrunk by a whole factor (the mean of each
+//! `factor × factor` block, rounded half up) and padded with black (0, as the detector was
+//! trained) at the right and bottom to multiples of its largest stride; and the faces found in
+//! that input mapped back to the frame.
+
+use super::decode::Detection;
+use crate::preprocess::GrayFrame;
+
+/// The input size for a `width × height` frame shrunk by `factor`: both sides rounded up to
+/// multiples of `multiple` (the detector's largest stride). `None` for a factor of 0, an empty
+/// frame, or a side over 4096 pixels.
+pub fn input_size(
+    width: usize,
+    height: usize,
+    factor: usize,
+    multiple: usize,
+) -> Option<(usize, usize)> {
+    if factor == 0 || multiple == 0 || width == 0 || height == 0 || width > 4096 || height > 4096 {
+        return None;
+    }
+    Some((
+        width.div_ceil(factor).next_multiple_of(multiple),
+        height.div_ceil(factor).next_multiple_of(multiple),
+    ))
+}
+
+/// Writes `frame` shrunk by `factor` into `out`, an `iw × ih` input from [`input_size`]: each
+/// input pixel the rounded mean of its block (blocks at the frame's right and bottom edges
+/// average the pixels they have), 0 past the frame.
+pub fn prepare(frame: &GrayFrame<'_>, factor: usize, (iw, ih): (usize, usize), out: &mut [u8]) {
+    debug_assert!(out.len() >= iw * ih);
+    let (sw, sh) = (frame.width.div_ceil(factor), frame.height.div_ceil(factor));
+    for y in 0..ih {
+        let row = &mut out[y * iw..(y + 1) * iw];
+        if y >= sh {
+            row.fill(0);
+            continue;
+        }
+        let (y0, y1) = (y * factor, ((y + 1) * factor).min(frame.height));
+        for (x, o) in row.iter_mut().enumerate() {
+            if x >= sw {
+                *o = 0;
+                continue;
+            }
+            let (x0, x1) = (x * factor, ((x + 1) * factor).min(frame.width));
+            let mut sum = 0u32;
+            for yy in y0..y1 {
+                let src = &frame.pixels[yy * frame.stride + x0..yy * frame.stride + x1];
+                sum += src.iter().map(|&p| u32::from(p)).sum::<u32>();
+            }
+            let n = ((y1 - y0) * (x1 - x0)) as u32;
+            *o = ((sum + n / 2) / n) as u8;
+        }
+    }
+}
+
+impl Detection {
+    /// The face in frame pixels, found in an input shrunk by `factor`.
+    pub fn in_frame(&self, factor: usize) -> Detection {
+        let f = factor as i32;
+        Detection {
+            x: self.x.saturating_mul(f),
+            y: self.y.saturating_mul(f),
+            w: self.w.saturating_mul(f),
+            h: self.h.saturating_mul(f),
+            score: self.score,
+            landmarks: self
+                .landmarks
+                .map(|[x, y]| [x.saturating_mul(f), y.saturating_mul(f)]),
+        }
+    }
+}
