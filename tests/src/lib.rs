@@ -119,15 +119,15 @@ pub fn detect_faces(
     out[..st.faces].to_vec()
 }
 
-/// Faces the CNN detector finds in a gray frame shrunk by `factor` (the input padded to its
-/// stride), as boxes in the frame clamped to it, highest score first.
-pub fn cnn_faces(
+/// What the CNN detector finds in a gray frame shrunk by `factor` (the input padded to its
+/// stride), in the shrunk input's pixels, highest score first.
+pub fn cnn_detections(
     det: &edge_runtime::detect::cnn::file::CnnDetector<'_>,
     pixels: &[u8],
     (w, h): (usize, usize),
     factor: usize,
     p: &edge_runtime::detect::cnn::decode::DecodeParams,
-) -> Vec<edge_runtime::detect::Face> {
+) -> Vec<edge_runtime::detect::cnn::decode::Detection> {
     use edge_runtime::detect::cnn::decode::{decode, Detection};
     use edge_runtime::detect::cnn::input::{input_size, prepare};
     let frame = edge_runtime::preprocess::GrayFrame::new(pixels, w, h).expect("frame");
@@ -139,7 +139,19 @@ pub fn cnn_faces(
     det.run(&plan, &input, &mut arena).expect("run");
     let mut found = vec![Detection::EMPTY; 64];
     let n = decode(det, &plan, &arena, p, &mut found);
-    found[..n]
+    found.truncate(n);
+    found
+}
+
+/// [`cnn_detections`] as boxes in the frame, clamped to it.
+pub fn cnn_faces(
+    det: &edge_runtime::detect::cnn::file::CnnDetector<'_>,
+    pixels: &[u8],
+    (w, h): (usize, usize),
+    factor: usize,
+    p: &edge_runtime::detect::cnn::decode::DecodeParams,
+) -> Vec<edge_runtime::detect::Face> {
+    cnn_detections(det, pixels, (w, h), factor, p)
         .iter()
         .map(|d| {
             let d = d.in_frame(factor);

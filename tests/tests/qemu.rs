@@ -94,6 +94,29 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
         host.trim(),
         "Cortex-M7 faces differ from the host's"
     );
+    // The CNN detector on the same frame halved: the same faces and scores as on the host.
+    let det_file = fer_checks::artifact("face_yunet_s.det");
+    let det =
+        edge_runtime::detect::cnn::file::CnnDetector::from_bytes(&det_file).expect("detector");
+    let p = edge_runtime::detect::cnn::decode::DecodeParams::default();
+    let host: String = fer_checks::cnn_detections(&det, &frame, fer_checks::DETECT_FRAME, 2, &p)
+        .iter()
+        .map(|d| format!("{} {} {} {} {}; ", d.x, d.y, d.w, d.h, d.score))
+        .collect();
+    let target = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("cnn: "))
+        .and_then(|l| l.split(" (arena").next())
+        .expect("a cnn line");
+    assert!(
+        !host.is_empty(),
+        "the host's CNN finds no face in the golden frame"
+    );
+    assert_eq!(
+        target.trim(),
+        host.trim(),
+        "Cortex-M7 CNN faces differ from the host's"
+    );
     // The whole face pipeline (square with margin, 48x48, logits) on the same frame.
     let model_file = fer_checks::artifact("fer_cnn.int8.bin");
     let model = edge_runtime::Model::from_bytes(&model_file).expect("model");
@@ -223,16 +246,23 @@ fn instructions_per_inference_on_cortex_m7() {
         .collect();
     // Marks: a pair around each golden inference, then one before and one after every layer
     // of a further inference (`layer marks: N` says how many), then a pair around the detector,
-    // then a pair around the light normalization of one face.
+    // then a pair around the light normalization of one face, then a pair around the CNN
+    // detector.
     let layer_marks: usize = text
         .lines()
         .find_map(|l| l.strip_prefix("layer marks: "))
         .and_then(|v| v.trim().parse().ok())
         .expect("a 'layer marks' line");
-    assert!(marks.len() > layer_marks + 4, "{text}");
-    let (golden_marks, rest) = marks.split_at(marks.len() - layer_marks - 4);
+    assert!(marks.len() > layer_marks + 6, "{text}");
+    let (golden_marks, rest) = marks.split_at(marks.len() - layer_marks - 6);
     let (layer_marks, rest) = rest.split_at(layer_marks);
-    let (detector_marks, light_marks) = rest.split_at(2);
+    let (detector_marks, rest) = rest.split_at(2);
+    let (light_marks, cnn_marks) = rest.split_at(2);
+    let cnn = cnn_marks[1] - cnn_marks[0];
+    println!(
+        "Cortex-M7 (QEMU mps2-an500): {cnn} instructions for the CNN face detector on a QVGA frame (halved to 160x128: shrink, layers, decode)"
+    );
+    assert!(cnn > 1_000_000, "the CNN detector ran: {cnn} instructions");
     let light = light_marks[1] - light_marks[0];
     let rule = text
         .lines()

@@ -45,6 +45,13 @@ static GOLDEN: &[u8] = include_bytes!("../../../models/golden/inputs.bin");
 
 /// The face detector and its golden frame (320x240 gray).
 static CASCADE: &[u8] = include_bytes!("../../../models/face_lbp.cascade");
+/// The CNN face detector (YuNet-s int8).
+static CNN_DETECTOR: &[u8] = include_bytes!("../../../models/face_yunet_s.det");
+/// The CNN detector's input: the golden frame halved, padded to 160x128.
+const CNN_FACTOR: usize = 2;
+const CNN_INPUT: usize = 160 * 128;
+/// Its arena at that size (`Plan::arena_len`; 204,931 bytes measured).
+const CNN_ARENA: usize = 208 * 1024;
 static FRAME: &[u8] = include_bytes!("../../../models/golden/detect_frame.gray");
 const FRAME_W: usize = 320;
 const FRAME_H: usize = 240;
@@ -141,6 +148,7 @@ fn main() -> ! {
     detect_golden_frame(&model, &mut arena);
     steady_golden(&model, &mut arena);
     light_marks();
+    cnn_golden_frame();
     hprintln!("done");
     debug::exit(debug::EXIT_SUCCESS);
     loop {
@@ -172,6 +180,58 @@ fn light_marks() {
     edge_runtime::normalize::INPUT_RULE.apply(&mut face, 48, 48);
     mark(1100);
     hprintln!("light rule: {}", edge_runtime::normalize::INPUT_RULE.name());
+}
+
+/// The CNN detector on the golden frame halved (160x128): shrinking, the layers and the
+/// decoding between two marks, then its faces (`cnn: x y w h score; …`), which the host check
+/// compares with the host's.
+fn cnn_golden_frame() {
+    use edge_runtime::detect::cnn::decode::{decode, DecodeParams, Detection};
+    use edge_runtime::detect::cnn::file::CnnDetector;
+    use edge_runtime::detect::cnn::input::{input_size, prepare};
+    let det = match CnnDetector::from_bytes(CNN_DETECTOR) {
+        Ok(d) => d,
+        Err(e) => {
+            hprintln!("CNN detector rejected: {}", e);
+            fail()
+        }
+    };
+    let Some((iw, ih)) = input_size(FRAME_W, FRAME_H, CNN_FACTOR, det.max_stride()) else {
+        fail()
+    };
+    let plan = match det.plan(iw, ih) {
+        Ok(p) if p.arena_len() <= CNN_ARENA && iw * ih <= CNN_INPUT => p,
+        Ok(p) => {
+            hprintln!("CNN arena {} bytes: more than {}", p.arena_len(), CNN_ARENA);
+            fail()
+        }
+        Err(e) => {
+            hprintln!("CNN plan: {}", e);
+            fail()
+        }
+    };
+    let Ok(frame) = GrayFrame::new(FRAME, FRAME_W, FRAME_H) else {
+        fail()
+    };
+    let mut input = [0u8; CNN_INPUT];
+    let mut arena = [0i8; CNN_ARENA];
+    let mut found = [Detection::EMPTY; 16];
+    mark(2000);
+    prepare(&frame, CNN_FACTOR, (iw, ih), &mut input);
+    if let Err(e) = det.run(&plan, &input[..iw * ih], &mut arena) {
+        hprintln!("CNN run: {}", e);
+        fail()
+    }
+    let n = decode(&det, &plan, &arena, &DecodeParams::default(), &mut found);
+    mark(2000);
+    let mut line: heapless::String<512> = heapless::String::new();
+    for d in &found[..n] {
+        let _ = core::fmt::write(
+            &mut line,
+            format_args!("{} {} {} {} {}; ", d.x, d.y, d.w, d.h, d.score),
+        );
+    }
+    hprintln!("cnn: {} (arena {} bytes)", line.as_str(), plan.arena_len());
 }
 
 /// The face pipeline on the golden frame: the face search between two marks (the detector's
