@@ -500,9 +500,16 @@ impl<'a> CnnDetector<'a> {
                 let cout = o.channels;
                 let (w, rest) = p.split_at(taps * cout);
                 let (bias, stages) = rest.split_at(4 * cout);
+                // The depthwise kernel sums `bias − zero·Σw` and `Σ w·x` separately: room for
+                // one more step of |x|.
+                let max_dx = if kind == LayerKind::Depthwise {
+                    256
+                } else {
+                    255
+                };
                 for c in 0..cout {
                     let row = &w[c * taps..][..taps];
-                    check_channel(row, i32_at(bias, c), &stage_at(stages, c), 255).map_err(
+                    check_channel(row, i32_at(bias, c), &stage_at(stages, c), max_dx).map_err(
                         |e| match e {
                             ChannelProblem::Overflow | ChannelProblem::BadStage => requant(c),
                         },

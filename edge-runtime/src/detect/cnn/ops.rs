@@ -112,11 +112,72 @@ pub fn pointwise(
 }
 
 /// 3x3 depthwise convolution, stride 1, padding 1: channel `c` of `out` from channel `c` of
-/// `input` (shape `s`, zero point `input_zero`) with its nine weights.
+/// `input` (shape `s`, zero point `input_zero`) with its nine weights. Channel by channel, with
+/// its weights, bias and stage read once: the pixels whose nine taps are all inside take
+/// `bias − zero·Σw + Σ w·x` straight from three input rows; the border pixels skip the taps
+/// outside as [`depthwise_reference`] does, whose results these are.
 pub fn depthwise(input: &[i8], s: MapShape, input_zero: i32, p: &ConvParams<'_>, out: &mut [i8]) {
     debug_assert_eq!(input.len(), s.len());
     debug_assert_eq!(out.len(), s.len());
     debug_assert_eq!(p.weights.len(), 9 * s.c);
+    let (h, w, c) = (s.h, s.w, s.c);
+    let row = w * c;
+    for ch in 0..c {
+        let k: [i32; 9] = core::array::from_fn(|t| i32::from(p.weights[ch * 9 + t] as i8));
+        let bias = i32_at(p.bias, ch);
+        let stage = stage_at(p.stages, ch);
+        let inner = bias - input_zero * k.iter().sum::<i32>();
+        for y in 0..h {
+            let interior_row = y > 0 && y + 1 < h && w > 2;
+            if interior_row {
+                let rows = (
+                    &input[(y - 1) * row..y * row],
+                    &input[y * row..(y + 1) * row],
+                    &input[(y + 1) * row..(y + 2) * row],
+                );
+                let o = &mut out[y * row..(y + 1) * row];
+                for x in 1..w - 1 {
+                    let at = (x - 1) * c + ch;
+                    let tap = |r: &[i8], i: usize| i32::from(r[i]);
+                    let acc = inner
+                        + k[0] * tap(rows.0, at)
+                        + k[1] * tap(rows.0, at + c)
+                        + k[2] * tap(rows.0, at + 2 * c)
+                        + k[3] * tap(rows.1, at)
+                        + k[4] * tap(rows.1, at + c)
+                        + k[5] * tap(rows.1, at + 2 * c)
+                        + k[6] * tap(rows.2, at)
+                        + k[7] * tap(rows.2, at + c)
+                        + k[8] * tap(rows.2, at + 2 * c);
+                    o[x * c + ch] = stage.output(acc, p.relu);
+                }
+            }
+            for x in 0..w {
+                if interior_row && x > 0 && x + 1 < w {
+                    continue;
+                }
+                let mut acc = bias;
+                for (t, &wt) in k.iter().enumerate() {
+                    let (iy, ix) = ((y + t / 3).wrapping_sub(1), (x + t % 3).wrapping_sub(1));
+                    if iy < h && ix < w {
+                        acc += (i32::from(input[(iy * w + ix) * c + ch]) - input_zero) * wt;
+                    }
+                }
+                out[(y * w + x) * c + ch] = stage.output(acc, p.relu);
+            }
+        }
+    }
+}
+
+/// The plain depthwise convolution [`depthwise`] is tested against: per pixel and channel, the
+/// nine taps with the ones outside the map skipped.
+pub fn depthwise_reference(
+    input: &[i8],
+    s: MapShape,
+    input_zero: i32,
+    p: &ConvParams<'_>,
+    out: &mut [i8],
+) {
     for y in 0..s.h {
         for x in 0..s.w {
             let px = &mut out[(y * s.w + x) * s.c..][..s.c];

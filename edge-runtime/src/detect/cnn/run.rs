@@ -197,6 +197,18 @@ impl CnnDetector<'_> {
     /// Runs the layers on `frame` (`plan.width × plan.height` gray pixels, row by row); the
     /// head maps are then at [`Plan::range`] of their tensors in `arena`.
     pub fn run(&self, plan: &Plan, frame: &[u8], arena: &mut [i8]) -> Result<(), RunError> {
+        self.run_observed(plan, frame, arena, |_, _| {})
+    }
+
+    /// [`CnnDetector::run`], calling `observe(k, kind)` after layer `k` (per-layer instruction
+    /// counts on the emulated Cortex-M7).
+    pub fn run_observed(
+        &self,
+        plan: &Plan,
+        frame: &[u8],
+        arena: &mut [i8],
+        mut observe: impl FnMut(usize, LayerKind),
+    ) -> Result<(), RunError> {
         let expected = plan.width * plan.height;
         if frame.len() != expected {
             return Err(RunError::FrameLength {
@@ -240,6 +252,7 @@ impl CnnDetector<'_> {
                     ops::add(a, b, &p, out);
                 }
             }
+            observe(l.output - 1, l.kind);
         }
         Ok(())
     }

@@ -49,7 +49,15 @@ fn expect(s: &Stage, acc: i64, relu: bool) -> i8 {
 #[test]
 fn stem_pointwise_and_depthwise_are_their_definitions() {
     let mut cases = Cases::new();
-    for (h, w, c) in [(5, 7, 3), (8, 8, 16), (1, 1, 4), (6, 9, 1)] {
+    for (h, w, c) in [
+        (5, 7, 3),
+        (8, 8, 16),
+        (1, 1, 4),
+        (6, 9, 1),
+        (2, 5, 2),
+        (4, 2, 3),
+        (3, 3, 5),
+    ] {
         let cout = c + 1;
         let mut wb = std::vec![0u8; 9 * cout.max(c) * cout.max(c)];
         cases.fill(&mut wb, true);
@@ -123,6 +131,12 @@ fn stem_pointwise_and_depthwise_are_their_definitions() {
                 };
                 let mut out = std::vec![0i8; s.len()];
                 depthwise(&x, s, zero, &p, &mut out);
+                let mut plain = std::vec![0i8; s.len()];
+                depthwise_reference(&x, s, zero, &p, &mut plain);
+                assert_eq!(
+                    out, plain,
+                    "depthwise against its plain version, {h}x{w}x{c}"
+                );
                 for y in 0..h as i64 {
                     for xx in 0..w as i64 {
                         for ch in 0..c {
