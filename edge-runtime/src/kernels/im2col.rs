@@ -57,6 +57,16 @@ pub fn fill(
     }
 }
 
+/// Writes four vectors of `n` int8 values (`n` a multiple of 4) as the four rows of a patch:
+/// value `i` of `rows[r]` becomes `rows[r][i] − zero` at [`super::patch::offset`]`(r, i)`. The
+/// pointwise layers of the CNN face detector multiply four pixels' channels this way.
+pub fn fill_rows(rows: [&[i8]; 4], zero: i32, out: &mut [i8]) {
+    for (r, src) in rows.iter().enumerate() {
+        debug_assert!(src.len().is_multiple_of(4));
+        runs(out, r, 0, src.len(), Some(src), zero);
+    }
+}
+
 /// Values `base .. base + len` of row `r` (`base` and `len` multiples of 4): `src[i] − zero`,
 /// or 0 without `src`. Runs of four values are contiguous in every layout (`GROUP` is a
 /// multiple of 4).

@@ -38,7 +38,13 @@ const PAD: usize = if GROUP > 8 { GROUP } else { 8 };
 /// Values per patch row: `9·cin` rounded up to whole groups (a multiple of 8, of 16 on x86-64).
 #[inline]
 pub const fn padded_len(cin: usize) -> usize {
-    (9 * cin).div_ceil(PAD) * PAD
+    padded_values(9 * cin)
+}
+
+/// `n` values rounded up to whole groups of a patch row (a multiple of 8, of 16 on x86-64).
+#[inline]
+pub const fn padded_values(n: usize) -> usize {
+    n.div_ceil(PAD) * PAD
 }
 
 /// Bytes of a quad's patch: four rows of int16 values.

@@ -11,7 +11,8 @@
 //!   layers             kind u8, relu u8, input u16, second input u16 (adds; else 0)
 //!                      (6 bytes each); layer k writes tensor k + 1
 //!   heads              kind u8, stride u8, tensor u16                          (4 bytes each)
-//!   parameters         layer by layer, sizes from the kind and the channels:
+//!   parameters         layer by layer, each starting at a multiple of 4 bytes of the payload
+//!                      (zero bytes between), sizes from the kind and the channels:
 //!                        stem       cout·9 weights i8, cout biases i32, cout stages (16 bytes)
 //!                        pointwise  cout·cin weights, cout biases, cout stages
 //!                        depthwise  c·9 weights, c biases, c stages
@@ -398,6 +399,7 @@ impl<'a> CnnDetector<'a> {
             let kind = kind.unwrap_or(LayerKind::MaxPool2);
             let (cin, cout) = (self.tensor(input).channels, self.tensor(k + 1).channels);
             let n = params_len(kind, cin, cout);
+            at = at.next_multiple_of(4);
             let p = &self.payload[at..at + n];
             at += n;
             let taps = match kind {
@@ -439,9 +441,19 @@ impl<'a> CnnDetector<'a> {
         Ok(())
     }
 
-    /// Checks layer `k` whose parameters start at `at`; returns where the next one's start.
+    /// Checks layer `k` whose parameters start at `at` rounded up to 4 bytes (the bytes between
+    /// must be 0); returns where that layer's parameters end.
     fn check_layer(&self, k: usize, at: usize) -> Result<usize, DetectorError> {
         let bad = DetectorError::BadLayer { layer: k as u16 };
+        let aligned = at.next_multiple_of(4);
+        if self
+            .payload
+            .get(at..aligned)
+            .is_none_or(|pad| pad.iter().any(|&b| b != 0))
+        {
+            return Err(bad);
+        }
+        let at = aligned;
         let (kind, relu, input, other) = self.layer_fields(k);
         let kind = kind.ok_or(bad)?;
         let relu_byte = self.payload[COUNTS + self.tensors * TENSOR + k * LAYER + 1];
@@ -627,6 +639,7 @@ impl DetectorSpec {
             p.extend_from_slice(&h.tensor.to_le_bytes());
         }
         for l in &self.layers {
+            p.resize(p.len().next_multiple_of(4), 0);
             p.extend_from_slice(&l.params);
         }
         for h in &self.heads {

@@ -7,6 +7,9 @@
 //! real value 0, i.e. `q − z = 0`, and are skipped. Every sum is exact in i32: a valid file's
 //! layers have at most 9·255·128 (stem) or `cin`·255·128 per accumulator.
 
+use crate::kernels::im2col::fill_rows;
+use crate::kernels::patch::padded_values;
+use crate::kernels::quad::quad_dot_padded;
 use crate::kernels::{dense, i32_at, stage_at};
 use crate::requant::Stage;
 
@@ -88,12 +91,23 @@ pub fn stem(pixels: &[u8], h: usize, w: usize, p: &ConvParams<'_>, out: &mut [i8
 
 /// Bytes of scratch [`pointwise`] needs for `cin` input channels.
 pub const fn pointwise_scratch(cin: usize) -> usize {
-    dense::scratch_bytes(cin)
+    let quad = 4 * 2 * padded_values(cin) + 3;
+    let dense = dense::scratch_bytes(cin);
+    if quad > dense {
+        quad
+    } else {
+        dense
+    }
 }
 
 /// 1x1 convolution of every pixel of `input` (`pixels × cin`, zero point `input_zero`) into
-/// `out` (`pixels × cout`): each pixel is one dense layer (the expression model's dense kernel,
-/// with its fast versions). `scratch` holds [`pointwise_scratch`]`(cin)` bytes.
+/// `out` (`pixels × cout`). `scratch` holds [`pointwise_scratch`]`(cin)` bytes.
+///
+/// When `cin` fills whole groups of a patch row (a multiple of 16), four pixels at a time: their
+/// `x − z` values laid out as the four rows of a conv patch (`kernels::patch`), and each output
+/// channel's four accumulators from one quad product (`quad_dot_padded`: `SMLAD` on the M7,
+/// SSE2 / AVX2 / NEON on hosts), its bias and stage read once for the four. Otherwise each pixel
+/// is one dense layer ([`pointwise_reference`]). Same results either way.
 pub fn pointwise(
     input: &[i8],
     cin: usize,
@@ -104,6 +118,42 @@ pub fn pointwise(
 ) {
     let cout = p.bias.len() / 4;
     debug_assert_eq!(p.weights.len(), cin * cout);
+    if cin == 0 || !cin.is_multiple_of(16) || padded_values(cin) != cin {
+        return pointwise_reference(input, cin, input_zero, p, out, scratch);
+    }
+    let pixels = input.len() / cin;
+    // Word-aligned, so the SMLAD kernel can read it with LDRD.
+    let start = scratch.as_ptr().align_offset(4).min(3);
+    let patch = &mut scratch[start..start + 4 * 2 * cin];
+    let mut first = 0;
+    while first < pixels {
+        // The last quad repeats its last pixel; those results are not stored.
+        let rows: [&[i8]; 4] =
+            core::array::from_fn(|r| &input[(first + r).min(pixels - 1) * cin..][..cin]);
+        fill_rows(rows, input_zero, patch);
+        let n = (pixels - first).min(4);
+        for co in 0..cout {
+            let acc = quad_dot_padded(patch, &p.weights[co * cin..][..cin]);
+            let (bias, stage) = (i32_at(p.bias, co), stage_at(p.stages, co));
+            for (r, a) in acc.iter().enumerate().take(n) {
+                out[(first + r) * cout + co] = stage.output(bias + a, p.relu);
+            }
+        }
+        first += 4;
+    }
+}
+
+/// The per-pixel pointwise convolution: each pixel one dense layer (the expression model's
+/// dense kernel, with its fast versions).
+pub fn pointwise_reference(
+    input: &[i8],
+    cin: usize,
+    input_zero: i32,
+    p: &ConvParams<'_>,
+    out: &mut [i8],
+    scratch: &mut [i8],
+) {
+    let cout = p.bias.len() / 4;
     for (x, o) in input.chunks_exact(cin).zip(out.chunks_exact_mut(cout)) {
         dense::dense(
             x, p.weights, p.bias, p.stages, input_zero, p.relu, o, scratch,
