@@ -161,15 +161,92 @@ pub fn pointwise_reference(
     }
 }
 
+/// The most channels [`depthwise`] takes pixel by pixel with its weights transposed on the
+/// stack (more go channel by channel).
+pub const DEPTHWISE_CHANNELS: usize = 128;
+
 /// 3x3 depthwise convolution, stride 1, padding 1: channel `c` of `out` from channel `c` of
-/// `input` (shape `s`, zero point `input_zero`) with its nine weights. Channel by channel, with
-/// its weights, bias and stage read once: the pixels whose nine taps are all inside take
-/// `bias − zero·Σw + Σ w·x` straight from three input rows; the border pixels skip the taps
-/// outside as [`depthwise_reference`] does, whose results these are.
+/// `input` (shape `s`, zero point `input_zero`) with its nine weights. The pixels whose nine
+/// taps are all inside take `bias − zero·Σw + Σ w·x`: with at most [`DEPTHWISE_CHANNELS`]
+/// channels pixel by pixel, the nine input pixels and the weights (transposed once to
+/// `[tap][channel]`) as slices of exactly `c` values, so the channel loop runs without bounds
+/// checks; the border pixels skip the taps outside as [`depthwise_reference`] does, whose
+/// results these are.
 pub fn depthwise(input: &[i8], s: MapShape, input_zero: i32, p: &ConvParams<'_>, out: &mut [i8]) {
     debug_assert_eq!(input.len(), s.len());
     debug_assert_eq!(out.len(), s.len());
     debug_assert_eq!(p.weights.len(), 9 * s.c);
+    let (h, w, c) = (s.h, s.w, s.c);
+    if c > DEPTHWISE_CHANNELS || h < 3 || w < 3 {
+        return depthwise_by_channel(input, s, input_zero, p, out);
+    }
+    let mut wt = [0i8; 9 * DEPTHWISE_CHANNELS];
+    let mut inner = [0i32; DEPTHWISE_CHANNELS];
+    let mut stages = [Stage { m: 0, n: 1, b: 0 }; DEPTHWISE_CHANNELS];
+    for ch in 0..c {
+        stages[ch] = stage_at(p.stages, ch);
+        let k = &p.weights[ch * 9..][..9];
+        for (t, &v) in k.iter().enumerate() {
+            wt[t * c + ch] = v as i8;
+        }
+        let sum: i32 = k.iter().map(|&v| i32::from(v as i8)).sum();
+        inner[ch] = i32_at(p.bias, ch) - input_zero * sum;
+    }
+    let (inner, stages) = (&inner[..c], &stages[..c]);
+    let row = w * c;
+    for y in 1..h - 1 {
+        let rows = [
+            &input[(y - 1) * row..y * row],
+            &input[y * row..(y + 1) * row],
+            &input[(y + 1) * row..(y + 2) * row],
+        ];
+        for x in 1..w - 1 {
+            let tap = |t: usize| &rows[t / 3][(x + t % 3 - 1) * c..][..c];
+            let taps: [&[i8]; 9] = core::array::from_fn(tap);
+            let k: [&[i8]; 9] = core::array::from_fn(|t| &wt[t * c..][..c]);
+            let o = &mut out[(y * w + x) * c..][..c];
+            for ch in 0..c {
+                let mut acc = inner[ch];
+                for t in 0..9 {
+                    acc += i32::from(k[t][ch]) * i32::from(taps[t][ch]);
+                }
+                o[ch] = stages[ch].output(acc, p.relu);
+            }
+        }
+    }
+    // The border: first and last rows, first and last columns.
+    for y in 0..h {
+        let xs: &[usize] = if y == 0 || y + 1 == h {
+            &[]
+        } else {
+            &[0, w - 1]
+        };
+        let all = y == 0 || y + 1 == h;
+        for x in (0..w).filter(|&x| all || xs.contains(&x)) {
+            for ch in 0..c {
+                let mut acc = i32_at(p.bias, ch);
+                for t in 0..9 {
+                    let (iy, ix) = ((y + t / 3).wrapping_sub(1), (x + t % 3).wrapping_sub(1));
+                    if iy < h && ix < w {
+                        let v = i32::from(input[(iy * w + ix) * c + ch]) - input_zero;
+                        acc += v * i32::from(wt[t * c + ch]);
+                    }
+                }
+                out[(y * w + x) * c + ch] = stage_at(p.stages, ch).output(acc, p.relu);
+            }
+        }
+    }
+}
+
+/// [`depthwise`] channel by channel, for maps of many channels or under three pixels wide or
+/// high: each channel's weights, bias and stage read once, interior pixels from three rows.
+fn depthwise_by_channel(
+    input: &[i8],
+    s: MapShape,
+    input_zero: i32,
+    p: &ConvParams<'_>,
+    out: &mut [i8],
+) {
     let (h, w, c) = (s.h, s.w, s.c);
     let row = w * c;
     for ch in 0..c {
