@@ -62,28 +62,37 @@ pub fn stem(pixels: &[u8], h: usize, w: usize, p: &ConvParams<'_>, out: &mut [i8
     let o = MapShape::stem_output(h, w, cout);
     debug_assert_eq!(pixels.len(), h * w);
     debug_assert_eq!(out.len(), o.len());
-    for oy in 0..o.h {
-        for ox in 0..o.w {
-            let mut window = [0i32; 9];
-            for (t, v) in window.iter_mut().enumerate() {
-                let (y, x) = (
-                    (2 * oy + t / 3).wrapping_sub(1),
-                    (2 * ox + t % 3).wrapping_sub(1),
-                );
-                if y < h && x < w {
-                    *v = i32::from(pixels[y * w + x]);
+    // The channels' weights, biases and stages decoded once, 32 channels at a time.
+    const BLOCK: usize = 32;
+    for first in (0..cout).step_by(BLOCK) {
+        let n = (cout - first).min(BLOCK);
+        let mut k = [[0i32; 9]; BLOCK];
+        let mut bias = [0i32; BLOCK];
+        let mut stages = [Stage { m: 0, n: 1, b: 0 }; BLOCK];
+        for j in 0..n {
+            let co = first + j;
+            k[j] = core::array::from_fn(|t| i32::from(p.weights[co * 9 + t] as i8));
+            bias[j] = i32_at(p.bias, co);
+            stages[j] = stage_at(p.stages, co);
+        }
+        let (k, bias, stages) = (&k[..n], &bias[..n], &stages[..n]);
+        for oy in 0..o.h {
+            for ox in 0..o.w {
+                let mut window = [0i32; 9];
+                for (t, v) in window.iter_mut().enumerate() {
+                    let (y, x) = (
+                        (2 * oy + t / 3).wrapping_sub(1),
+                        (2 * ox + t % 3).wrapping_sub(1),
+                    );
+                    if y < h && x < w {
+                        *v = i32::from(pixels[y * w + x]);
+                    }
                 }
-            }
-            let px = &mut out[(oy * o.w + ox) * cout..][..cout];
-            for (co, q) in px.iter_mut().enumerate() {
-                let k = &p.weights[co * 9..][..9];
-                let acc = window
-                    .iter()
-                    .zip(k)
-                    .fold(i32_at(p.bias, co), |a, (&v, &wt)| {
-                        a + v * i32::from(wt as i8)
-                    });
-                *q = stage_at(p.stages, co).output(acc, p.relu);
+                let px = &mut out[(oy * o.w + ox) * cout + first..][..n];
+                for (((q, k), &b), st) in px.iter_mut().zip(k).zip(bias).zip(stages) {
+                    let acc = window.iter().zip(k).fold(b, |a, (&v, &wt)| a + v * wt);
+                    *q = st.output(acc, p.relu);
+                }
             }
         }
     }

@@ -610,3 +610,37 @@ fn golden_frame_detections_are_the_same_everywhere() {
     ];
     assert_eq!(seen, golden);
 }
+
+/// A frame shrunk for the detector: each input pixel the rounded mean of its block (the pixels
+/// it has at the frame's right and bottom edges), 0 past the frame — for factors 1-3 and odd
+/// sizes (the factor 2 has its own loop).
+#[test]
+fn shrinking_a_frame_averages_each_block() {
+    use crate::detect::cnn::input::{input_size, prepare};
+    use crate::preprocess::GrayFrame;
+    let mut cases = Cases::new();
+    for (w, h) in [(7, 5), (8, 6), (33, 17), (1, 1)] {
+        let mut px = std::vec![0u8; w * h];
+        cases.fill(&mut px, true);
+        let frame = GrayFrame::new(&px, w, h).expect("frame");
+        for factor in 1..=3 {
+            let (iw, ih) = input_size(w, h, factor, 8).expect("size");
+            let mut out = std::vec![1u8; iw * ih];
+            prepare(&frame, factor, (iw, ih), &mut out);
+            for y in 0..ih {
+                for x in 0..iw {
+                    let ys = (y * factor..((y + 1) * factor).min(h)).collect::<Vec<_>>();
+                    let xs = (x * factor..((x + 1) * factor).min(w)).collect::<Vec<_>>();
+                    let n = (ys.len() * xs.len()) as u32;
+                    let sum: u32 = ys
+                        .iter()
+                        .flat_map(|&yy| xs.iter().map(move |&xx| (yy, xx)))
+                        .map(|(yy, xx)| u32::from(px[yy * w + xx]))
+                        .sum();
+                    let want = (sum + n / 2).checked_div(n).unwrap_or(0) as u8;
+                    assert_eq!(out[y * iw + x], want, "{w}x{h} / {factor} at ({x}, {y})");
+                }
+            }
+        }
+    }
+}
