@@ -134,21 +134,34 @@ pub fn pointwise(
     // Word-aligned, so the SMLAD kernel can read it with LDRD.
     let start = scratch.as_ptr().align_offset(4).min(3);
     let patch = &mut scratch[start..start + 4 * 2 * cin];
-    let mut first = 0;
-    while first < pixels {
-        // The last quad repeats its last pixel; those results are not stored.
-        let rows: [&[i8]; 4] =
-            core::array::from_fn(|r| &input[(first + r).min(pixels - 1) * cin..][..cin]);
-        fill_rows(rows, input_zero, patch);
-        let n = (pixels - first).min(4);
-        for co in 0..cout {
-            let acc = quad_dot_padded(patch, &p.weights[co * cin..][..cin]);
-            let (bias, stage) = (i32_at(p.bias, co), stage_at(p.stages, co));
-            for (r, a) in acc.iter().enumerate().take(n) {
-                out[(first + r) * cout + co] = stage.output(bias + a, p.relu);
-            }
+    // Biases and stages decoded once per block of output channels.
+    const BLOCK: usize = 64;
+    for first_co in (0..cout).step_by(BLOCK) {
+        let m = (cout - first_co).min(BLOCK);
+        let mut bias = [0i32; BLOCK];
+        let mut stages = [Stage { m: 0, n: 1, b: 0 }; BLOCK];
+        for j in 0..m {
+            bias[j] = i32_at(p.bias, first_co + j);
+            stages[j] = stage_at(p.stages, first_co + j);
         }
-        first += 4;
+        let (bias, stages) = (&bias[..m], &stages[..m]);
+        let weights = &p.weights[first_co * cin..(first_co + m) * cin];
+        let mut first = 0;
+        while first < pixels {
+            // The last quad repeats its last pixel; those results are not stored.
+            let rows: [&[i8]; 4] =
+                core::array::from_fn(|r| &input[(first + r).min(pixels - 1) * cin..][..cin]);
+            fill_rows(rows, input_zero, patch);
+            let n = (pixels - first).min(4);
+            let outs = &mut out[first * cout..];
+            for (j, ((w, &b), st)) in weights.chunks_exact(cin).zip(bias).zip(stages).enumerate() {
+                let acc = quad_dot_padded(patch, w);
+                for (r, a) in acc.iter().enumerate().take(n) {
+                    outs[r * cout + first_co + j] = st.output(b + a, p.relu);
+                }
+            }
+            first += 4;
+        }
     }
 }
 
