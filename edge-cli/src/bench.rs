@@ -146,7 +146,11 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let (tract_med, tract_mean) = time_tract(args, &face, runs)?;
 
     // The face detector on a QVGA camera frame (the astronaut portrait of the golden files).
-    let detector = crate::faces::Detector::new(None, crate::faces::FaceMode::Detect)?;
+    let detector = crate::faces::Detector::new(
+        crate::faces::DetectorKind::Lbp,
+        None,
+        crate::faces::FaceMode::Detect,
+    )?;
     let frame = crate::frame::Gray {
         width: 320,
         height: 240,

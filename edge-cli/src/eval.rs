@@ -58,6 +58,10 @@ pub struct Args {
     /// the embedded one).
     #[arg(long)]
     pub cascade: Option<PathBuf>,
+    /// With --faces detect/auto: the face detector, `lbp` (the LBP cascade) or `cnn` (YuNet-s
+    /// int8; docs/face-detection.md).
+    #[arg(long, value_enum)]
+    pub detector: Option<crate::faces::DetectorKind>,
 }
 
 /// How `eval` takes the face of each image.
@@ -123,6 +127,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
             margin: args.margin,
             shift_down: args.shift_down,
             cascade: args.cascade.as_ref(),
+            detector: args.detector.unwrap_or(crate::faces::DetectorKind::Lbp),
             light: args.light.unwrap_or(INPUT_RULE),
             mirror: args.mirror,
             skip_bad: args.skip_bad,
@@ -131,10 +136,14 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         print(args, &report, &faces, per_sec)?;
         return Ok(ExitCode::SUCCESS);
     }
-    if args.margin.is_some() || args.shift_down.is_some() || args.cascade.is_some() {
+    if args.margin.is_some()
+        || args.shift_down.is_some()
+        || args.cascade.is_some()
+        || args.detector.is_some()
+    {
         anyhow::bail!(
-            "--margin, --shift-down and --cascade choose how detected faces are cropped: pass \
-             --faces detect (or auto)"
+            "--margin, --shift-down, --cascade and --detector choose how faces are found and \
+             cropped: pass --faces detect (or auto)"
         );
     }
     let bar = ProgressBar::new_spinner();

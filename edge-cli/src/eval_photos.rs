@@ -24,6 +24,7 @@ pub struct Photos<'a> {
     pub margin: Option<usize>,
     pub shift_down: Option<i32>,
     pub cascade: Option<&'a PathBuf>,
+    pub detector: crate::faces::DetectorKind,
     pub light: Normalize,
     pub mirror: bool,
     pub skip_bad: bool,
@@ -73,7 +74,7 @@ pub fn evaluate(model: &Model<'_>, args: &Photos<'_>) -> Result<(Report, f64, St
         );
     }
     let mode = args.mode;
-    let detector = Detector::new(args.cascade.map(PathBuf::as_path), mode)?
+    let detector = Detector::new(args.detector, args.cascade.map(PathBuf::as_path), mode)?
         .with_crop(args.margin, args.shift_down)?;
     let Listing { files, not_files } = list_folders(args.data)?;
     for p in &not_files {

@@ -1,11 +1,15 @@
 //! Where the faces are: edge-runtime's face pipeline ([`edge_runtime::pipeline`]: the detector,
-//! the crop policy, the margin) with the published `models/face_lbp.cascade` embedded
-//! (`--cascade` to override).
+//! the crop policy, the margin) with the published detectors embedded: the LBP cascade
+//! `models/face_lbp.cascade` (`--cascade` to override) and the CNN detector
+//! `models/face_yunet_s.det` (`--detector cnn`).
 
 use std::borrow::Cow;
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
+use edge_runtime::detect::cnn::decode::Detection;
+use edge_runtime::detect::cnn::file::CnnDetector;
+use edge_runtime::detect::cnn::input::input_size;
 use edge_runtime::detect::{Cascade, Face};
 pub use edge_runtime::pipeline::Source;
 use edge_runtime::pipeline::{self, Scratch, Settings};
@@ -16,6 +20,18 @@ use fer_dataset::input::Kind;
 
 /// The published face detector (OpenCV's lbpcascade_frontalface, converted), embedded.
 pub static EMBEDDED_CASCADE: &[u8] = include_bytes!("../../models/face_lbp.cascade");
+/// The CNN face detector (YuNet-s, int8), embedded.
+pub static EMBEDDED_CNN: &[u8] = include_bytes!("../../models/face_yunet_s.det");
+
+/// Which face detector runs (`--detector`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DetectorKind {
+    /// OpenCV's LBP frontal-face cascade (`--cascade` to use another cascade file).
+    Lbp,
+    /// YuNet-s, the CNN detector (int8; on frames shrunk to at most 320 pixels a side): finds
+    /// more tilted, small and partly hidden faces (docs/face-detection.md).
+    Cnn,
+}
 
 /// How faces are found (the command-line names of [`pipeline::FaceMode`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -38,8 +54,9 @@ impl From<FaceMode> for pipeline::FaceMode {
     }
 }
 
-/// The detector with its cascade and the pipeline's settings.
+/// The detector with its file and the pipeline's settings.
 pub struct Detector {
+    kind: DetectorKind,
     bytes: Cow<'static, [u8]>,
     settings: Settings,
     max_faces: usize,
@@ -52,27 +69,46 @@ pub const MAX_FACES: usize = 64;
 pub const MAX_FACES_LIMIT: usize = 4096;
 
 impl Detector {
-    /// The embedded cascade or the file at `path`, validated.
+    /// The detector of `kind`: the LBP cascade (embedded, or the file at `path`) or the embedded
+    /// CNN detector (a `path` is refused: `--cascade` names a cascade file).
     ///
     /// # Errors
-    /// An unreadable or invalid cascade file, naming it.
-    pub fn new(path: Option<&Path>, mode: FaceMode) -> Result<Self> {
-        let bytes: Cow<'static, [u8]> = match path {
-            None => Cow::Borrowed(EMBEDDED_CASCADE),
-            Some(p) => Cow::Owned(fer_dataset::input::read(p, Kind::Cascade)?),
+    /// An unreadable or invalid detector file, naming it; a cascade file given for the CNN.
+    pub fn new(kind: DetectorKind, path: Option<&Path>, mode: FaceMode) -> Result<Self> {
+        let bytes: Cow<'static, [u8]> = match (kind, path) {
+            (DetectorKind::Lbp, None) => Cow::Borrowed(EMBEDDED_CASCADE),
+            (DetectorKind::Lbp, Some(p)) => Cow::Owned(fer_dataset::input::read(p, Kind::Cascade)?),
+            (DetectorKind::Cnn, None) => Cow::Borrowed(EMBEDDED_CNN),
+            (DetectorKind::Cnn, Some(p)) => anyhow::bail!(
+                "--cascade {} is an LBP cascade file: it goes with --detector lbp",
+                p.display()
+            ),
         };
-        Cascade::from_bytes(&bytes).map_err(|e| {
-            let name = path.map_or_else(
-                || "the embedded cascade".into(),
-                |p| p.display().to_string(),
-            );
-            anyhow!("{name} is not a valid face cascade: {e}")
-        })?;
+        let name = path.map_or_else(
+            || "the embedded detector".into(),
+            |p| p.display().to_string(),
+        );
+        match kind {
+            DetectorKind::Lbp => {
+                Cascade::from_bytes(&bytes)
+                    .map_err(|e| anyhow!("{name} is not a valid face cascade: {e}"))?;
+            }
+            DetectorKind::Cnn => {
+                CnnDetector::from_bytes(&bytes)
+                    .map_err(|e| anyhow!("{name} is not a valid CNN face detector: {e}"))?;
+            }
+        }
         Ok(Detector {
+            kind,
             bytes,
             settings: Settings::DEFAULT.with_mode(mode.into()),
             max_faces: MAX_FACES,
         })
+    }
+
+    /// Which detector this is.
+    pub fn kind(&self) -> DetectorKind {
+        self.kind
     }
 
     /// The same detector keeping at most `n` faces per image (largest first).
@@ -124,15 +160,30 @@ impl Detector {
     /// The face squares to classify (largest face first), each with how it was chosen.
     ///
     /// # Errors
-    /// None in practice (the cascade was validated); kept for a corrupt frame buffer.
+    /// None in practice (the detector was validated); kept for a corrupt frame buffer or a
+    /// frame too large for the CNN detector (over 4096 pixels a side).
     pub fn squares(&self, gray: &Gray) -> Result<Vec<(Square, Source)>> {
-        let cascade = Cascade::from_bytes(&self.bytes).map_err(|e| anyhow!("{e}"))?;
         let frame =
             GrayFrame::new(&gray.pixels, gray.width, gray.height).map_err(|e| anyhow!("{e}"))?;
+        let mut squares = vec![(Square::centre(1, 1), Source::Centre); self.max_faces];
+        let found = match self.kind {
+            DetectorKind::Lbp => self.cascade_squares(&frame, &mut squares)?,
+            DetectorKind::Cnn => self.cnn_squares(&frame, &mut squares)?,
+        };
+        squares.truncate(found);
+        Ok(squares)
+    }
+
+    fn cascade_squares(
+        &self,
+        frame: &GrayFrame<'_>,
+        squares: &mut [(Square, Source)],
+    ) -> Result<usize> {
+        let cascade = Cascade::from_bytes(&self.bytes).map_err(|e| anyhow!("{e}"))?;
         let mut integral = vec![
             0u32;
             self.settings
-                .integral_len(&cascade, gray.width, gray.height)
+                .integral_len(&cascade, frame.width, frame.height)
         ];
         let mut hits = vec![Face::EMPTY; MAX_HITS];
         let mut faces = vec![Face::EMPTY; self.max_faces];
@@ -141,15 +192,31 @@ impl Detector {
             hits: &mut hits,
             faces: &mut faces,
         };
-        let mut squares = vec![(Square::centre(1, 1), Source::Centre); self.max_faces];
-        let found = pipeline::face_squares(
-            &frame,
-            Some(&cascade),
-            &self.settings,
-            &mut scratch,
-            &mut squares,
-        );
-        squares.truncate(found.squares);
-        Ok(squares)
+        let found =
+            pipeline::face_squares(frame, Some(&cascade), &self.settings, &mut scratch, squares);
+        Ok(found.squares)
+    }
+
+    fn cnn_squares(
+        &self,
+        frame: &GrayFrame<'_>,
+        squares: &mut [(Square, Source)],
+    ) -> Result<usize> {
+        let det = CnnDetector::from_bytes(&self.bytes).map_err(|e| anyhow!("{e}"))?;
+        let (w, h) = (frame.width, frame.height);
+        let factor = pipeline::cnn_factor(w, h, pipeline::CNN_MAX_SIDE);
+        let (iw, ih) = input_size(w, h, factor, det.max_stride())
+            .ok_or_else(|| anyhow!("a {w}x{h} frame is too large for the CNN face detector"))?;
+        let plan = det.plan(iw, ih).map_err(|e| anyhow!("{e}"))?;
+        let mut input = vec![0u8; iw * ih];
+        let mut arena = vec![0i8; plan.arena_len()];
+        let mut found = vec![Detection::EMPTY; self.max_faces.max(16)];
+        let mut scratch = pipeline::CnnScratch {
+            input: &mut input,
+            arena: &mut arena,
+            found: &mut found,
+        };
+        pipeline::cnn_face_squares(frame, &det, factor, &self.settings, &mut scratch, squares)
+            .map_err(|e| anyhow!("{e}"))
     }
 }

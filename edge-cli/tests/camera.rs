@@ -7,7 +7,7 @@ use std::process::Command;
 
 use edge_cli::classified::classify_gray;
 use edge_cli::engine::{Engine, EngineKind};
-use edge_cli::faces::{Detector, FaceMode};
+use edge_cli::faces::{Detector, DetectorKind, FaceMode};
 use edge_cli::frame::{to_gray, FrameFormat, Gray, Layout};
 use edge_runtime::Model;
 
@@ -67,7 +67,7 @@ fn recorded_yuyv_and_mjpeg_frames_classify_like_the_images() {
     let model = Model::from_bytes(edge_cli::model::EMBEDDED).expect("model");
     let mut engine = Engine::new(&model, EngineKind::Int8, None).expect("engine");
     // The centre square isolates the frame-decoding path (the detector has its own checks).
-    let detector = Detector::new(None, FaceMode::Centre).expect("detector");
+    let detector = Detector::new(DetectorKind::Lbp, None, FaceMode::Centre).expect("detector");
     let mut agree_jpeg = 0;
     let all = frames(20);
     for g in &all {

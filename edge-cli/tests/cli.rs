@@ -229,6 +229,60 @@ fn faces_are_found_in_a_real_photo_and_a_photo_without_one_is_named() {
     assert_eq!(face["source"], "detected");
 }
 
+/// `--detector cnn`: the CNN detector finds her face alone (the cascade also reports a second,
+/// false face), nothing in the grass; a cascade file given with it is refused by name.
+#[test]
+fn the_cnn_detector_finds_the_face_in_a_real_photo() {
+    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let astronaut = photos.join("astronaut.jpg").display().to_string();
+    let grass = photos.join("grass.jpg").display().to_string();
+    let out = cli(&[
+        "classify",
+        "--json",
+        "--detector",
+        "cnn",
+        &astronaut,
+        &grass,
+    ]);
+    assert!(
+        !out.status.success(),
+        "a photo without a face makes the exit code 1"
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("grass.jpg: no face found"), "{err}");
+    let faces: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    let b = &faces[0]["box"];
+    let (x, y, side) = (
+        b["x"].as_i64().unwrap(),
+        b["y"].as_i64().unwrap(),
+        b["w"].as_i64().unwrap(),
+    );
+    // OpenCV's box for her face is (173, 66, 98, 98): the square must hold most of it.
+    assert!(
+        x <= 185 && y <= 80 && x + side >= 260 && y + side >= 150,
+        "{faces:?}"
+    );
+    assert_eq!(faces[0]["source"], "detected");
+    let out = cli(&[
+        "classify",
+        "--detector",
+        "cnn",
+        "--cascade",
+        &grass,
+        &astronaut,
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("grass.jpg is an LBP cascade file: it goes with --detector lbp"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_bad_cascade_file_is_refused_with_its_name() {
     let dir = tempfile::tempdir().expect("tempdir");

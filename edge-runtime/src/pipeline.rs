@@ -23,6 +23,10 @@
 //! # Ok(()) }
 //! ```
 
+use crate::detect::cnn::decode::{decode, DecodeParams, Detection};
+use crate::detect::cnn::file::CnnDetector;
+use crate::detect::cnn::input::{input_size, prepare};
+use crate::detect::cnn::run::RunError;
 use crate::detect::{self, Cascade, DetectParams, DetectStats, Face};
 use crate::format::QParams;
 use crate::normalize::{Normalize, INPUT_RULE};
@@ -168,12 +172,7 @@ pub fn face_squares(
     if w == 0 || h == 0 || out.is_empty() {
         return Found::default();
     }
-    let whole = match settings.mode {
-        FaceMode::Centre => Some(Source::Centre),
-        FaceMode::Auto if w.max(h) <= settings.crop_side => Some(Source::Crop),
-        FaceMode::Auto | FaceMode::Detect => None,
-    };
-    if let Some(source) = whole {
+    if let Some(source) = whole_frame(settings, w, h) {
         out[0] = (Square::centre(w, h), source);
         return Found {
             squares: 1,
@@ -206,6 +205,114 @@ pub fn face_squares(
         squares: n,
         detector: Some(stats),
     }
+}
+
+/// Whether a `w × h` frame is classified whole (its centred square) instead of searched for
+/// faces: always in [`FaceMode::Centre`], for a small frame (a face crop) in [`FaceMode::Auto`].
+fn whole_frame(settings: &Settings, w: usize, h: usize) -> Option<Source> {
+    match settings.mode {
+        FaceMode::Centre => Some(Source::Centre),
+        FaceMode::Auto if w.max(h) <= settings.crop_side => Some(Source::Crop),
+        FaceMode::Auto | FaceMode::Detect => None,
+    }
+}
+
+/// The longest side of the input the CNN detector runs on for a camera frame or photo: its
+/// published size (YuNet's 320). Larger frames are shrunk by a whole factor
+/// ([`cnn_factor`]).
+pub const CNN_MAX_SIDE: usize = 320;
+
+/// The smallest whole factor that shrinks a `w × h` frame to at most `max_side` on its longer
+/// side (at least 1).
+pub fn cnn_factor(w: usize, h: usize, max_side: usize) -> usize {
+    w.max(h).div_ceil(max_side.max(1)).max(1)
+}
+
+/// The CNN detector's working memory, owned by the caller (sizes from
+/// [`detect::cnn::input::input_size`] and [`detect::cnn::file::CnnDetector::plan`]).
+pub struct CnnScratch<'a> {
+    /// The shrunk, padded input.
+    pub input: &'a mut [u8],
+    /// The detector's arena ([`detect::cnn::run::Plan::arena_len`]).
+    pub arena: &'a mut [i8],
+    /// Faces before the crop rule (its length caps them).
+    pub found: &'a mut [Detection],
+}
+
+/// [`face_squares`] with the CNN face detector run on `frame` shrunk by `factor`: the faces it
+/// finds (score at least 0.5, `DecodeParams::default`) as boxes in the frame, largest first,
+/// each squared by the same crop rule ([`Settings::square_of`]). Returns how many squares were
+/// written, or why the detector could not run (a frame too large for the scratch).
+///
+/// # Errors
+/// The detector's [`RunError`] (frame size, arena) or a scratch input buffer that is too short.
+pub fn cnn_face_squares(
+    frame: &GrayFrame<'_>,
+    det: &CnnDetector<'_>,
+    factor: usize,
+    settings: &Settings,
+    scratch: &mut CnnScratch<'_>,
+    out: &mut [(Square, Source)],
+) -> Result<usize, RunError> {
+    let (w, h) = (frame.width, frame.height);
+    if w == 0 || h == 0 || out.is_empty() {
+        return Ok(0);
+    }
+    if let Some(source) = whole_frame(settings, w, h) {
+        out[0] = (Square::centre(w, h), source);
+        return Ok(1);
+    }
+    let multiple = det.max_stride();
+    let (iw, ih) = input_size(w, h, factor, multiple).ok_or(RunError::FrameSize {
+        width: w,
+        height: h,
+        multiple,
+    })?;
+    if scratch.input.len() < iw * ih {
+        return Err(RunError::FrameLength {
+            expected: iw * ih,
+            got: scratch.input.len(),
+        });
+    }
+    let input = &mut scratch.input[..iw * ih];
+    prepare(frame, factor, (iw, ih), input);
+    let plan = det.plan(iw, ih)?;
+    det.run(&plan, input, scratch.arena)?;
+    let n = decode(
+        det,
+        &plan,
+        scratch.arena,
+        &DecodeParams::default(),
+        scratch.found,
+    );
+    let found = &mut scratch.found[..n];
+    // Largest first, as the cascade's faces (ties: higher score first, then position).
+    for i in 1..found.len() {
+        let mut j = i;
+        while j > 0 && larger(&found[j], &found[j - 1]) {
+            found.swap(j, j - 1);
+            j -= 1;
+        }
+    }
+    let mut squares = 0;
+    for d in found.iter() {
+        if squares == out.len() {
+            break;
+        }
+        let Some(face) = d.in_frame(factor).clamped_face(w, h) else {
+            continue;
+        };
+        if let Some(square) = settings.square_of(&face, w, h) {
+            out[squares] = (square, Source::Detected);
+            squares += 1;
+        }
+    }
+    Ok(squares)
+}
+
+fn larger(a: &Detection, b: &Detection) -> bool {
+    let area = |d: &Detection| i64::from(d.w) * i64::from(d.h);
+    (area(a), a.score, -a.y, -a.x) > (area(b), b.score, -b.y, -b.x)
 }
 
 /// The model's 48x48 input for a face square of `frame`: edge-runtime's integer resize

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use edge_cli::classified::classify_gray;
 use edge_cli::engine::{Engine, EngineKind};
-use edge_cli::faces::{Detector, FaceMode};
+use edge_cli::faces::{Detector, DetectorKind, FaceMode};
 use edge_runtime::Model;
 use libfuzzer_sys::fuzz_target;
 
@@ -20,7 +20,7 @@ fn model() -> &'static Model<'static> {
 
 fn detector() -> &'static Detector {
     static DETECTOR: OnceLock<Detector> = OnceLock::new();
-    DETECTOR.get_or_init(|| Detector::new(None, FaceMode::Auto).expect("embedded cascade"))
+    DETECTOR.get_or_init(|| Detector::new(DetectorKind::Lbp, None, FaceMode::Auto).expect("embedded cascade"))
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -153,21 +153,7 @@ pub fn cnn_faces(
 ) -> Vec<edge_runtime::detect::Face> {
     cnn_detections(det, pixels, (w, h), factor, p)
         .iter()
-        .map(|d| {
-            let d = d.in_frame(factor);
-            let (x0, y0) = (d.x.clamp(0, w as i32), d.y.clamp(0, h as i32));
-            let (x1, y1) = (
-                (d.x + d.w).clamp(0, w as i32),
-                (d.y + d.h).clamp(0, h as i32),
-            );
-            edge_runtime::detect::Face {
-                x: x0 as u32,
-                y: y0 as u32,
-                w: (x1 - x0) as u32,
-                h: (y1 - y0) as u32,
-                neighbours: 1,
-            }
-        })
+        .filter_map(|d| d.in_frame(factor).clamped_face(w, h))
         .collect()
 }
 

@@ -96,6 +96,27 @@ fn halve(frame: &GrayFrame<'_>, (iw, ih): (usize, usize), out: &mut [u8]) {
 }
 
 impl Detection {
+    /// The box clipped to a `width × height` frame, as a face box (`None` when nothing of it is
+    /// inside).
+    pub fn clamped_face(&self, width: usize, height: usize) -> Option<crate::detect::Face> {
+        let (w, h) = (
+            width.min(i32::MAX as usize) as i32,
+            height.min(i32::MAX as usize) as i32,
+        );
+        let (x0, y0) = (self.x.clamp(0, w), self.y.clamp(0, h));
+        let (x1, y1) = (
+            self.x.saturating_add(self.w).clamp(0, w),
+            self.y.saturating_add(self.h).clamp(0, h),
+        );
+        (x1 > x0 && y1 > y0).then(|| crate::detect::Face {
+            x: x0 as u32,
+            y: y0 as u32,
+            w: (x1 - x0) as u32,
+            h: (y1 - y0) as u32,
+            neighbours: 1,
+        })
+    }
+
     /// The face in frame pixels, found in an input shrunk by `factor`.
     pub fn in_frame(&self, factor: usize) -> Detection {
         let f = factor as i32;
