@@ -124,9 +124,13 @@ pub fn evaluate(model: &Model<'_>, args: &Photos<'_>) -> Result<(Report, f64, St
     let report = Report::from_outcomes(outcomes);
     let s = detector.settings();
     let faces = format!(
-        ", largest detected face (margin {}%, shift down {}%; {} of {} images without a face, \
-         counted wrong)",
-        s.margin_percent,
+        ", largest face of the {} detector (margin {}%, shift down {}%; {} of {} images without \
+         a face, counted wrong)",
+        match detector.kind() {
+            crate::faces::DetectorKind::Lbp => "LBP",
+            crate::faces::DetectorKind::Cnn => "CNN",
+        },
+        detector.margin_percent(),
         s.shift_down_percent,
         report.missed_total(),
         report.total

@@ -134,7 +134,10 @@ impl Detector {
             if m > 200 {
                 anyhow::bail!("--margin is {m}, expected 0 to 200 (percent of the face box)");
             }
-            self.settings.margin_percent = m;
+            match self.kind {
+                DetectorKind::Lbp => self.settings.margin_percent = m,
+                DetectorKind::Cnn => self.settings.cnn_margin_percent = m,
+            }
         }
         if let Some(s) = shift_down {
             if !(-50..=50).contains(&s) {
@@ -150,6 +153,14 @@ impl Detector {
     /// The most faces kept per image.
     pub fn max_faces(&self) -> usize {
         self.max_faces
+    }
+
+    /// The margin its crop rule adds around a box, percent of its side.
+    pub fn margin_percent(&self) -> usize {
+        match self.kind {
+            DetectorKind::Lbp => self.settings.margin_percent,
+            DetectorKind::Cnn => self.settings.cnn_margin_percent,
+        }
     }
 
     /// The pipeline settings this detector runs with.

@@ -72,6 +72,11 @@ pub struct Settings {
     /// measured best for expression accuracy (0%: 60.3%, 10%: 60.9%, 20%: 59.8% on found faces;
     /// fer-checks `face_detect`).
     pub margin_percent: usize,
+    /// The margin around a box of the CNN detector ([`cnn_face_squares`]), whose boxes frame
+    /// the face more widely than the cascade's: 0% measured best (expression accuracy end to end
+    /// on composite frames of validation faces: 47.7% at 0%, 41.7% at 10%; on the dev set of
+    /// real photos 60.4% against 59.1%; docs/face-detection.md).
+    pub cnn_margin_percent: usize,
     /// The square's centre moved down by this percent of the detected box's height (negative:
     /// up) before the margin is added: FER-2013's faces are framed from the forehead to the
     /// chin, a detector's box may sit higher or lower. 0 keeps the box's centre.
@@ -91,6 +96,7 @@ impl Settings {
         mode: FaceMode::Auto,
         detect: DetectParams::DEFAULT,
         margin_percent: 10,
+        cnn_margin_percent: 0,
         shift_down_percent: 0,
         crop_side: 96,
         steady: Steady::DEFAULT,
@@ -241,7 +247,8 @@ pub struct CnnScratch<'a> {
 
 /// [`face_squares`] with the CNN face detector run on `frame` shrunk by `factor`: the faces it
 /// finds (score at least 0.5, `DecodeParams::default`) as boxes in the frame, largest first,
-/// each squared by the same crop rule ([`Settings::square_of`]). Returns how many squares were
+/// each squared by the crop rule ([`Settings::square_of`]) with the CNN's own margin
+/// ([`Settings::cnn_margin_percent`]). Returns how many squares were
 /// written, or why the detector could not run (a frame too large for the scratch).
 ///
 /// # Errors
@@ -294,6 +301,10 @@ pub fn cnn_face_squares(
             j -= 1;
         }
     }
+    let rule = Settings {
+        margin_percent: settings.cnn_margin_percent,
+        ..*settings
+    };
     let mut squares = 0;
     for d in found.iter() {
         if squares == out.len() {
@@ -302,7 +313,7 @@ pub fn cnn_face_squares(
         let Some(face) = d.in_frame(factor).clamped_face(w, h) else {
             continue;
         };
-        if let Some(square) = settings.square_of(&face, w, h) {
+        if let Some(square) = rule.square_of(&face, w, h) {
             out[squares] = (square, Source::Detected);
             squares += 1;
         }
