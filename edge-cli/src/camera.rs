@@ -56,10 +56,10 @@ pub struct Args {
     /// A face-detector file made by `host-trainer cascade` (default: the embedded one).
     #[arg(long)]
     pub cascade: Option<PathBuf>,
-    /// The face detector: `lbp` (the LBP cascade) or `cnn` (YuNet-s int8; finds more faces,
-    /// docs/face-detection.md).
-    #[arg(long, value_enum, default_value = "lbp")]
-    pub detector: crate::faces::DetectorKind,
+    /// The face detector: `cnn` (YuNet-s int8; finds more faces, docs/face-detection.md) or
+    /// `lbp` (the LBP cascade). Default: `cnn`, or `lbp` when `--cascade` names a cascade file.
+    #[arg(long, value_enum)]
+    pub detector: Option<crate::faces::DetectorKind>,
     /// Recorded frames instead of the camera: image files (or folders of them, in name order),
     /// one frame each; ends with a count of label changes, per frame and steady.
     #[arg(long, num_args = 1.., conflicts_with = "device")]
@@ -159,7 +159,11 @@ impl<'m> Looper<'m> {
         };
         Ok(Looper {
             engine: Engine::new(model, args.engine, None)?,
-            detector: Detector::new(args.detector, args.cascade.as_deref(), args.faces)?,
+            detector: Detector::new(
+                crate::faces::DetectorKind::chosen(args.detector, args.cascade.as_deref()),
+                args.cascade.as_deref(),
+                args.faces,
+            )?,
             labeller: Labeller::new(model, steady),
             json: args.json,
             done: 0,

@@ -34,10 +34,10 @@ pub struct Args {
     /// A face-detector file made by `host-trainer cascade` (default: the embedded published one).
     #[arg(long)]
     pub cascade: Option<PathBuf>,
-    /// The face detector: `lbp` (the LBP cascade) or `cnn` (YuNet-s int8; finds more faces,
-    /// docs/face-detection.md).
-    #[arg(long, value_enum, default_value = "lbp")]
-    pub detector: crate::faces::DetectorKind,
+    /// The face detector: `cnn` (YuNet-s int8; finds more faces, docs/face-detection.md) or
+    /// `lbp` (the LBP cascade). Default: `cnn`, or `lbp` when `--cascade` names a cascade file.
+    #[arg(long, value_enum)]
+    pub detector: Option<crate::faces::DetectorKind>,
     /// Flip test-time augmentation (int8 engine): classify each face and its mirror image and
     /// average the logits — twice the inference time (docs/edge-cli.md gives its gain).
     #[arg(long)]
@@ -196,8 +196,12 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let files = expand(&args.inputs, &mut errors);
     let mut engine =
         Engine::new(model, args.engine, args.onnx.as_deref())?.mirrored(args.mirror)?;
-    let detector = Detector::new(args.detector, args.cascade.as_deref(), args.faces)?
-        .with_max_faces(args.max_faces)?;
+    let detector = Detector::new(
+        crate::faces::DetectorKind::chosen(args.detector, args.cascade.as_deref()),
+        args.cascade.as_deref(),
+        args.faces,
+    )?
+    .with_max_faces(args.max_faces)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let width = files

@@ -58,8 +58,8 @@ pub struct Args {
     /// the embedded one).
     #[arg(long)]
     pub cascade: Option<PathBuf>,
-    /// With --faces detect/auto: the face detector, `lbp` (the LBP cascade) or `cnn` (YuNet-s
-    /// int8; docs/face-detection.md).
+    /// With --faces detect/auto: the face detector, `cnn` (YuNet-s int8; docs/face-detection.md)
+    /// or `lbp` (the LBP cascade). Default: `cnn`, or `lbp` when `--cascade` names a cascade file.
     #[arg(long, value_enum)]
     pub detector: Option<crate::faces::DetectorKind>,
 }
@@ -127,7 +127,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
             margin: args.margin,
             shift_down: args.shift_down,
             cascade: args.cascade.as_ref(),
-            detector: args.detector.unwrap_or(crate::faces::DetectorKind::Lbp),
+            detector: crate::faces::DetectorKind::chosen(args.detector, args.cascade.as_deref()),
             light: args.light.unwrap_or(INPUT_RULE),
             mirror: args.mirror,
             skip_bad: args.skip_bad,

@@ -44,6 +44,18 @@ pub enum FaceMode {
     Centre,
 }
 
+impl DetectorKind {
+    /// The detector a command runs: the one asked for; else the LBP cascade when a cascade file
+    /// is given, the CNN detector otherwise (it finds more faces: docs/face-detection.md).
+    pub fn chosen(asked: Option<DetectorKind>, cascade: Option<&Path>) -> DetectorKind {
+        asked.unwrap_or(if cascade.is_some() {
+            DetectorKind::Lbp
+        } else {
+            DetectorKind::Cnn
+        })
+    }
+}
+
 impl From<FaceMode> for pipeline::FaceMode {
     fn from(m: FaceMode) -> Self {
         match m {
