@@ -422,6 +422,23 @@ mod file {
         assert!(out[..n].windows(2).all(|w| w[0].score >= w[1].score));
     }
 
+    /// The CNN detector fuzzer's seed (`fuzz/seeds/cnn_detector`): the tiny detector above
+    /// (the published one is 90 kB, too large for the fuzzer to mutate quickly).
+    /// `WRITE_FUZZ_SEED=1 cargo test -p edge-runtime` rewrites it.
+    #[test]
+    fn the_fuzz_seed_is_the_tiny_detector() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/cnn_detector");
+        let path = dir.join("tiny.det");
+        let bytes = spec().encode().expect("valid");
+        if std::env::var_os("WRITE_FUZZ_SEED").is_some() {
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(&path, &bytes).expect("write seed");
+        }
+        let seed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(seed == bytes, "{} is not the tiny detector", path.display());
+    }
+
     #[test]
     fn every_damage_to_a_file_is_refused_by_name() {
         let good = spec().encode().expect("valid");
