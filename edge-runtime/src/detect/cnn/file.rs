@@ -461,7 +461,13 @@ impl<'a> CnnDetector<'a> {
         if relu_byte > 1 {
             return Err(bad);
         }
-        if input >= out || (kind == LayerKind::Add && other >= out) {
+        // An add's second input is computed before it; every other layer's is 0.
+        let other_ok = if kind == LayerKind::Add {
+            other < out
+        } else {
+            other == 0
+        };
+        if input >= out || !other_ok {
             return Err(bad);
         }
         let (i, o) = (self.tensor(input), self.tensor(out));

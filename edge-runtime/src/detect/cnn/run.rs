@@ -126,6 +126,9 @@ impl CnnDetector<'_> {
                     w: i.w / 2,
                     c,
                 },
+                // Never larger than the frame: a file of many upsamplings is refused here, not
+                // allowed to overflow the sizes below.
+                LayerKind::Upsample2 if 2 * i.h > height || 2 * i.w > width => return Err(bad),
                 LayerKind::Upsample2 => MapShape {
                     h: 2 * i.h,
                     w: 2 * i.w,
@@ -138,7 +141,11 @@ impl CnnDetector<'_> {
                     i
                 }
             };
-            if shapes[l.output].is_empty() {
+            let o = shapes[l.output];
+            // Every map, and so every sum of offsets below, stays far from overflowing (on the
+            // 32-bit M7 too: 128 maps of at most 2^24 values).
+            let fits = o.h.checked_mul(o.w).and_then(|v| v.checked_mul(o.c));
+            if o.is_empty() || fits.is_none_or(|v| v > 1 << 24) {
                 return Err(bad);
             }
             if l.kind == LayerKind::Pointwise {

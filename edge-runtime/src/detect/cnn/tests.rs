@@ -487,6 +487,11 @@ mod file {
             edit(&|s| s.layers[1].relu = true),
             DetectorError::BadLayer { layer: 1 }
         );
+        // A second input on a layer that is not an add (found by the fuzzer: it was indexed).
+        assert_eq!(
+            edit(&|s| s.layers[3].other = 1280),
+            DetectorError::BadLayer { layer: 3 }
+        );
         assert_eq!(
             edit(&|s| s.tensors[2] = (2, 0)),
             DetectorError::BadLayer { layer: 1 }
