@@ -21,7 +21,8 @@ use crate::requant::{Stage, STAGE_BYTES};
 /// The first case where a fast kernel and its reference disagree.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mismatch {
-    /// Which kernel: "dot", "quad_dot", "conv3x3", "dense" or "stage".
+    /// Which kernel: "dot", "quad_dot", "conv3x3", "dense", "stage" or (on the M7)
+    /// "depthwise_row".
     pub kernel: &'static str,
     /// The case's number within that kernel's cases.
     pub case: usize,
@@ -52,6 +53,64 @@ pub fn run() -> Result<usize, Mismatch> {
     n += convs(&mut cases)?;
     n += denses(&mut cases)?;
     n += stages(&mut cases)?;
+    #[cfg(all(feature = "dsp", target_arch = "arm"))]
+    {
+        n += depthwise_rows(&mut cases)?;
+    }
+    Ok(n)
+}
+
+/// The M7's depthwise row kernel (`SMLAD` on int16 pairs read from three gathered rows) against
+/// the nine products summed plainly: rows of 1-254 outputs, values and weights over the whole
+/// int8 range.
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+fn depthwise_rows(cases: &mut Cases) -> Result<usize, Mismatch> {
+    use super::dsp::{depthwise_row, DW_ROW_BYTES};
+    let mut rows = [0u8; 3 * DW_ROW_BYTES];
+    let mut sums = [0i32; DW_ROW_BYTES / 2 - 2];
+    let pack = |lo: i32, hi: i32| (lo as u16 as u32) | ((hi as u16 as u32) << 16);
+    let mut n = 0;
+    for case in 0..48 {
+        let outs = 1 + (case * 37) % (DW_ROW_BYTES / 2 - 2);
+        let extremes = case % 3 == 0;
+        let value = |cases: &mut Cases| {
+            if extremes {
+                -128
+            } else {
+                i32::from(cases.next() as i8)
+            }
+        };
+        for r in 0..3 {
+            for x in 0..outs + 2 {
+                let v = value(cases) as i16;
+                rows[r * DW_ROW_BYTES + 2 * x..][..2].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+        let k: [i32; 9] = core::array::from_fn(|_| value(cases));
+        let inner = (cases.next() % 200_000) as i32 - 100_000;
+        let packed = [
+            pack(k[0], k[1]),
+            pack(k[3], k[4]),
+            pack(k[6], k[7]),
+            pack(k[2], k[5]),
+            pack(k[8], 0),
+        ];
+        depthwise_row(&rows, packed, inner, &mut sums[..outs]);
+        for (x, &got) in sums[..outs].iter().enumerate() {
+            let v = |r: usize, dx: usize| {
+                let at = r * DW_ROW_BYTES + 2 * (x + dx);
+                i32::from(i16::from_le_bytes([rows[at], rows[at + 1]]))
+            };
+            let want = (0..9).fold(inner, |a, t| a + k[t] * v(t / 3, t % 3));
+            if got != want {
+                return Err(Mismatch {
+                    kernel: "depthwise_row",
+                    case,
+                });
+            }
+            n += 1;
+        }
+    }
     Ok(n)
 }
 

@@ -439,3 +439,60 @@ pub fn smla<const A_TOP: bool, const B_TOP: bool>(a: u32, b: u32, acc: i32) -> i
 pub fn pair_mac(a: u32, b: u32, acc: i32) -> i32 {
     smlad(a, b, acc)
 }
+
+/// Bytes between the three gathered rows [`depthwise_row`] reads (room for 256 int16 values).
+pub const DW_ROW_BYTES: usize = 512;
+
+/// The sums of one output row of a 3x3 depthwise channel: `sums[x] = inner + Σ k·v` for the
+/// interior output columns `1 ..= sums.len()`, from three input rows gathered as int16
+/// (little-endian, row `r` at byte `r · DW_ROW_BYTES` of `rows`, at least `sums.len() + 2`
+/// values each) and the nine weights packed as `(w0, w1) (w3, w4) (w6, w7) (w2, w5) (w8, 0)`.
+/// Per output: three `SMLAD`, three `SMLAxy` and six loads of value pairs straight from the
+/// rows (unaligned halfword pairs, which the M7 reads in one `LDR`).
+#[inline]
+pub fn depthwise_row(rows: &[u8], k: [u32; 5], inner: i32, sums: &mut [i32]) {
+    let n = sums.len();
+    if n == 0 {
+        return;
+    }
+    assert!(rows.len() >= 2 * DW_ROW_BYTES + 2 * (n + 2) && 2 * (n + 2) <= DW_ROW_BYTES);
+    let [k01, k34, k67, k25, k8] = k;
+    // SAFETY: the loop runs `n` ≥ 1 times; pass `x` reads 4 bytes at offsets 2x, 2x + 2 of each
+    // of the three rows (at 0, DW_ROW_BYTES and 2·DW_ROW_BYTES from `rows`), all below
+    // 2·DW_ROW_BYTES + 2(n + 2) ≤ rows.len() (asserted), and writes one i32 of `sums` (n of them).
+    // LDR of a 2-aligned word is allowed on Armv7-M normal memory. Only the named registers and
+    // the flags are written; SMLAD/SMLAxy may set the sticky Q flag, which nothing reads.
+    unsafe {
+        asm!(
+            "2:",
+            "ldr {t}, [{p}]",
+            "smlad {acc}, {t}, {k01}, {inner}",
+            "ldr {t}, [{p}, #2]",
+            "smlatb {acc}, {t}, {k25}, {acc}",
+            "ldr {t}, [{p}, #512]",
+            "smlad {acc}, {t}, {k34}, {acc}",
+            "ldr {t}, [{p}, #514]",
+            "smlatt {acc}, {t}, {k25}, {acc}",
+            "ldr {t}, [{p}, #1024]",
+            "smlad {acc}, {t}, {k67}, {acc}",
+            "ldr {t}, [{p}, #1026]",
+            "smlatb {acc}, {t}, {k8}, {acc}",
+            "adds {p}, {p}, #2",
+            "str {acc}, [{s}], #4",
+            "cmp {s}, {end}",
+            "bne 2b",
+            t = out(reg) _,
+            acc = out(reg) _,
+            p = inout(reg) rows.as_ptr() => _,
+            s = inout(reg) sums.as_mut_ptr() => _,
+            end = in(reg) sums.as_mut_ptr().wrapping_add(n),
+            k01 = in(reg) k01,
+            k34 = in(reg) k34,
+            k67 = in(reg) k67,
+            k25 = in(reg) k25,
+            k8 = in(reg) k8,
+            inner = in(reg) inner,
+            options(nostack),
+        );
+    }
+}

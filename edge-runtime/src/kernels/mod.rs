@@ -13,7 +13,7 @@ pub mod conv;
 pub mod dense;
 pub mod dot;
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
-mod dsp;
+pub(crate) mod dsp;
 pub mod im2col;
 pub mod patch;
 pub mod quad;
