@@ -143,6 +143,32 @@ pub fn cnn_detections(
     found
 }
 
+/// The CRC-32 of every head map the CNN detector computes for a gray frame shrunk by `factor`
+/// (all its layers, as the QEMU firmware prints it).
+pub fn cnn_heads_crc(
+    det: &edge_runtime::detect::cnn::file::CnnDetector<'_>,
+    pixels: &[u8],
+    (w, h): (usize, usize),
+    factor: usize,
+) -> u32 {
+    use edge_runtime::detect::cnn::input::{input_size, prepare};
+    let frame = edge_runtime::preprocess::GrayFrame::new(pixels, w, h).expect("frame");
+    let (iw, ih) = input_size(w, h, factor, det.max_stride()).expect("input size");
+    let mut input = vec![0u8; iw * ih];
+    prepare(&frame, factor, (iw, ih), &mut input);
+    let plan = det.plan(iw, ih).expect("plan");
+    let mut arena = vec![0i8; plan.arena_len()];
+    det.run(&plan, &input, &mut arena).expect("run");
+    let heads: Vec<u8> = (0..det.head_count())
+        .flat_map(|k| {
+            arena[plan.range(det.head(k).tensor)]
+                .iter()
+                .map(|&v| v as u8)
+        })
+        .collect();
+    edge_runtime::crc32::crc32(&heads)
+}
+
 /// [`cnn_detections`] as boxes in the frame, clamped to it.
 pub fn cnn_faces(
     det: &edge_runtime::detect::cnn::file::CnnDetector<'_>,

@@ -103,11 +103,11 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
         .iter()
         .map(|d| format!("{} {} {} {} {}; ", d.x, d.y, d.w, d.h, d.score))
         .collect();
-    let target = stdout
+    let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("cnn: "))
-        .and_then(|l| l.split(" (arena").next())
         .expect("a cnn line");
+    let target = line.split(" (arena").next().expect("faces");
     assert!(
         !host.is_empty(),
         "the host's CNN finds no face in the golden frame"
@@ -116,6 +116,12 @@ fn cortex_m7_under_qemu_matches_the_golden_logits() {
         target.trim(),
         host.trim(),
         "Cortex-M7 CNN faces differ from the host's"
+    );
+    // Every head map to the byte: all the M7's layers, not only the faces they lead to.
+    let crc = fer_checks::cnn_heads_crc(&det, &frame, fer_checks::DETECT_FRAME, 2);
+    assert!(
+        line.ends_with(&format!("heads crc {crc})")),
+        "Cortex-M7 CNN head maps differ from the host's (host CRC {crc}): {line}"
     );
     // The whole face pipeline (square with margin, 48x48, logits) on the same frame.
     let model_file = fer_checks::artifact("fer_cnn.int8.bin");

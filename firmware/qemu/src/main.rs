@@ -224,6 +224,22 @@ fn cnn_golden_frame() {
     }
     let n = decode(&det, &plan, &arena, &DecodeParams::default(), &mut found);
     mark(2000);
+    // The CRC-32 of every head map, which the host check compares with its own: all layers of
+    // the M7 kernels, not only the faces they lead to.
+    let mut heads = [0u8; 8192];
+    let mut len = 0;
+    for h in 0..det.head_count() {
+        for &v in &arena[plan.range(det.head(h).tensor)] {
+            if len < heads.len() {
+                heads[len] = v as u8;
+            }
+            len += 1;
+        }
+    }
+    if len > heads.len() {
+        hprintln!("CNN head maps: {} bytes, more than {}", len, heads.len());
+        fail()
+    }
     let mut line: heapless::String<512> = heapless::String::new();
     for d in &found[..n] {
         let _ = core::fmt::write(
@@ -231,7 +247,12 @@ fn cnn_golden_frame() {
             format_args!("{} {} {} {} {}; ", d.x, d.y, d.w, d.h, d.score),
         );
     }
-    hprintln!("cnn: {} (arena {} bytes)", line.as_str(), plan.arena_len());
+    hprintln!(
+        "cnn: {} (arena {} bytes, heads crc {})",
+        line.as_str(),
+        plan.arena_len(),
+        edge_runtime::crc32::crc32(&heads[..len])
+    );
 }
 
 /// The face pipeline on the golden frame: the face search between two marks (the detector's

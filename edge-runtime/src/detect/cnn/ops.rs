@@ -323,9 +323,11 @@ fn depthwise_by_channel(
 }
 
 /// [`depthwise`] on the M7, channel by channel: the channel's three input rows gathered as
-/// int16, each output row's sums from the `SMLAD` row kernel (`kernels::dsp::depthwise_row`,
-/// the weights packed as int16 pairs), then the stage; the border as [`depthwise_reference`].
-/// False (nothing done) for maps under 3x3 or wider than the kernel's rows.
+/// int16 with a column of the zero point on each side (and rows of it above and below the map),
+/// so that every output, border included, is `bias − zero·Σw + Σ w·x` over nine taps (a tap on
+/// the padding adds `w·zero`, i.e. nothing to `Σ w·(x − zero)`); each output row's sums from the
+/// `SMLAD` row kernel (`kernels::dsp::depthwise_row`, the weights packed as int16 pairs), then
+/// the stage. False (nothing done) for maps wider than the kernel's rows.
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 fn depthwise_rows_dsp(
     input: &[i8],
@@ -336,12 +338,35 @@ fn depthwise_rows_dsp(
 ) -> bool {
     use crate::kernels::dsp::{depthwise_row, DW_ROW_BYTES};
     let (h, w, c) = (s.h, s.w, s.c);
-    if h < 3 || w < 3 || 2 * w > DW_ROW_BYTES {
+    if h == 0 || w == 0 || 2 * (w + 2) > DW_ROW_BYTES {
         return false;
     }
+    let z = (input_zero as i16).to_le_bytes();
     let mut rows = [0u8; 3 * DW_ROW_BYTES];
     let mut sums = [0i32; DW_ROW_BYTES / 2];
     let pack = |lo: i32, hi: i32| (lo as u16 as u32) | ((hi as u16 as u32) << 16);
+    // Input row `y` of channel `ch` into `slot` (the zero point outside the map).
+    let gather = |y: Option<usize>, ch: usize, slot: usize, rows: &mut [u8; 3 * DW_ROW_BYTES]| {
+        let dst = &mut rows[slot * DW_ROW_BYTES..][..2 * (w + 2)];
+        match y.filter(|&y| y < h) {
+            Some(y) => {
+                dst[..2].copy_from_slice(&z);
+                dst[2 * (w + 1)..].copy_from_slice(&z);
+                let src = &input[y * w * c..(y + 1) * w * c];
+                for (d, px) in dst[2..2 * (w + 1)]
+                    .chunks_exact_mut(2)
+                    .zip(src.chunks_exact(c))
+                {
+                    d.copy_from_slice(&i16::from(px[ch]).to_le_bytes());
+                }
+            }
+            None => {
+                for d in dst.chunks_exact_mut(2) {
+                    d.copy_from_slice(&z);
+                }
+            }
+        }
+    };
     for ch in 0..c {
         let k: [i32; 9] = core::array::from_fn(|t| i32::from(p.weights[ch * 9 + t] as i8));
         let packed = [
@@ -353,42 +378,19 @@ fn depthwise_rows_dsp(
         ];
         let inner = i32_at(p.bias, ch) - input_zero * k.iter().sum::<i32>();
         let stage = stage_at(p.stages, ch);
-        let gather = |y: usize, slot: usize, rows: &mut [u8; 3 * DW_ROW_BYTES]| {
-            let dst = &mut rows[slot * DW_ROW_BYTES..][..2 * w];
-            let src = &input[y * w * c..(y + 1) * w * c];
-            for (d, px) in dst.chunks_exact_mut(2).zip(src.chunks_exact(c)) {
-                d.copy_from_slice(&i16::from(px[ch]).to_le_bytes());
-            }
-        };
-        gather(0, 0, &mut rows);
-        gather(1, 1, &mut rows);
-        for y in 1..h - 1 {
-            gather(y + 1, 2, &mut rows);
-            let sums = &mut sums[..w - 2];
+        gather(None, ch, 0, &mut rows);
+        gather(Some(0), ch, 1, &mut rows);
+        for y in 0..h {
+            gather(Some(y + 1), ch, 2, &mut rows);
+            let sums = &mut sums[..w];
             depthwise_row(&rows, packed, inner, sums);
             let o = &mut out[y * w * c..(y + 1) * w * c];
             for (x, &acc) in sums.iter().enumerate() {
-                o[(x + 1) * c + ch] = stage.output(acc, p.relu);
+                o[x * c + ch] = stage.output(acc, p.relu);
             }
-            rows.copy_within(DW_ROW_BYTES..DW_ROW_BYTES + 2 * w, 0);
-            rows.copy_within(2 * DW_ROW_BYTES..2 * DW_ROW_BYTES + 2 * w, DW_ROW_BYTES);
-        }
-    }
-    // The border: first and last rows, first and last columns.
-    for y in 0..h {
-        let all = y == 0 || y + 1 == h;
-        for x in (0..w).filter(|&x| all || x == 0 || x + 1 == w) {
-            for ch in 0..c {
-                let mut acc = i32_at(p.bias, ch);
-                for t in 0..9 {
-                    let (iy, ix) = ((y + t / 3).wrapping_sub(1), (x + t % 3).wrapping_sub(1));
-                    if iy < h && ix < w {
-                        let v = i32::from(input[(iy * w + ix) * c + ch]) - input_zero;
-                        acc += v * i32::from(p.weights[ch * 9 + t] as i8);
-                    }
-                }
-                out[(y * w + x) * c + ch] = stage_at(p.stages, ch).output(acc, p.relu);
-            }
+            let n = 2 * (w + 2);
+            rows.copy_within(DW_ROW_BYTES..DW_ROW_BYTES + n, 0);
+            rows.copy_within(2 * DW_ROW_BYTES..2 * DW_ROW_BYTES + n, DW_ROW_BYTES);
         }
     }
     true
