@@ -119,16 +119,14 @@ pub fn detect_faces(
     out[..st.faces].to_vec()
 }
 
-/// What the CNN detector finds in a gray frame shrunk by `factor` (the input padded to its
-/// stride), in the shrunk input's pixels, highest score first.
-pub fn cnn_detections(
+/// The CNN detector run on a gray frame shrunk by `factor` (the input padded to its stride):
+/// its plan and the arena holding every map.
+fn cnn_run(
     det: &edge_runtime::detect::cnn::file::CnnDetector<'_>,
     pixels: &[u8],
     (w, h): (usize, usize),
     factor: usize,
-    p: &edge_runtime::detect::cnn::decode::DecodeParams,
-) -> Vec<edge_runtime::detect::cnn::decode::Detection> {
-    use edge_runtime::detect::cnn::decode::{decode, Detection};
+) -> (edge_runtime::detect::cnn::run::Plan, Vec<i8>) {
     use edge_runtime::detect::cnn::input::{input_size, prepare};
     let frame = edge_runtime::preprocess::GrayFrame::new(pixels, w, h).expect("frame");
     let (iw, ih) = input_size(w, h, factor, det.max_stride()).expect("input size");
@@ -137,6 +135,20 @@ pub fn cnn_detections(
     let plan = det.plan(iw, ih).expect("plan");
     let mut arena = vec![0i8; plan.arena_len()];
     det.run(&plan, &input, &mut arena).expect("run");
+    (plan, arena)
+}
+
+/// What the CNN detector finds in a gray frame shrunk by `factor`, in the shrunk input's
+/// pixels, highest score first.
+pub fn cnn_detections(
+    det: &edge_runtime::detect::cnn::file::CnnDetector<'_>,
+    pixels: &[u8],
+    size: (usize, usize),
+    factor: usize,
+    p: &edge_runtime::detect::cnn::decode::DecodeParams,
+) -> Vec<edge_runtime::detect::cnn::decode::Detection> {
+    use edge_runtime::detect::cnn::decode::{decode, Detection};
+    let (plan, arena) = cnn_run(det, pixels, size, factor);
     let mut found = vec![Detection::EMPTY; 64];
     let n = decode(det, &plan, &arena, p, &mut found);
     found.truncate(n);
@@ -148,17 +160,10 @@ pub fn cnn_detections(
 pub fn cnn_heads_crc(
     det: &edge_runtime::detect::cnn::file::CnnDetector<'_>,
     pixels: &[u8],
-    (w, h): (usize, usize),
+    size: (usize, usize),
     factor: usize,
 ) -> u32 {
-    use edge_runtime::detect::cnn::input::{input_size, prepare};
-    let frame = edge_runtime::preprocess::GrayFrame::new(pixels, w, h).expect("frame");
-    let (iw, ih) = input_size(w, h, factor, det.max_stride()).expect("input size");
-    let mut input = vec![0u8; iw * ih];
-    prepare(&frame, factor, (iw, ih), &mut input);
-    let plan = det.plan(iw, ih).expect("plan");
-    let mut arena = vec![0i8; plan.arena_len()];
-    det.run(&plan, &input, &mut arena).expect("run");
+    let (plan, arena) = cnn_run(det, pixels, size, factor);
     let heads: Vec<u8> = (0..det.head_count())
         .flat_map(|k| {
             arena[plan.range(det.head(k).tensor)]

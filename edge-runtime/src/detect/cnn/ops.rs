@@ -184,7 +184,7 @@ pub fn pointwise_reference(
 }
 
 /// The most channels [`depthwise`] takes pixel by pixel with its weights transposed on the
-/// stack (more go channel by channel).
+/// stack (more, or maps under 3x3, go through [`depthwise_reference`]).
 pub const DEPTHWISE_CHANNELS: usize = 128;
 
 /// 3x3 depthwise convolution, stride 1, padding 1: channel `c` of `out` from channel `c` of
@@ -193,7 +193,7 @@ pub const DEPTHWISE_CHANNELS: usize = 128;
 /// channels pixel by pixel, the nine input pixels and the weights (transposed once to
 /// `[tap][channel]`) as slices of exactly `c` values, so the channel loop runs without bounds
 /// checks; the border pixels skip the taps outside as [`depthwise_reference`] does, whose
-/// results these are.
+/// results these are. On the M7 (`dsp`), the `SMLAD` row kernel instead.
 pub fn depthwise(input: &[i8], s: MapShape, input_zero: i32, p: &ConvParams<'_>, out: &mut [i8]) {
     debug_assert_eq!(input.len(), s.len());
     debug_assert_eq!(out.len(), s.len());
@@ -204,7 +204,7 @@ pub fn depthwise(input: &[i8], s: MapShape, input_zero: i32, p: &ConvParams<'_>,
         return;
     }
     if c > DEPTHWISE_CHANNELS || h < 3 || w < 3 {
-        return depthwise_by_channel(input, s, input_zero, p, out);
+        return depthwise_reference(input, s, input_zero, p, out);
     }
     let mut wt = [0i8; 9 * DEPTHWISE_CHANNELS];
     let mut inner = [0i32; DEPTHWISE_CHANNELS];
@@ -242,81 +242,10 @@ pub fn depthwise(input: &[i8], s: MapShape, input_zero: i32, p: &ConvParams<'_>,
     }
     // The border: first and last rows, first and last columns.
     for y in 0..h {
-        let xs: &[usize] = if y == 0 || y + 1 == h {
-            &[]
-        } else {
-            &[0, w - 1]
-        };
         let all = y == 0 || y + 1 == h;
-        for x in (0..w).filter(|&x| all || xs.contains(&x)) {
+        for x in (0..w).filter(|&x| all || x == 0 || x + 1 == w) {
             for ch in 0..c {
-                let mut acc = i32_at(p.bias, ch);
-                for t in 0..9 {
-                    let (iy, ix) = ((y + t / 3).wrapping_sub(1), (x + t % 3).wrapping_sub(1));
-                    if iy < h && ix < w {
-                        let v = i32::from(input[(iy * w + ix) * c + ch]) - input_zero;
-                        acc += v * i32::from(wt[t * c + ch]);
-                    }
-                }
-                out[(y * w + x) * c + ch] = stage_at(p.stages, ch).output(acc, p.relu);
-            }
-        }
-    }
-}
-
-/// [`depthwise`] channel by channel, for maps of many channels or under three pixels wide or
-/// high: each channel's weights, bias and stage read once, interior pixels from three rows.
-fn depthwise_by_channel(
-    input: &[i8],
-    s: MapShape,
-    input_zero: i32,
-    p: &ConvParams<'_>,
-    out: &mut [i8],
-) {
-    let (h, w, c) = (s.h, s.w, s.c);
-    let row = w * c;
-    for ch in 0..c {
-        let k: [i32; 9] = core::array::from_fn(|t| i32::from(p.weights[ch * 9 + t] as i8));
-        let bias = i32_at(p.bias, ch);
-        let stage = stage_at(p.stages, ch);
-        let inner = bias - input_zero * k.iter().sum::<i32>();
-        for y in 0..h {
-            let interior_row = y > 0 && y + 1 < h && w > 2;
-            if interior_row {
-                let rows = (
-                    &input[(y - 1) * row..y * row],
-                    &input[y * row..(y + 1) * row],
-                    &input[(y + 1) * row..(y + 2) * row],
-                );
-                let o = &mut out[y * row..(y + 1) * row];
-                for x in 1..w - 1 {
-                    let at = (x - 1) * c + ch;
-                    let tap = |r: &[i8], i: usize| i32::from(r[i]);
-                    let acc = inner
-                        + k[0] * tap(rows.0, at)
-                        + k[1] * tap(rows.0, at + c)
-                        + k[2] * tap(rows.0, at + 2 * c)
-                        + k[3] * tap(rows.1, at)
-                        + k[4] * tap(rows.1, at + c)
-                        + k[5] * tap(rows.1, at + 2 * c)
-                        + k[6] * tap(rows.2, at)
-                        + k[7] * tap(rows.2, at + c)
-                        + k[8] * tap(rows.2, at + 2 * c);
-                    o[x * c + ch] = stage.output(acc, p.relu);
-                }
-            }
-            for x in 0..w {
-                if interior_row && x > 0 && x + 1 < w {
-                    continue;
-                }
-                let mut acc = bias;
-                for (t, &wt) in k.iter().enumerate() {
-                    let (iy, ix) = ((y + t / 3).wrapping_sub(1), (x + t % 3).wrapping_sub(1));
-                    if iy < h && ix < w {
-                        acc += (i32::from(input[(iy * w + ix) * c + ch]) - input_zero) * wt;
-                    }
-                }
-                out[(y * w + x) * c + ch] = stage.output(acc, p.relu);
+                out[(y * w + x) * c + ch] = depthwise_pixel(input, s, input_zero, p, (y, x, ch));
             }
         }
     }
@@ -407,21 +336,32 @@ pub fn depthwise_reference(
 ) {
     for y in 0..s.h {
         for x in 0..s.w {
-            let px = &mut out[(y * s.w + x) * s.c..][..s.c];
-            for (c, q) in px.iter_mut().enumerate() {
-                let k = &p.weights[c * 9..][..9];
-                let mut acc = i32_at(p.bias, c);
-                for (t, &wt) in k.iter().enumerate() {
-                    let (iy, ix) = ((y + t / 3).wrapping_sub(1), (x + t % 3).wrapping_sub(1));
-                    if iy < s.h && ix < s.w {
-                        let v = i32::from(input[(iy * s.w + ix) * s.c + c]) - input_zero;
-                        acc += v * i32::from(wt as i8);
-                    }
-                }
-                *q = stage_at(p.stages, c).output(acc, p.relu);
+            for ch in 0..s.c {
+                out[(y * s.w + x) * s.c + ch] =
+                    depthwise_pixel(input, s, input_zero, p, (y, x, ch));
             }
         }
     }
+}
+
+/// One depthwise output, by definition: channel `ch` at `(y, x)`, the nine taps with the ones
+/// outside the map skipped (`x − zero` of the real value 0 is 0).
+fn depthwise_pixel(
+    input: &[i8],
+    s: MapShape,
+    input_zero: i32,
+    p: &ConvParams<'_>,
+    (y, x, ch): (usize, usize, usize),
+) -> i8 {
+    let mut acc = i32_at(p.bias, ch);
+    for (t, &wt) in p.weights[ch * 9..][..9].iter().enumerate() {
+        let (iy, ix) = ((y + t / 3).wrapping_sub(1), (x + t % 3).wrapping_sub(1));
+        if iy < s.h && ix < s.w {
+            let v = i32::from(input[(iy * s.w + ix) * s.c + ch]) - input_zero;
+            acc += v * i32::from(wt as i8);
+        }
+    }
+    stage_at(p.stages, ch).output(acc, p.relu)
 }
 
 /// 2x2 max pool, stride 2, of `input` (shape `s`; an odd last row or column is dropped) into
