@@ -27,17 +27,40 @@ impl Stage {
     /// Applies the stage to an accumulator (already passed through ReLU if the layer has one).
     #[inline]
     pub fn apply(&self, acc: i32) -> i8 {
-        let v = i64::from(acc) * i64::from(self.m) + self.b;
         if self.n >= 32 {
-            // The same value: an arithmetic shift by n is one by 32 then one by n − 32, and
-            // after the first (|v| < 2^63) it fits in i32. On a 32-bit core this is the high
-            // word of one multiply-accumulate (SMLAL), a shift and a saturation, instead of a
-            // 64-bit shift.
-            let hi = (v >> 32) as i32;
-            (hi >> (self.n - 32)).clamp(-128, 127) as i8
+            HighStage {
+                m: self.m,
+                shift: self.n - 32,
+                b: self.b,
+            }
+            .apply(acc)
         } else {
+            let v = i64::from(acc) * i64::from(self.m) + self.b;
             (v >> self.n).clamp(-128, 127) as i8
         }
+    }
+
+    /// The stage as a [`HighStage`] with the same results: directly when its shift is at least
+    /// 32 (every convolution of the detector file), or for a shift `n < 32` with `m` and `b`
+    /// scaled by `2^(32 − n)` (exact: numerator and divisor scaled alike) when `m` still fits in
+    /// i32 and `|b| < 2^62`, so that no i32 accumulator can overflow the sum (the detector's adds:
+    /// `m` 1, `n` 15). Otherwise `None`.
+    #[inline]
+    pub fn high(&self) -> Option<HighStage> {
+        if self.n >= 32 {
+            return Some(HighStage {
+                m: self.m,
+                shift: self.n - 32,
+                b: self.b,
+            });
+        }
+        let k = 32 - self.n;
+        let m = i32::try_from(i64::from(self.m) << k).ok()?;
+        let b = self
+            .b
+            .checked_mul(1i64 << k)
+            .filter(|b| b.unsigned_abs() < 1 << 62)?;
+        Some(HighStage { m, shift: 0, b })
     }
 
     /// The plain definition [`Stage::apply`] is tested against: the 64-bit product and sum,
@@ -81,6 +104,45 @@ impl Stage {
         }
         let prod = u128::from(max_acc) * u128::from(self.m.unsigned_abs());
         prod + u128::from(self.b.unsigned_abs()) < (1u128 << 63)
+    }
+}
+
+/// A [`Stage`] with a shift `n ≥ 32`, in the form a 32-bit core applies it: an arithmetic
+/// shift by `n` is one by 32 then one by `n − 32`, and after the first (`|v| < 2^63`) the value
+/// fits in i32 — the high word of one multiply-accumulate (`SMLAL`), a shift and a saturation,
+/// instead of a 64-bit shift. [`Stage::apply`] takes this path for such stages; kernels that
+/// decode their stages once per layer keep them in this form.
+///
+/// `repr(C)` (`m` at byte 0, `shift` at 4, `b` at 8): the M7 kernels read its fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct HighStage {
+    pub m: i32,
+    /// `n − 32`.
+    pub shift: u32,
+    pub b: i64,
+}
+
+impl HighStage {
+    /// The stage's result for `acc` (equal to [`Stage::apply`]).
+    #[inline(always)]
+    pub fn apply(&self, acc: i32) -> i8 {
+        let v = i64::from(acc) * i64::from(self.m) + self.b;
+        let hi = (v >> 32) as i32;
+        (hi >> self.shift).clamp(-128, 127) as i8
+    }
+
+    /// The layer's output with the ReLU chosen at run time (equal to [`Stage::output`]).
+    #[inline(always)]
+    pub fn output_with(&self, acc: i32, relu: bool) -> i8 {
+        self.apply(if relu { acc.max(0) } else { acc })
+    }
+
+    /// The layer's output: the ReLU on the accumulator when `RELU`, then the stage (equal to
+    /// [`Stage::output`]).
+    #[inline(always)]
+    pub fn output<const RELU: bool>(&self, acc: i32) -> i8 {
+        self.apply(if RELU { acc.max(0) } else { acc })
     }
 }
 
@@ -148,5 +210,61 @@ mod tests {
         assert_eq!(s.apply(5), -5);
         assert!(s.is_safe_for(1 << 31));
         assert!(!Stage { n: 0, ..s }.is_safe_for(1));
+    }
+
+    #[test]
+    fn high_stage_equals_the_definition() {
+        // Stages with shifts 32..=62 and multipliers, offsets and accumulators spread over their
+        // ranges (kept where the stage is exact: |acc·m| + |b| < 2^63).
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut checked = 0;
+        for round in 0..40_000 {
+            let n = if round % 2 == 0 {
+                32 + (next() % 31) as u32
+            } else {
+                1 + (next() % 31) as u32
+            };
+            let m = next() as i32;
+            let b = (next() as i64) >> (next() % 64);
+            let s = Stage { m, n, b };
+            let acc = (next() as i32) >> (next() % 32);
+            if !s.is_safe_for(u64::from(acc.unsigned_abs())) {
+                continue;
+            }
+            let Some(h) = s.high() else {
+                assert!(n < 32, "{s:?}");
+                continue;
+            };
+            assert_eq!(h.apply(acc), s.apply_reference(acc), "{s:?} {acc}");
+            assert_eq!(h.output::<true>(acc), s.output(acc, true), "{s:?} {acc}");
+            assert_eq!(h.output::<false>(acc), s.output(acc, false), "{s:?} {acc}");
+            checked += 1;
+        }
+        assert!(checked > 10_000, "{checked}");
+        // The detector's add stage, and one whose multiplier cannot be scaled.
+        let add = Stage {
+            m: 1,
+            n: 15,
+            b: -4_177_920,
+        };
+        let h = add.high().expect("scalable");
+        for acc in [-(1 << 25), -1, 0, 1, 12345, 1 << 25] {
+            assert_eq!(h.apply(acc), add.apply_reference(acc));
+        }
+        assert_eq!(
+            Stage {
+                m: 1 << 20,
+                n: 15,
+                b: 0
+            }
+            .high(),
+            None
+        );
     }
 }

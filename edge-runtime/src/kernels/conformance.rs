@@ -22,7 +22,7 @@ use crate::requant::{Stage, STAGE_BYTES};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mismatch {
     /// Which kernel: "dot", "quad_dot", "conv3x3", "dense", "stage" or (on the M7)
-    /// "depthwise_row".
+    /// "depthwise_row", "pointwise_quad", "window_outputs", "stage_strided", "max_i8x4".
     pub kernel: &'static str,
     /// The case's number within that kernel's cases.
     pub case: usize,
@@ -37,6 +37,11 @@ fn as_i8(bytes: &[u8], out: &mut [i8]) {
 /// Bytes on an 8-byte boundary (pre-widened weights are read with `LDRD`).
 #[repr(C, align(8))]
 struct Aligned<const N: usize>([u8; N]);
+
+/// int8 values on an 8-byte boundary (a patch the M7 kernels read with `LDRD`).
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+#[repr(C, align(8))]
+struct AlignedI8<const N: usize>([i8; N]);
 
 const MAX_CIN: usize = 128;
 const MAX_K: usize = 9 * MAX_CIN;
@@ -56,22 +61,213 @@ pub fn run() -> Result<usize, Mismatch> {
     #[cfg(all(feature = "dsp", target_arch = "arm"))]
     {
         n += depthwise_rows(&mut cases)?;
+        n += pointwise_quads(&mut cases)?;
+        n += windows(&mut cases)?;
+        n += strided(&mut cases)?;
     }
     Ok(n)
 }
 
-/// The M7's depthwise row kernel (`SMLAD` on int16 pairs read from three gathered rows) against
-/// the nine products summed plainly: rows of 1-254 outputs, values and weights over the whole
-/// int8 range.
+/// A random stage with a shift of at least 32 (as the detector's convolutions have), exact for
+/// every accumulator below 2^24 in magnitude, and its 32-bit form.
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+fn high_stage(cases: &mut Cases) -> (Stage, crate::requant::HighStage) {
+    let m = cases.next() as i32;
+    let n = 32 + cases.next() % 24;
+    let b = (i64::from(cases.next() as i32) << 20) >> (cases.next() % 16);
+    let stage = Stage { m, n, b };
+    debug_assert!(stage.is_safe_for(1 << 24));
+    (stage, stage.high().expect("n >= 32"))
+}
+
+/// The M7's pointwise quad (four pixels widened into a patch by `im2col::fill_rows`, a block
+/// of output channels by the `LDRD`/`SMLAD` loop, the stage, strided stores) against the sums
+/// of `x − z` times the weights computed plainly: 16-64 input channels, both ReLU settings.
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+fn pointwise_quads(cases: &mut Cases) -> Result<usize, Mismatch> {
+    use super::dsp::pointwise_quad;
+    use super::im2col::fill_rows;
+    use crate::requant::HighStage;
+    const CIN: usize = 64;
+    const M: usize = 8;
+    const STRIDE: usize = M + 3;
+    let mut bytes = [0u8; 4 * CIN];
+    let mut input = [0i8; 4 * CIN];
+    let mut w = Aligned([0u8; M * CIN]);
+    let mut wide = Aligned([0u8; 2 * M * CIN]);
+    let mut patch = AlignedI8([0i8; 8 * CIN]);
+    let mut out = [0i8; 3 * STRIDE + M];
+    let mut n = 0;
+    for case in 0..32 {
+        let cin = 16 * (1 + case / 4 % 4);
+        let relu = case % 2 == 0;
+        cases.fill(&mut bytes[..4 * cin], case < 4);
+        as_i8(&bytes, &mut input);
+        cases.fill(&mut w.0[..M * cin], case < 4);
+        let zero = match case % 3 {
+            0 => -128,
+            1 => 127,
+            _ => i32::from(cases.next() as i8),
+        };
+        let bias: [i32; M] =
+            core::array::from_fn(|_| (cases.next() % 2_000_000) as i32 - 1_000_000);
+        let mut stages = [Stage { m: 0, n: 32, b: 0 }; M];
+        let mut high = [HighStage {
+            m: 0,
+            shift: 0,
+            b: 0,
+        }; M];
+        for (s, h) in stages.iter_mut().zip(high.iter_mut()) {
+            (*s, *h) = high_stage(cases);
+        }
+        let rows: [&[i8]; 4] = core::array::from_fn(|r| &input[r * cin..][..cin]);
+        fill_rows(rows, zero, &mut patch.0);
+        let params = (&bias[..], &high[..]);
+        // Int8 weights in even cases, pre-widened ones in odd cases.
+        let ws = &w.0[..M * cin];
+        widen_into(ws, &mut wide.0[..2 * M * cin]);
+        let wd = &wide.0[..2 * M * cin];
+        match (relu, case % 4 < 2) {
+            (true, true) => {
+                pointwise_quad::<true, false>(&patch.0, ws, cin, params, &mut out, STRIDE)
+            }
+            (false, true) => {
+                pointwise_quad::<false, false>(&patch.0, ws, cin, params, &mut out, STRIDE)
+            }
+            (true, false) => {
+                pointwise_quad::<true, true>(&patch.0, wd, cin, params, &mut out, STRIDE)
+            }
+            (false, false) => {
+                pointwise_quad::<false, true>(&patch.0, wd, cin, params, &mut out, STRIDE)
+            }
+        }
+        for (r, row) in rows.iter().enumerate() {
+            for j in 0..M {
+                let acc = row
+                    .iter()
+                    .zip(&w.0[j * cin..][..cin])
+                    .fold(bias[j], |a, (&x, &wt)| {
+                        a + (i32::from(x) - zero) * i32::from(wt as i8)
+                    });
+                if out[r * STRIDE + j] != stages[j].output(acc, relu) {
+                    return Err(Mismatch {
+                        kernel: "pointwise_quad",
+                        case,
+                    });
+                }
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// The M7's 3x3 window kernel (the stem: five `SMLAD`s per channel on packed taps, the stage in
+/// the same loop) against the nine products summed plainly: windows of pixels 0-255 and of the
+/// whole int16 range, both ReLU settings.
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+fn windows(cases: &mut Cases) -> Result<usize, Mismatch> {
+    use super::dsp::{window_outputs, WindowChannel};
+    use super::taps::pack_taps;
+    const M: usize = 12;
+    let mut n = 0;
+    for case in 0..64 {
+        let window: [i32; 9] = core::array::from_fn(|_| match case % 3 {
+            0 => i32::from(cases.next() as u8),
+            1 => i32::from(cases.next() as i16),
+            _ => 255,
+        });
+        let mut channels = [WindowChannel::default(); M];
+        let mut want = [0i8; M];
+        for (ch, want) in channels.iter_mut().zip(want.iter_mut()) {
+            let k: [i32; 9] = core::array::from_fn(|_| i32::from(cases.next() as i8));
+            let bias = (cases.next() % 2_000_000) as i32 - 1_000_000;
+            let (stage, high) = high_stage(cases);
+            *ch = WindowChannel::new(k, bias, high);
+            let acc = (0..9).fold(bias, |a, t| a + k[t] * window[t]);
+            *want = stage.output(acc, case % 2 == 0);
+        }
+        let mut got = [0i8; M];
+        let used = 1 + case % M;
+        if case % 2 == 0 {
+            window_outputs::<true>(pack_taps(window), &channels[..used], &mut got);
+        } else {
+            window_outputs::<false>(pack_taps(window), &channels[..used], &mut got);
+        }
+        if got[..used] != want[..used] || got[used..].iter().any(|&v| v != 0) {
+            return Err(Mismatch {
+                kernel: "window_outputs",
+                case,
+            });
+        }
+        n += used;
+    }
+    Ok(n)
+}
+
+/// The M7's strided helpers of the depthwise layer and the max pool: the stage over a row of
+/// sums into every `stride`-th byte, the gather of every `stride`-th byte as int16, and the
+/// bytewise signed maximum (`SSUB8`/`SEL`), against their definitions.
+#[cfg(all(feature = "dsp", target_arch = "arm"))]
+fn strided(cases: &mut Cases) -> Result<usize, Mismatch> {
+    use super::dsp::{gather_i16, max_i8x4, stage_strided};
+    let mut n = 0;
+    let mut out = [0i8; 5 * 40];
+    let mut sums = [0i32; 40];
+    let mut wide = [0u8; 80];
+    for case in 0..40 {
+        let (len, stride) = (1 + case, 1 + case % 5);
+        for s in sums.iter_mut() {
+            *s = (cases.next() >> (case % 12)) as i32 >> 8;
+        }
+        let (stage, high) = high_stage(cases);
+        let relu = case % 2 == 0;
+        let inner = (cases.next() % 200_000) as i32 - 100_000;
+        if relu {
+            stage_strided::<true>(&sums[..len], inner, high, &mut out, stride);
+        } else {
+            stage_strided::<false>(&sums[..len], inner, high, &mut out, stride);
+        }
+        gather_i16(&out, stride, &mut wide[..2 * len]);
+        for (i, &sum) in sums[..len].iter().enumerate() {
+            let q = stage.output(inner + sum, relu);
+            let g = i16::from_le_bytes([wide[2 * i], wide[2 * i + 1]]);
+            if out[i * stride] != q || g != i16::from(q) {
+                return Err(Mismatch {
+                    kernel: "stage_strided",
+                    case,
+                });
+            }
+            n += 1;
+        }
+        let (a, b) = (cases.next(), cases.next());
+        let want = u32::from_le_bytes(core::array::from_fn(|k| {
+            let (x, y) = ((a >> (8 * k)) as i8, (b >> (8 * k)) as i8);
+            x.max(y) as u8
+        }));
+        if max_i8x4(a, b) != want {
+            return Err(Mismatch {
+                kernel: "max_i8x4",
+                case,
+            });
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The M7's depthwise row kernel (`SMLAD` on int16 pairs read from three gathered rows, two
+/// outputs per pass) against the nine products summed plainly: rows of 2-254 outputs, values
+/// and weights over the whole int8 range.
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 fn depthwise_rows(cases: &mut Cases) -> Result<usize, Mismatch> {
     use super::dsp::{depthwise_row, DW_ROW_BYTES};
+    use super::taps::pack_taps;
     let mut rows = [0u8; 3 * DW_ROW_BYTES];
     let mut sums = [0i32; DW_ROW_BYTES / 2 - 2];
-    let pack = |lo: i32, hi: i32| (lo as u16 as u32) | ((hi as u16 as u32) << 16);
     let mut n = 0;
     for case in 0..48 {
-        let outs = 1 + (case * 37) % (DW_ROW_BYTES / 2 - 2);
+        let outs = 2 + 2 * ((case * 37) % (DW_ROW_BYTES / 4 - 2));
         let extremes = case % 3 == 0;
         let value = |cases: &mut Cases| {
             if extremes {
@@ -87,21 +283,13 @@ fn depthwise_rows(cases: &mut Cases) -> Result<usize, Mismatch> {
             }
         }
         let k: [i32; 9] = core::array::from_fn(|_| value(cases));
-        let inner = (cases.next() % 200_000) as i32 - 100_000;
-        let packed = [
-            pack(k[0], k[1]),
-            pack(k[3], k[4]),
-            pack(k[6], k[7]),
-            pack(k[2], k[5]),
-            pack(k[8], 0),
-        ];
-        depthwise_row(&rows, packed, inner, &mut sums[..outs]);
+        depthwise_row(&rows, pack_taps(k), &mut sums[..outs]);
         for (x, &got) in sums[..outs].iter().enumerate() {
             let v = |r: usize, dx: usize| {
                 let at = r * DW_ROW_BYTES + 2 * (x + dx);
                 i32::from(i16::from_le_bytes([rows[at], rows[at + 1]]))
             };
-            let want = (0..9).fold(inner, |a, t| a + k[t] * v(t / 3, t % 3));
+            let want = (0..9).fold(0, |a, t| a + k[t] * v(t / 3, t % 3));
             if got != want {
                 return Err(Mismatch {
                     kernel: "depthwise_row",

@@ -5,6 +5,9 @@
 
 use core::arch::asm;
 
+use super::taps::pack_taps;
+use crate::requant::HighStage;
+
 /// One weight word's part of the quad loop with int8 weights, as assembly text: sign-extend the
 /// word held in operand `$w` into its pairs (bytes 0 and 2 into `we`, 1 and 3 into `$w`), then
 /// for each of the four rows one `LDRD` of its two int16 pairs and two `SMLAD`s.
@@ -91,6 +94,30 @@ fn sxtb16_ror8(x: u32) -> u32 {
     r
 }
 
+/// The four bytewise signed maxima of `a` and `b` (`SSUB8` sets a flag per byte where `a ≥ b`,
+/// `SEL` takes those bytes from `a`, the others from `b`).
+#[inline(always)]
+pub fn max_i8x4(a: u32, b: u32) -> u32 {
+    let r: u32;
+    // SAFETY: register-only Armv7E-M instructions: they read `a` and `b`, write `r` and a
+    // scratch register, and the GE flags (not declared preserved); no memory or stack.
+    unsafe {
+        asm!("ssub8 {t}, {a}, {b}", "sel {r}, {a}, {b}", t = out(reg) _, r = lateout(reg) r,
+             a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack));
+    }
+    r
+}
+
+/// Whole groups of four int8 weights of `w` widened into `out` as int16 pairs `w0 w2`, `w1 w3`
+/// (`kernels::widened`'s layout): one `SXTB16` per pair.
+pub fn widen_words(w: &[u8], out: &mut [u8]) {
+    for (g, o) in w.as_chunks::<4>().0.iter().zip(out.as_chunks_mut::<8>().0) {
+        let x = u32::from_le_bytes(*g);
+        let pairs = u64::from(sxtb16(x)) | (u64::from(sxtb16_ror8(x)) << 32);
+        *o = pairs.to_le_bytes();
+    }
+}
+
 /// `acc + a.lo·b.lo + a.hi·b.hi` on signed halfwords.
 #[inline(always)]
 fn smlad(a: u32, b: u32, acc: i32) -> i32 {
@@ -143,15 +170,349 @@ pub fn quad_dot(patch: &[i8], w: &[u8]) -> [i32; 4] {
     } else {
         0
     };
-    let acc = quad_dot_by4(&patch[..128 * fours], &w[..16 * fours]);
+    let acc = quad_dot_by4(&patch[..128 * fours], &w[..16 * fours], [0; 4]);
     quad_dot_by1(&patch[128 * fours..], &w[16 * fours..4 * groups], acc)
 }
 
-/// [`quad_dot`]'s main loop: `w` word-aligned, a multiple of 16 bytes; `patch` word-aligned,
-/// 8 bytes per weight byte.
+/// One quad of four pixels through a block of a pointwise (1x1) layer's output channels: for
+/// channel `j`, the four sums `bias[j] + Σ row_r · w_j` over the quad's patch (the four pixels'
+/// `x − z` in the `SMLAD` layout, [`super::patch`]) by [`quad_dot`]'s `LDRD`/`SMLAD` loop,
+/// then `out[r·stride + j] = stages[j]` of sum `r` (after the ReLU when `RELU`, [`stage4`]).
+/// The weights `w` are the block's `cin` int8 weights per channel, or with `WIDE` the same
+/// pre-widened ([`super::widened`]: int16, `2·cin` bytes per channel, read ready to multiply).
+/// `cin` is a non-zero multiple of 16 and `w` word-aligned (what the caller checks once per
+/// layer), so no channel needs the one-word loop or an alignment test.
+///
+/// # Panics
+/// If the shapes or alignments are not those (the caller's contract).
 #[inline(always)]
-fn quad_dot_by4(patch: &[i8], w: &[u8]) -> [i32; 4] {
-    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+pub fn pointwise_quad<const RELU: bool, const WIDE: bool>(
+    patch: &[i8],
+    w: &[u8],
+    cin: usize,
+    (bias, stages): (&[i32], &[HighStage]),
+    out: &mut [i8],
+    stride: usize,
+) {
+    let m = bias.len();
+    let row = if WIDE { 2 * cin } else { cin };
+    assert!(
+        cin > 0
+            && cin.is_multiple_of(16)
+            && stages.len() == m
+            && w.len() == m * row
+            && (w.as_ptr() as usize).is_multiple_of(4)
+            && patch.len() >= 8 * cin
+            && (patch.as_ptr() as usize).is_multiple_of(4)
+            && m > 0
+            && stride >= m
+            && out.len() > 3 * stride + m - 1
+    );
+    let patch = &patch[..8 * cin];
+    for (j, (cw, (&b, st))) in w.chunks_exact(row).zip(bias.iter().zip(stages)).enumerate() {
+        let acc = if WIDE {
+            quad_dot_wide_by4(patch, cw, [b; 4])
+        } else {
+            quad_dot_by4(patch, cw, [b; 4])
+        };
+        // SAFETY: `j < m` and `out.len() > 3·stride + m − 1` (asserted), so the four bytes
+        // `j + r·stride` (r ≤ 3) that `stage4` writes are inside `out`.
+        unsafe { stage4::<RELU>(acc, st, out.as_mut_ptr().add(j), stride) };
+    }
+}
+
+/// One output stage step of [`stage4`] as assembly text: the ReLU line `$relu` on `$a`, the
+/// stage's `b` as the 64-bit start, `+ a · m` (`SMLAL`), the high word shifted and saturated.
+macro_rules! stage_step {
+    ($a:literal, $relu:literal) => {
+        concat!(
+            $relu,
+            "ldrd {lo}, {hi}, [{st}, #8]\n",
+            "smlal {lo}, {hi}, {",
+            $a,
+            "}, {m}\n",
+            "asr {hi}, {hi}, {sh}\n",
+            "ssat {hi}, #8, {hi}\n",
+        )
+    };
+}
+
+/// The four stage steps and their stores as assembly text, `$r0`..`$r3` the ReLU lines.
+macro_rules! stage4_text {
+    ($r0:literal, $r1:literal, $r2:literal, $r3:literal) => {
+        concat!(
+            "ldr {m}, [{st}]\n",
+            "ldr {sh}, [{st}, #4]\n",
+            stage_step!("a0", $r0),
+            "strb {hi}, [{o}]\n",
+            stage_step!("a1", $r1),
+            "strb {hi}, [{o}, {stride}]\n",
+            "add {o}, {o}, {stride}, lsl #1\n",
+            stage_step!("a2", $r2),
+            "strb {hi}, [{o}]\n",
+            stage_step!("a3", $r3),
+            "strb {hi}, [{o}, {stride}]\n",
+        )
+    };
+}
+
+/// `o[r·stride] = stage(acc[r])` for the four sums of a quad (after the ReLU when `RELU`): per
+/// sum one `LDRD` of `b`, `SMLAL`, a shift, a saturation and a store, the stage's `m` and shift
+/// loaded once.
+///
+/// # Safety
+/// `o`, `o + stride`, `o + 2·stride` and `o + 3·stride` must be writable bytes.
+#[inline(always)]
+unsafe fn stage4<const RELU: bool>(acc: [i32; 4], st: &HighStage, o: *mut i8, stride: usize) {
+    let [a0, a1, a2, a3] = acc;
+    // SAFETY: the four stores are the bytes the caller vouches for; the loads read the three
+    // fields of `st` (a `repr(C)` struct: `m` at 0, `shift` at 4, `b` at 8, 8-aligned, so the
+    // LDRD is allowed). Only the named registers are written; no flags, no stack.
+    unsafe {
+        if RELU {
+            asm!(
+                stage4_text!(
+                    "bic {a0}, {a0}, {a0}, asr #31\n",
+                    "bic {a1}, {a1}, {a1}, asr #31\n",
+                    "bic {a2}, {a2}, {a2}, asr #31\n",
+                    "bic {a3}, {a3}, {a3}, asr #31\n"
+                ),
+                a0 = inout(reg) a0 => _, a1 = inout(reg) a1 => _, a2 = inout(reg) a2 => _,
+                a3 = inout(reg) a3 => _,
+                st = in(reg) st, o = inout(reg) o => _, stride = in(reg) stride,
+                m = out(reg) _, sh = out(reg) _, lo = out(reg) _, hi = out(reg) _,
+                options(nostack, preserves_flags),
+            );
+        } else {
+            asm!(
+                stage4_text!("", "", "", ""),
+                a0 = in(reg) a0, a1 = in(reg) a1, a2 = in(reg) a2, a3 = in(reg) a3,
+                st = in(reg) st, o = inout(reg) o => _, stride = in(reg) stride,
+                m = out(reg) _, sh = out(reg) _, lo = out(reg) _, hi = out(reg) _,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+/// One output channel of a 3x3 convolution over a one-channel input, as [`window_outputs`]
+/// reads it: the kernel packed by [`pack_taps`](super::taps::pack_taps), the bias, and the [`HighStage`] (`m`, `shift`,
+/// `b` low word, `b` high word): ten words, so one pointer walks the channels.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct WindowChannel([u32; 10]);
+
+impl WindowChannel {
+    pub fn new(kernel: [i32; 9], bias: i32, stage: HighStage) -> Self {
+        let k = pack_taps(kernel);
+        let b = stage.b as u64;
+        WindowChannel([
+            k[0],
+            k[1],
+            k[2],
+            k[3],
+            k[4],
+            bias as u32,
+            stage.m as u32,
+            stage.shift,
+            b as u32,
+            (b >> 32) as u32,
+        ])
+    }
+}
+
+/// The channel loop of [`window_outputs`] as assembly text, with `$relu` the line applied to the
+/// sum before the stage (a ReLU, or nothing).
+macro_rules! window_loop {
+    ($relu:literal) => {
+        concat!(
+            "2:\n",
+            "ldrd {t0}, {t1}, [{pp}]\n",
+            "ldr {acc}, [{pp}, #20]\n",
+            "smlad {acc}, {w0}, {t0}, {acc}\n",
+            "smlad {acc}, {w1}, {t1}, {acc}\n",
+            "ldrd {t0}, {t1}, [{pp}, #8]\n",
+            "smlad {acc}, {w2}, {t0}, {acc}\n",
+            "smlad {acc}, {w3}, {t1}, {acc}\n",
+            "ldr {t0}, [{pp}, #16]\n",
+            "smlad {acc}, {w4}, {t0}, {acc}\n",
+            $relu,
+            "ldrd {t0}, {t1}, [{pp}, #32]\n",
+            "ldr {t2}, [{pp}, #24]\n",
+            "smlal {t0}, {t1}, {acc}, {t2}\n",
+            "ldr {t2}, [{pp}, #28]\n",
+            "adds {pp}, {pp}, #40\n",
+            "asr {t1}, {t1}, {t2}\n",
+            "ssat {t1}, #8, {t1}\n",
+            "strb {t1}, [{o}], #1\n",
+            "cmp {o}, {e}\n",
+            "bne 2b\n",
+        )
+    };
+}
+
+/// One 3x3 window (packed by [`pack_taps`](super::taps::pack_taps)) through a block of output channels: `out[j] =`
+/// the stage of `bias + Σ window · kernel` of `channels[j]` (after the ReLU when `RELU`): per
+/// channel five `SMLAD`s, one `SMLAL`, a shift and a saturation, 20 instructions with the loop
+/// (21 with the ReLU), the window in registers throughout. Writes `min(out.len(),
+/// channels.len())` outputs.
+#[inline]
+pub fn window_outputs<const RELU: bool>(
+    window: [u32; 5],
+    channels: &[WindowChannel],
+    out: &mut [i8],
+) {
+    let n = out.len().min(channels.len());
+    if n == 0 {
+        return;
+    }
+    let [w0, w1, w2, w3, w4] = window;
+    // SAFETY: the loop runs `n` ≥ 1 times; pass `j` reads the ten words of `channels[j]` (at
+    // `pp`, word-aligned as `WindowChannel` is, so LDRD is allowed) and writes the byte
+    // `out[j]`, then advances `pp` by one channel and `o` by one byte: `j < n ≤` both lengths.
+    // Only the named registers and the flags are written (SMLAD may set the sticky Q flag,
+    // which nothing reads; a valid file's sums never overflow).
+    unsafe {
+        if RELU {
+            asm!(
+                window_loop!("bic {acc}, {acc}, {acc}, asr #31\n"),
+                w0 = in(reg) w0, w1 = in(reg) w1, w2 = in(reg) w2, w3 = in(reg) w3,
+                w4 = in(reg) w4,
+                pp = inout(reg) channels.as_ptr() => _,
+                o = inout(reg) out.as_mut_ptr() => _,
+                e = in(reg) out.as_mut_ptr().wrapping_add(n),
+                acc = out(reg) _, t0 = out(reg) _, t1 = out(reg) _, t2 = out(reg) _,
+                options(nostack),
+            );
+        } else {
+            asm!(
+                window_loop!(""),
+                w0 = in(reg) w0, w1 = in(reg) w1, w2 = in(reg) w2, w3 = in(reg) w3,
+                w4 = in(reg) w4,
+                pp = inout(reg) channels.as_ptr() => _,
+                o = inout(reg) out.as_mut_ptr() => _,
+                e = in(reg) out.as_mut_ptr().wrapping_add(n),
+                acc = out(reg) _, t0 = out(reg) _, t1 = out(reg) _, t2 = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+}
+
+/// One output of [`stage_strided`]'s loop as assembly text, `$relu` the ReLU line (or nothing).
+macro_rules! strided_step {
+    ($relu:literal) => {
+        concat!(
+            "ldr {acc}, [{src}], #4\n",
+            "add {acc}, {acc}, {inner}\n",
+            $relu,
+            "mov {lo}, {blo}\n",
+            "mov {hi}, {bhi}\n",
+            "smlal {lo}, {hi}, {acc}, {m}\n",
+            "asr {hi}, {hi}, {sh}\n",
+            "ssat {hi}, #8, {hi}\n",
+            "strb {hi}, [{o}]\n",
+            "add {o}, {o}, {stride}\n",
+        )
+    };
+}
+
+/// `out[i·stride] = stage(inner + sums[i])` (after the ReLU when `RELU`) for every sum: one
+/// output row of a depthwise channel (`inner`: its bias and the zero point's share) into its
+/// HWC map. Two outputs per pass, everything in registers: ten instructions per output with the
+/// ReLU and the loop, eleven with it.
+///
+/// # Panics
+/// If `out` is shorter than `(sums.len() − 1)·stride + 1`.
+pub fn stage_strided<const RELU: bool>(
+    sums: &[i32],
+    inner: i32,
+    stage: HighStage,
+    out: &mut [i8],
+    stride: usize,
+) {
+    let Some(last) = sums.len().checked_sub(1) else {
+        return;
+    };
+    assert!(out.len() > last * stride);
+    let pairs = sums.len() / 2;
+    if pairs > 0 {
+        let b = stage.b as u64;
+        // SAFETY: the loop runs `pairs` ≥ 1 times; each pass reads two i32 at `src` (within the
+        // first `2·pairs ≤ sums.len()` of `sums`) and writes the bytes at `o` and `o + stride`,
+        // `o` starting at `out` and advancing by `stride` per output: the last byte written is
+        // `(2·pairs − 1)·stride ≤ last·stride < out.len()` (asserted). Only the named registers
+        // and the flags are written.
+        unsafe {
+            if RELU {
+                asm!(
+                    "2:",
+                    strided_step!("bic {acc}, {acc}, {acc}, asr #31\n"),
+                    strided_step!("bic {acc}, {acc}, {acc}, asr #31\n"),
+                    "cmp {src}, {end}",
+                    "bne 2b",
+                    src = inout(reg) sums.as_ptr() => _,
+                    end = in(reg) sums.as_ptr().wrapping_add(2 * pairs),
+                    o = inout(reg) out.as_mut_ptr() => _,
+                    stride = in(reg) stride,
+                    inner = in(reg) inner,
+                    m = in(reg) stage.m,
+                    sh = in(reg) stage.shift,
+                    blo = in(reg) b as u32,
+                    bhi = in(reg) (b >> 32) as u32,
+                    acc = out(reg) _, lo = out(reg) _, hi = out(reg) _,
+                    options(nostack),
+                );
+            } else {
+                asm!(
+                    "2:",
+                    strided_step!(""),
+                    strided_step!(""),
+                    "cmp {src}, {end}",
+                    "bne 2b",
+                    src = inout(reg) sums.as_ptr() => _,
+                    end = in(reg) sums.as_ptr().wrapping_add(2 * pairs),
+                    o = inout(reg) out.as_mut_ptr() => _,
+                    stride = in(reg) stride,
+                    inner = in(reg) inner,
+                    m = in(reg) stage.m,
+                    sh = in(reg) stage.shift,
+                    blo = in(reg) b as u32,
+                    bhi = in(reg) (b >> 32) as u32,
+                    acc = out(reg) _, lo = out(reg) _, hi = out(reg) _,
+                    options(nostack),
+                );
+            }
+        }
+    }
+    if sums.len() % 2 == 1 {
+        out[last * stride] = stage.output::<RELU>(inner + sums[last]);
+    }
+}
+
+/// `dst[i] = src[i·stride]` widened to int16 (little-endian pairs of `dst`), for `i <
+/// dst.len() / 2`: one channel of an HWC map row gathered for [`depthwise_row`].
+///
+/// # Panics
+/// If `src` is shorter than `(n − 1)·stride + 1` for `n = dst.len() / 2` values.
+pub fn gather_i16(src: &[i8], stride: usize, dst: &mut [u8]) {
+    let n = dst.len() / 2;
+    let Some(last) = n.checked_sub(1) else {
+        return;
+    };
+    assert!(src.len() > last * stride);
+    for (i, d) in dst.chunks_exact_mut(2).enumerate() {
+        // SAFETY: `i ≤ last` and `src.len() > last·stride` (asserted).
+        let v = unsafe { *src.get_unchecked(i * stride) };
+        d.copy_from_slice(&i16::from(v).to_le_bytes());
+    }
+}
+
+/// [`quad_dot`]'s main loop, adding to `acc`: `w` word-aligned, a multiple of 16 bytes;
+/// `patch` word-aligned, 8 bytes per weight byte.
+#[inline(always)]
+fn quad_dot_by4(patch: &[i8], w: &[u8], acc: [i32; 4]) -> [i32; 4] {
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
     if w.is_empty() {
         return [a0, a1, a2, a3];
     }
@@ -205,7 +566,7 @@ pub fn quad_dot_wide(patch: &[i8], w: &[u8]) -> [i32; 4] {
         return super::reference::quad_dot_wide_reference(patch, &w[..8 * groups]);
     }
     let fours = groups / 4;
-    let acc = quad_dot_wide_by4(&patch[..128 * fours], &w[..32 * fours]);
+    let acc = quad_dot_wide_by4(&patch[..128 * fours], &w[..32 * fours], [0; 4]);
     if 4 * fours == groups {
         // Every layer with a multiple of 16 input channels (all of the paper's network).
         return acc;
@@ -220,8 +581,8 @@ pub fn quad_dot_wide(patch: &[i8], w: &[u8]) -> [i32; 4] {
 /// [`quad_dot_wide`]'s loop: `w` word-aligned, a multiple of 32 bytes; `patch` word-aligned,
 /// 4 bytes per weight byte.
 #[inline(always)]
-fn quad_dot_wide_by4(patch: &[i8], w: &[u8]) -> [i32; 4] {
-    let (mut a0, mut a1, mut a2, mut a3) = (0i32, 0i32, 0i32, 0i32);
+fn quad_dot_wide_by4(patch: &[i8], w: &[u8], acc: [i32; 4]) -> [i32; 4] {
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
     if w.is_empty() {
         return [a0, a1, a2, a3];
     }
@@ -443,46 +804,65 @@ pub fn pair_mac(a: u32, b: u32, acc: i32) -> i32 {
 /// Bytes between the three gathered rows [`depthwise_row`] reads (room for 256 int16 values).
 pub const DW_ROW_BYTES: usize = 512;
 
-/// The sums of one output row of a 3x3 depthwise channel: `sums[x] = inner + Σ k·v` for the
-/// interior output columns `1 ..= sums.len()`, from three input rows gathered as int16
-/// (little-endian, row `r` at byte `r · DW_ROW_BYTES` of `rows`, at least `sums.len() + 2`
-/// values each) and the nine weights packed as `(w0, w1) (w3, w4) (w6, w7) (w2, w5) (w8, 0)`.
-/// Per output: three `SMLAD`, three `SMLAxy` and six loads of value pairs straight from the
-/// rows (unaligned halfword pairs, which the M7 reads in one `LDR`).
+/// The sums of one output row of a 3x3 depthwise channel: `sums[x] = Σ k·v` for the output
+/// columns `0 .. sums.len()` (an even count; the caller discards a last column it does not
+/// need), from three input rows gathered as int16 (little-endian, slot `r` at byte `r ·
+/// DW_ROW_BYTES` of `rows`, at least `sums.len() + 2` values each: a column of padding on either
+/// side) and the nine weights packed by [`pack_taps`](super::taps::pack_taps). Two outputs per pass share their loads:
+/// per pair nine loads of value pairs straight from the rows (unaligned halfword pairs, which
+/// the M7 reads in one `LDR`), six `SMUAD`/`SMLAD` and six `SMLAxy`, 25 instructions with the
+/// loop. The bias and the zero point's share are added by the stage ([`stage_strided`]).
 #[inline]
-pub fn depthwise_row(rows: &[u8], k: [u32; 5], inner: i32, sums: &mut [i32]) {
+pub fn depthwise_row(rows: &[u8], k: [u32; 5], sums: &mut [i32]) {
     let n = sums.len();
     if n == 0 {
         return;
     }
-    assert!(rows.len() >= 2 * DW_ROW_BYTES + 2 * (n + 2) && 2 * (n + 2) <= DW_ROW_BYTES);
+    assert!(
+        n.is_multiple_of(2)
+            && rows.len() >= 2 * DW_ROW_BYTES + 2 * (n + 2)
+            && 2 * (n + 2) <= DW_ROW_BYTES
+    );
     let [k01, k34, k67, k25, k8] = k;
-    // SAFETY: the loop runs `n` ≥ 1 times; pass `x` reads 4 bytes at offsets 2x, 2x + 2 of each
-    // of the three rows (at 0, DW_ROW_BYTES and 2·DW_ROW_BYTES from `rows`), all below
-    // 2·DW_ROW_BYTES + 2(n + 2) ≤ rows.len() (asserted), and writes one i32 of `sums` (n of them).
-    // LDR of a 2-aligned word is allowed on Armv7-M normal memory. Only the named registers and
-    // the flags are written; SMLAD/SMLAxy may set the sticky Q flag, which nothing reads.
+    // SAFETY: the loop runs `n / 2` ≥ 1 times; the pass for columns `x, x + 1` reads 4 bytes
+    // at offsets 2x, 2x + 2 and 2x + 4 of each of the three slots (at 0, DW_ROW_BYTES and
+    // 2·DW_ROW_BYTES from `rows`), all below 2·DW_ROW_BYTES + 2(n + 2) ≤ rows.len()
+    // (asserted), and writes two i32 of `sums` (n of them in all, an even count). LDR of a
+    // 2-aligned word is allowed on Armv7-M normal memory, and so is STRD to `sums` (i32,
+    // word-aligned). Only the named registers and the flags are written; SMLAD/SMLAxy may set
+    // the sticky Q flag, which nothing reads.
     unsafe {
         asm!(
             "2:",
-            "ldr {t}, [{p}]",
-            "smlad {acc}, {t}, {k01}, {inner}",
-            "ldr {t}, [{p}, #2]",
-            "smlatb {acc}, {t}, {k25}, {acc}",
-            "ldr {t}, [{p}, #512]",
-            "smlad {acc}, {t}, {k34}, {acc}",
-            "ldr {t}, [{p}, #514]",
-            "smlatt {acc}, {t}, {k25}, {acc}",
-            "ldr {t}, [{p}, #1024]",
-            "smlad {acc}, {t}, {k67}, {acc}",
-            "ldr {t}, [{p}, #1026]",
-            "smlatb {acc}, {t}, {k8}, {acc}",
-            "adds {p}, {p}, #2",
-            "str {acc}, [{s}], #4",
+            "ldr {t0}, [{p}]",
+            "ldr {t1}, [{p}, #2]",
+            "smuad {a0}, {t0}, {k01}",
+            "smuad {a1}, {t1}, {k01}",
+            "smlatb {a0}, {t1}, {k25}, {a0}",
+            "ldr {t0}, [{p}, #4]",
+            "smlatb {a1}, {t0}, {k25}, {a1}",
+            "ldr {t0}, [{p}, #512]",
+            "ldr {t1}, [{p}, #514]",
+            "smlad {a0}, {t0}, {k34}, {a0}",
+            "smlad {a1}, {t1}, {k34}, {a1}",
+            "smlatt {a0}, {t1}, {k25}, {a0}",
+            "ldr {t0}, [{p}, #516]",
+            "smlatt {a1}, {t0}, {k25}, {a1}",
+            "ldr {t0}, [{p}, #1024]",
+            "ldr {t1}, [{p}, #1026]",
+            "smlad {a0}, {t0}, {k67}, {a0}",
+            "smlad {a1}, {t1}, {k67}, {a1}",
+            "smlatb {a0}, {t1}, {k8}, {a0}",
+            "ldr {t0}, [{p}, #1028]",
+            "smlatb {a1}, {t0}, {k8}, {a1}",
+            "adds {p}, {p}, #4",
+            "strd {a0}, {a1}, [{s}], #8",
             "cmp {s}, {end}",
             "bne 2b",
-            t = out(reg) _,
-            acc = out(reg) _,
+            t0 = out(reg) _,
+            t1 = out(reg) _,
+            a0 = out(reg) _,
+            a1 = out(reg) _,
             p = inout(reg) rows.as_ptr() => _,
             s = inout(reg) sums.as_mut_ptr() => _,
             end = in(reg) sums.as_mut_ptr().wrapping_add(n),
@@ -491,7 +871,6 @@ pub fn depthwise_row(rows: &[u8], k: [u32; 5], inner: i32, sums: &mut [i32]) {
             k67 = in(reg) k67,
             k25 = in(reg) k25,
             k8 = in(reg) k8,
-            inner = in(reg) inner,
             options(nostack),
         );
     }

@@ -22,6 +22,7 @@ pub mod shape;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) mod simd;
 pub mod single;
+pub mod taps;
 pub mod widened;
 
 /// Reads int32 value `i` of a little-endian blob.
