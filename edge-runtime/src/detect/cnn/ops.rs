@@ -611,24 +611,21 @@ pub fn max_pool2(input: &[i8], s: MapShape, out: &mut [i8]) {
     if s.c.is_multiple_of(4) {
         // Four channels per word: `SSUB8` and `SEL` take four signed maxima at once.
         use crate::kernels::dsp::max_i8x4;
-        fn words(v: &[i8]) -> impl Iterator<Item = u32> + '_ {
-            let (w, _) = v.as_chunks::<4>();
-            w.iter().map(|w| u32::from_le_bytes(w.map(|x| x as u8)))
-        }
         let (row, c) = (s.w * s.c, s.c);
+        let word = |v: &[i8; 4]| u32::from_le_bytes(v.map(|x| x as u8));
         for (oy, o) in out.chunks_exact_mut(ow * c).enumerate() {
-            let top = &input[2 * oy * row..][..2 * ow * c];
-            let bottom = &input[(2 * oy + 1) * row..][..2 * ow * c];
-            for ((o, t), b) in o
-                .chunks_exact_mut(c)
-                .zip(top.chunks_exact(2 * c))
-                .zip(bottom.chunks_exact(2 * c))
-            {
-                let (t0, t1) = t.split_at(c);
-                let (b0, b1) = b.split_at(c);
-                let quads = words(t0).zip(words(t1)).zip(words(b0).zip(words(b1)));
-                for (o, ((a, b), (c, d))) in o.as_chunks_mut::<4>().0.iter_mut().zip(quads) {
-                    let m = max_i8x4(max_i8x4(a, b), max_i8x4(c, d));
+            let top = input[2 * oy * row..][..2 * ow * c].as_chunks::<4>().0;
+            let bottom = input[(2 * oy + 1) * row..][..2 * ow * c].as_chunks::<4>().0;
+            let (o, _) = o.as_chunks_mut::<4>();
+            // Each output pixel's `c/4` words from the same words of its two columns in both
+            // rows.
+            let cw = c / 4;
+            let quads = top.chunks_exact(2 * cw).zip(bottom.chunks_exact(2 * cw));
+            for (o, (t, b)) in o.chunks_exact_mut(cw).zip(quads) {
+                let (t0, t1) = t.split_at(cw);
+                let (b0, b1) = b.split_at(cw);
+                for ((((o, t0), t1), b0), b1) in o.iter_mut().zip(t0).zip(t1).zip(b0).zip(b1) {
+                    let m = max_i8x4(max_i8x4(word(t0), word(t1)), max_i8x4(word(b0), word(b1)));
                     *o = m.to_le_bytes().map(|x| x as i8);
                 }
             }
