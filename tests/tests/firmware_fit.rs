@@ -1,6 +1,7 @@
 //! The OpenMV Cam H7 firmware builds for thumbv7em-none-eabihf and fits the STM32H743VI with
-//! margin: flash (vector table, code, read-only data with the embedded model, initialised data)
-//! and RAM (data, bss, uninit, plus the stack reserve) are read from the ELF's section table.
+//! margin: flash (vector table, code, read-only data with the embedded model, initialised data),
+//! the AXI SRAM (data, bss, uninit, plus the stack reserve) and the D2 SRAM (the CNN face
+//! detector's arena) are read from the ELF's section table.
 //! Needs the thumbv7em-none-eabihf target (rust-toolchain.toml lists it).
 
 use object::{Object, ObjectSection};
@@ -9,6 +10,8 @@ use object::{Object, ObjectSection};
 const FLASH: u64 = 2 * 1024 * 1024;
 /// The AXI SRAM the firmware's memory.x gives it.
 const RAM: u64 = 512 * 1024;
+/// The D2 domain's SRAM1-3, which holds the CNN face detector's arena (memory.x).
+const D2_SRAM: u64 = 288 * 1024;
 /// Stack kept free below the top of RAM (cortex-m-rt puts the stack there).
 const STACK_RESERVE: u64 = 64 * 1024;
 /// Share of each memory the firmware may use: room for the face detector and larger models.
@@ -29,6 +32,7 @@ fn openmv_h7_firmware_fits_the_stm32h743_with_margin() {
 
     let mut flash = 0u64;
     let mut ram = 0u64;
+    let mut d2 = 0u64;
     let mut table = String::new();
     for s in elf.sections() {
         let name = s.name().unwrap_or("?").to_string();
@@ -39,6 +43,7 @@ fn openmv_h7_firmware_fits_the_stm32h743_with_margin() {
         let addr = s.address();
         let in_flash = (0x0800_0000..0x0800_0000 + FLASH).contains(&addr);
         let in_ram = (0x2400_0000..0x2400_0000 + RAM).contains(&addr);
+        let in_d2 = (0x3000_0000..0x3000_0000 + D2_SRAM).contains(&addr);
         if name == ".data" {
             // Initialised data occupies RAM at run time and its image sits in flash.
             flash += s.size();
@@ -49,15 +54,19 @@ fn openmv_h7_firmware_fits_the_stm32h743_with_margin() {
         if in_ram {
             ram += s.size();
         }
-        if in_flash || in_ram {
+        if in_d2 {
+            d2 += s.size();
+        }
+        if in_flash || in_ram || in_d2 {
             table.push_str(&format!("{name:<14} {addr:#010x} {:>9}\n", s.size()));
         }
     }
     let ram_with_stack = ram + STACK_RESERVE;
     eprintln!(
-        "{table}flash {flash} of {FLASH} bytes ({}%), RAM {ram} + {STACK_RESERVE} stack of {RAM} bytes ({}%)",
+        "{table}flash {flash} of {FLASH} bytes ({}%), RAM {ram} + {STACK_RESERVE} stack of {RAM} bytes ({}%), D2 SRAM {d2} of {D2_SRAM} bytes ({}%)",
         flash * 100 / FLASH,
-        ram_with_stack * 100 / RAM
+        ram_with_stack * 100 / RAM,
+        d2 * 100 / D2_SRAM
     );
     assert!(
         flash > 900_000,
@@ -70,5 +79,13 @@ fn openmv_h7_firmware_fits_the_stm32h743_with_margin() {
     assert!(
         ram_with_stack * 100 <= RAM * MAX_SHARE_PERCENT,
         "RAM use {ram} bytes + {STACK_RESERVE} stack is over {MAX_SHARE_PERCENT}% of {RAM}"
+    );
+    assert!(
+        d2 > 200_000,
+        "the CNN detector's arena is in the D2 SRAM: {d2} bytes there"
+    );
+    assert!(
+        d2 * 100 <= D2_SRAM * MAX_SHARE_PERCENT,
+        "D2 SRAM use {d2} bytes is over {MAX_SHARE_PERCENT}% of {D2_SRAM}"
     );
 }

@@ -1,12 +1,14 @@
 //! The expression camera on the OpenMV Cam H7: capture a QVGA frame from the OV7725, find the
-//! largest face with edge-runtime's LBP cascade detector (the centred 240x240 square when none is
-//! found, said in the log), resize its square to 48x48 gray with edge-runtime's integer
-//! resampler, classify it with the int8 model read in place from flash, log label, confidence,
-//! latency and frame rate over defmt/RTT, and light the LED in the expression's colour.
+//! largest face with edge-runtime's CNN face detector (YuNet-s int8 on the frame halved to
+//! 160x128; the centred 240x240 square when none is found, said in the log), resize its square
+//! to 48x48 gray with edge-runtime's integer resampler, classify it with the int8 model read in
+//! place from flash, log label, confidence, latency and frame rate over defmt/RTT, and light the
+//! LED in the expression's colour.
 //!
 //! Faults: a camera that does not answer is logged, blinks 2 red flashes and is retried; a model
 //! that fails validation is logged and blinks 3 flashes forever without running inference; a
-//! failed capture is logged (4 flashes) and the next frame is tried. A panic logs its message
+//! detector that fails validation or cannot run is logged and the centre square is classified;
+//! a failed capture is logged (4 flashes) and the next frame is tried. A panic logs its message
 //! over defmt and halts (panic-probe).
 #![no_std]
 #![no_main]
@@ -14,14 +16,16 @@
 mod board;
 mod camera;
 mod cycles;
+mod d2_sram;
 mod dma_cache;
 mod led;
 
 use defmt_rtt as _;
 use panic_probe as _;
 
-use edge_runtime::detect::{Cascade, Face};
-use edge_runtime::pipeline::{self, FaceMode, Scratch, Settings, Source};
+use edge_runtime::detect::cnn::decode::Detection;
+use edge_runtime::detect::cnn::file::CnnDetector;
+use edge_runtime::pipeline::{self, CnnScratch, FaceMode, Settings, Source};
 use edge_runtime::preprocess::{luma_422_in_place, GrayFrame, Square};
 use edge_runtime::steady::{Followed, Tracker};
 use edge_runtime::Model;
@@ -41,8 +45,8 @@ bind_interrupts!(struct Irqs {
 #[repr(C, align(16))]
 struct Aligned<T: ?Sized>(T);
 static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/fer_cnn.int8.bin"));
-/// Its conv2-4 weights pre-widened to int16 by the build script (edge_runtime::wide): 479 KB of
-/// flash for about 8% fewer instructions per inference.
+/// Its conv2 and conv3 weights pre-widened to int16 by the build script (edge_runtime::wide):
+/// 184 KB of flash for about 6% fewer instructions per inference.
 static WIDE: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
     env!("OUT_DIR"),
     "/fer_cnn.wide.bin"
@@ -54,20 +58,20 @@ const ARENA: usize = 40 * 1024;
 static ARENA_BUF: ConstStaticCell<[i8; ARENA]> = ConstStaticCell::new([0; ARENA]);
 /// One YUV 4:2:2 QVGA frame, filled by DMA; its first half then holds the luma plane.
 static FRAME: ConstStaticCell<Frame> = ConstStaticCell::new(Frame::new());
-/// The face detector (OpenCV's lbpcascade_frontalface, converted by `host-trainer cascade`).
-static CASCADE: &[u8] = include_bytes!("../../../models/face_lbp.cascade");
-/// The pipeline's settings with faces from 48 pixels: the first pyramid level is the frame
-/// halved, 160x120.
-const FACES: Settings = Settings::DEFAULT
-    .with_mode(FaceMode::Detect)
-    .with_min_face(48);
-/// Integral image of the largest pyramid level (161 x 121).
-const INTEGRAL_WORDS: usize = (ov7725::WIDTH / 2 + 1) * (ov7725::HEIGHT / 2 + 1);
-static INTEGRAL: ConstStaticCell<[u32; INTEGRAL_WORDS]> = ConstStaticCell::new([0; INTEGRAL_WORDS]);
+/// The face detector: YuNet-s int8 (`host-trainer detector`, models/face_yunet_s.det), read in
+/// place from flash.
+static DETECTOR: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../models/face_yunet_s.det"));
+/// The detector runs on the QVGA frame halved: 160x120, padded to 160x128 (its strides).
+const DETECT_FACTOR: usize = 2;
+const DETECT_INPUT: usize = 160 * 128;
+static DETECT_BUF: ConstStaticCell<[u8; DETECT_INPUT]> = ConstStaticCell::new([0; DETECT_INPUT]);
+/// The pipeline's settings: faces found by the detector, cropped by the CNN's crop rule.
+const FACES: Settings = Settings::DEFAULT.with_mode(FaceMode::Detect);
 
 #[embassy_executor::main]
 async fn main(_spawner: Spawner) {
     let p = embassy_stm32::init(board::config());
+    let d2 = d2_sram::enable();
     let mut cp = cortex_m::Peripherals::take().expect("core peripherals are taken once, here");
     cp.SCB.enable_icache();
     cp.SCB.enable_dcache(&mut cp.CPUID);
@@ -113,22 +117,35 @@ async fn main(_spawner: Spawner) {
         camera::dcmi_config(),
     );
 
-    let cascade = match Cascade::from_bytes(CASCADE) {
-        Ok(c) if FACES.integral_len(&c, ov7725::WIDTH, ov7725::HEIGHT) <= INTEGRAL_WORDS => Some(c),
-        Ok(_) => {
-            defmt::error!("face detector needs more scratch than reserved; centre square only");
-            None
-        }
+    let detector = match CnnDetector::from_bytes(&DETECTOR.0) {
+        Ok(d) => match d.plan(160, 128) {
+            Ok(plan) if plan.arena_len() <= d2_sram::CNN_ARENA => Some(d),
+            Ok(plan) => {
+                defmt::error!(
+                    "face detector needs {} bytes of arena, {} reserved; centre square only",
+                    plan.arena_len(),
+                    d2_sram::CNN_ARENA
+                );
+                None
+            }
+            Err(e) => {
+                defmt::error!(
+                    "face detector cannot run at 160x128: {}; centre square only",
+                    e
+                );
+                None
+            }
+        },
         Err(e) => {
-            defmt::error!("face cascade rejected: {}; centre square only", e);
+            defmt::error!("face detector rejected: {}; centre square only", e);
             None
         }
     };
     let frame = FRAME.take();
-    let integral = INTEGRAL.take();
     let arena = ARENA_BUF.take();
-    let mut hits = [Face::EMPTY; 128];
-    let mut faces = [Face::EMPTY; 4];
+    let detect_input = DETECT_BUF.take();
+    let detect_arena = d2.cnn_arena();
+    let mut detections = [Detection::EMPTY; 4];
     let centre = Square::centre(ov7725::WIDTH, ov7725::HEIGHT);
     let mut squares = [(centre, Source::Centre); 1];
     let mut luma_phase: Option<usize> = None;
@@ -165,14 +182,28 @@ async fn main(_spawner: Spawner) {
             Err(e) => defmt::panic!("gray frame: {}", e),
         };
         let t_detect = cycles::now();
-        let mut scratch = Scratch {
-            integral: &mut integral[..],
-            hits: &mut hits,
-            faces: &mut faces,
+        let found = match &detector {
+            Some(det) => {
+                let mut scratch = CnnScratch {
+                    input: &mut detect_input[..],
+                    arena: &mut detect_arena[..],
+                    found: &mut detections,
+                };
+                match pipeline::cnn_face_squares(
+                    &view,
+                    det,
+                    DETECT_FACTOR,
+                    &FACES,
+                    &mut scratch,
+                    &mut squares,
+                ) {
+                    Ok(n) => n,
+                    Err(e) => defmt::panic!("face detector: {}", e),
+                }
+            }
+            None => 0,
         };
-        let found =
-            pipeline::face_squares(&view, cascade.as_ref(), &FACES, &mut scratch, &mut squares);
-        let found = (found.squares > 0).then_some(squares[0].0);
+        let found = (found > 0).then_some(squares[0].0);
         let square = found.unwrap_or(centre);
         if found.is_some() != had_face {
             had_face = found.is_some();
