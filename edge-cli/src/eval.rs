@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use edge_runtime::align::AlignRule;
 use edge_runtime::normalize::{Normalize, INPUT_RULE};
 use edge_runtime::Model;
 use fer_dataset::data::{self, BadImages, Sample};
@@ -62,6 +63,31 @@ pub struct Args {
     /// or `lbp` (the LBP cascade). Default: `cnn`, or `lbp` when `--cascade` names a cascade file.
     #[arg(long, value_enum)]
     pub detector: Option<crate::faces::DetectorKind>,
+    /// With --faces detect/auto and the CNN detector: crop each face along its eye line,
+    /// `SIDE,DOWN` in eye distances (the crop's side, its centre below the eyes' midpoint),
+    /// instead of the square around the detector's box (docs/face-detection.md).
+    #[arg(long, value_parser = parse_align, allow_hyphen_values = true)]
+    pub align: Option<AlignRule>,
+}
+
+fn parse_align(text: &str) -> Result<AlignRule, String> {
+    let bad = || format!("--align {text:?}: expected SIDE,DOWN in eye distances, e.g. 2.6,0.4");
+    let (side, down) = text.split_once(',').ok_or_else(bad)?;
+    let q8 = |v: &str| -> Result<i64, String> {
+        let f: f64 = v.trim().parse().map_err(|_| bad())?;
+        if !f.is_finite() || !(-16.0..=16.0).contains(&f) {
+            return Err(bad());
+        }
+        Ok((f * 256.0).round() as i64)
+    };
+    let rule = AlignRule {
+        side_q8: q8(side)?,
+        down_q8: q8(down)?,
+    };
+    if rule.side_q8 <= 0 {
+        return Err(bad());
+    }
+    Ok(rule)
 }
 
 /// How `eval` takes the face of each image.
@@ -131,6 +157,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
             light: args.light.unwrap_or(INPUT_RULE),
             mirror: args.mirror,
             skip_bad: args.skip_bad,
+            align: args.align,
         };
         let (report, per_sec, faces) = crate::eval_photos::evaluate(model, &photos)?;
         print(args, &report, &faces, per_sec)?;
@@ -140,10 +167,11 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         || args.shift_down.is_some()
         || args.cascade.is_some()
         || args.detector.is_some()
+        || args.align.is_some()
     {
         anyhow::bail!(
-            "--margin, --shift-down, --cascade and --detector choose how faces are found and \
-             cropped: pass --faces detect (or auto)"
+            "--margin, --shift-down, --cascade, --detector and --align choose how faces are \
+             found and cropped: pass --faces detect (or auto)"
         );
     }
     let bar = ProgressBar::new_spinner();

@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use edge_runtime::align::AlignRule;
 use edge_runtime::normalize::Normalize;
+use edge_runtime::pipeline;
+use edge_runtime::preprocess::GrayFrame;
 use edge_runtime::Model;
 use fer_dataset::data::{list_folders, Listing};
 use fer_dataset::metrics::Report;
@@ -28,6 +31,9 @@ pub struct Photos<'a> {
     pub light: Normalize,
     pub mirror: bool,
     pub skip_bad: bool,
+    /// Crop each face along its eye line by this rule (the CNN's landmarks) instead of the
+    /// square around its box.
+    pub align: Option<AlignRule>,
 }
 
 /// The class index of the largest face's answer, or `None` when no face is found.
@@ -40,12 +46,34 @@ fn answer(
 ) -> Result<Option<usize>> {
     let img = fer_dataset::input::read_image(path)?;
     let gray = gray_of(&img);
-    let squares = detector.squares(&gray)?;
-    // Largest first: the pipeline's order.
-    let Some(&(square, _)) = squares.first() else {
-        return Ok(None);
+    let input = match args.align {
+        Some(rule) => {
+            // Largest first: the pipeline's order.
+            let faces = detector.cnn_faces(&gray)?;
+            let Some(face) = faces.first() else {
+                return Ok(None);
+            };
+            let frame = GrayFrame::new(&gray.pixels, gray.width, gray.height)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mut input = [0u8; edge_runtime::INPUT_PIXELS];
+            match pipeline::aligned_face_input(&frame, face, rule, args.light, &mut input) {
+                Ok(()) => input,
+                // No eye line: the square around the box.
+                Err(_) => match detector.squares(&gray)?.first() {
+                    Some(&(square, _)) => face_input_with(&gray, square, args.light)?,
+                    None => return Ok(None),
+                },
+            }
+        }
+        None => {
+            let squares = detector.squares(&gray)?;
+            // Largest first: the pipeline's order.
+            let Some(&(square, _)) = squares.first() else {
+                return Ok(None);
+            };
+            face_input_with(&gray, square, args.light)?
+        }
     };
-    let input = face_input_with(&gray, square, args.light)?;
     let failed = |e: edge_runtime::Error| anyhow::anyhow!("{}: {e}", path.display());
     let logits = if args.mirror {
         model
@@ -76,6 +104,11 @@ pub fn evaluate(model: &Model<'_>, args: &Photos<'_>) -> Result<(Report, f64, St
     let mode = args.mode;
     let detector = Detector::new(args.detector, args.cascade.map(PathBuf::as_path), mode)?
         .with_crop(args.margin, args.shift_down)?;
+    if args.align.is_some() && detector.kind() != crate::faces::DetectorKind::Cnn {
+        anyhow::bail!(
+            "--align crops along the eyes: it needs the CNN detector's landmarks (--detector cnn)"
+        );
+    }
     let Listing { files, not_files } = list_folders(args.data)?;
     for p in &not_files {
         crate::warn!(
@@ -123,15 +156,25 @@ pub fn evaluate(model: &Model<'_>, args: &Photos<'_>) -> Result<(Report, f64, St
     let per_sec = outcomes.len() as f64 / started.elapsed().as_secs_f64();
     let report = Report::from_outcomes(outcomes);
     let s = detector.settings();
+    let crop = match args.align {
+        Some(r) => format!(
+            "aligned on the eyes: side {:.2}, centre {:.2} below them, in eye distances",
+            r.side_q8 as f64 / 256.0,
+            r.down_q8 as f64 / 256.0
+        ),
+        None => format!(
+            "margin {}%, shift down {}%",
+            detector.margin_percent(),
+            s.shift_down_percent
+        ),
+    };
     let faces = format!(
-        ", largest face of the {} detector (margin {}%, shift down {}%; {} of {} images without \
-         a face, counted wrong)",
+        ", largest face of the {} detector ({crop}; {} of {} images without a face, counted \
+         wrong)",
         match detector.kind() {
             crate::faces::DetectorKind::Lbp => "LBP",
             crate::faces::DetectorKind::Cnn => "CNN",
         },
-        detector.margin_percent(),
-        s.shift_down_percent,
         report.missed_total(),
         report.total
     );

@@ -225,6 +225,38 @@ impl Detector {
         frame: &GrayFrame<'_>,
         squares: &mut [(Square, Source)],
     ) -> Result<usize> {
+        self.with_cnn(frame, |det, factor, scratch| {
+            pipeline::cnn_face_squares(frame, det, factor, &self.settings, scratch, squares)
+        })
+    }
+
+    /// The CNN detector's faces on `gray` (boxes and landmarks in its pixels, largest first),
+    /// for the aligned crop.
+    ///
+    /// # Errors
+    /// This is the LBP cascade (it finds no landmarks), or a frame too large for the CNN.
+    pub fn cnn_faces(&self, gray: &Gray) -> Result<Vec<Detection>> {
+        if self.kind != DetectorKind::Cnn {
+            anyhow::bail!("the aligned crop needs the CNN detector's landmarks (--detector cnn)");
+        }
+        let frame =
+            GrayFrame::new(&gray.pixels, gray.width, gray.height).map_err(|e| anyhow!("{e}"))?;
+        self.with_cnn(&frame, |det, factor, scratch| {
+            pipeline::cnn_faces(&frame, det, factor, scratch).map(<[Detection]>::to_vec)
+        })
+    }
+
+    /// Runs `f` with the CNN detector, the factor the pipeline shrinks `frame` by, and scratch
+    /// sized for it.
+    fn with_cnn<T>(
+        &self,
+        frame: &GrayFrame<'_>,
+        f: impl FnOnce(
+            &CnnDetector<'_>,
+            usize,
+            &mut pipeline::CnnScratch<'_>,
+        ) -> Result<T, edge_runtime::detect::cnn::run::RunError>,
+    ) -> Result<T> {
         let det = CnnDetector::from_bytes(&self.bytes).map_err(|e| anyhow!("{e}"))?;
         let (w, h) = (frame.width, frame.height);
         let factor = pipeline::cnn_factor(w, h, pipeline::CNN_MAX_SIDE);
@@ -239,7 +271,6 @@ impl Detector {
             arena: &mut arena,
             found: &mut found,
         };
-        pipeline::cnn_face_squares(frame, &det, factor, &self.settings, &mut scratch, squares)
-            .map_err(|e| anyhow!("{e}"))
+        f(&det, factor, &mut scratch).map_err(|e| anyhow!("{e}"))
     }
 }

@@ -655,8 +655,52 @@ fn eval_through_the_detector_counts_photos_without_a_face_as_wrong() {
         report.contains("no face") && report.contains("margin 30%, shift down -5%"),
         "{report}"
     );
+    // The aligned crop on the CNN's eye landmarks: the portrait's face is classified the same
+    // way (a face found, the grass photos still missed).
+    let out = cli(&[
+        "eval", "--data", data, "--faces", "detect", "--align", "2.6,0.34", "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let happy_row: u64 = r["confusion"][3]
+        .as_array()
+        .expect("row")
+        .iter()
+        .map(|v| v.as_u64().expect("count"))
+        .sum();
+    assert_eq!(happy_row, 1, "the portrait's face is classified");
     // Crop settings without the detector, or out of range, are refused.
     for (args, expected) in [
+        (
+            vec!["eval", "--data", data, "--align", "2.6,0.3"],
+            "--faces detect",
+        ),
+        (
+            vec![
+                "eval", "--data", data, "--faces", "detect", "--align", "2.6",
+            ],
+            "expected SIDE,DOWN",
+        ),
+        (
+            vec![
+                "eval", "--data", data, "--faces", "detect", "--align", "-1,0.3",
+            ],
+            "expected SIDE,DOWN",
+        ),
+        (
+            vec![
+                "eval",
+                "--data",
+                data,
+                "--faces",
+                "detect",
+                "--detector",
+                "lbp",
+                "--align",
+                "2.6,0.3",
+            ],
+            "needs the CNN detector",
+        ),
         (
             vec!["eval", "--data", data, "--margin", "30"],
             "--faces detect",

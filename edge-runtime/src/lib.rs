@@ -17,6 +17,7 @@
 // `SMLAD` on Cortex-M; `kernels/simd.rs`, SSE2 / NEON on hosts).
 #![deny(unsafe_code)]
 
+pub mod align;
 mod container;
 pub mod crc32;
 pub mod detect;

@@ -23,6 +23,7 @@
 //! # Ok(()) }
 //! ```
 
+use crate::align::{aligned_input, AlignError, AlignRule};
 use crate::detect::cnn::decode::{decode, DecodeParams, Detection};
 use crate::detect::cnn::file::CnnDetector;
 use crate::detect::cnn::input::{input_size, prepare};
@@ -269,6 +270,41 @@ pub fn cnn_face_squares(
         out[0] = (Square::centre(w, h), source);
         return Ok(1);
     }
+    let found = cnn_faces(frame, det, factor, scratch)?;
+    let rule = Settings {
+        margin_percent: settings.cnn_margin_percent,
+        ..*settings
+    };
+    let mut squares = 0;
+    for d in found.iter() {
+        if squares == out.len() {
+            break;
+        }
+        let Some(face) = d.clamped_face(w, h) else {
+            continue;
+        };
+        if let Some(square) = rule.square_of(&face, w, h) {
+            out[squares] = (square, Source::Detected);
+            squares += 1;
+        }
+    }
+    Ok(squares)
+}
+
+/// The faces the CNN detector finds on `frame` shrunk by `factor` (score at least 0.5,
+/// `DecodeParams::default`), their boxes and landmarks in frame pixels, largest first (ties:
+/// higher score first, then position): [`cnn_face_squares`] before the crop rule, for the aligned
+/// crop ([`crate::align`]).
+///
+/// # Errors
+/// A frame too large for the scratch, or one the detector cannot take.
+pub fn cnn_faces<'s>(
+    frame: &GrayFrame<'_>,
+    det: &CnnDetector<'_>,
+    factor: usize,
+    scratch: &'s mut CnnScratch<'_>,
+) -> Result<&'s [Detection], RunError> {
+    let (w, h) = (frame.width, frame.height);
     let multiple = det.max_stride();
     let (iw, ih) = input_size(w, h, factor, multiple).ok_or(RunError::FrameSize {
         width: w,
@@ -293,7 +329,9 @@ pub fn cnn_face_squares(
         scratch.found,
     );
     let found = &mut scratch.found[..n];
-    // Largest first, as the cascade's faces (ties: higher score first, then position).
+    for d in found.iter_mut() {
+        *d = d.in_frame(factor);
+    }
     for i in 1..found.len() {
         let mut j = i;
         while j > 0 && larger(&found[j], &found[j - 1]) {
@@ -301,24 +339,25 @@ pub fn cnn_face_squares(
             j -= 1;
         }
     }
-    let rule = Settings {
-        margin_percent: settings.cnn_margin_percent,
-        ..*settings
-    };
-    let mut squares = 0;
-    for d in found.iter() {
-        if squares == out.len() {
-            break;
-        }
-        let Some(face) = d.in_frame(factor).clamped_face(w, h) else {
-            continue;
-        };
-        if let Some(square) = rule.square_of(&face, w, h) {
-            out[squares] = (square, Source::Detected);
-            squares += 1;
-        }
-    }
-    Ok(squares)
+    Ok(found)
+}
+
+/// The model's 48x48 input for a face the CNN detector found, cropped along its eye line by
+/// `rule` ([`crate::align::aligned_input`]), then the light rule `light`.
+///
+/// # Errors
+/// [`AlignError::Degenerate`] when the detection's eyes coincide.
+pub fn aligned_face_input(
+    frame: &GrayFrame<'_>,
+    face: &Detection,
+    rule: AlignRule,
+    light: Normalize,
+    input: &mut [u8; INPUT_PIXELS],
+) -> Result<(), AlignError> {
+    let [right, left, ..] = face.landmarks;
+    aligned_input(frame, (right, left), rule, input)?;
+    light.apply(input, SIDE, SIDE);
+    Ok(())
 }
 
 fn larger(a: &Detection, b: &Detection) -> bool {

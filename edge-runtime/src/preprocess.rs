@@ -17,7 +17,7 @@ pub const SIDE: usize = 48;
 /// Pixels of the model input, `SIDE * SIDE`.
 const INPUT_PIXELS: usize = SIDE * SIDE;
 /// Most taps per axis when shrinking (8 × 8 = 64 samples per output pixel).
-const MAX_TAPS: usize = 8;
+pub(crate) const MAX_TAPS: usize = 8;
 
 /// A square region of a frame, in pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,7 +169,7 @@ impl<'a> GrayFrame<'a> {
     }
 
     #[inline]
-    fn at(&self, x: usize, y: usize) -> u32 {
+    pub(crate) fn at(&self, x: usize, y: usize) -> u32 {
         u32::from(self.pixels[y * self.stride + x])
     }
 }
