@@ -111,29 +111,30 @@ impl Painter {
     fn draw_face(&self, canvas: &mut RgbImage, f: &Classified, c: Rgb<u8>) {
         let (w, h) = canvas.dimensions();
         let thick = (w.max(h) / 200).max(2);
-        let b = f.face;
+        let px = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        let (bx, by, side) = (px(f.face.x), px(f.face.y), px(f.face.side));
         for t in 0..thick {
             rectangle(
                 canvas,
-                b.x + t,
-                b.y + t,
-                b.w.saturating_sub(2 * t),
-                b.h.saturating_sub(2 * t),
+                bx.saturating_add(t),
+                by.saturating_add(t),
+                side.saturating_sub(2 * t),
+                side.saturating_sub(2 * t),
                 c,
             );
         }
         let text = format!("{} {:.0}%", f.label, 100.0 * f.confidence);
-        let size = (b.w as f32 / 6.0).clamp(12.0, 48.0);
+        let size = (side as f32 / 6.0).clamp(12.0, 48.0);
         let scaled = self.font.as_scaled(PxScale::from(size));
         let text_w: f32 = text
             .chars()
             .map(|ch| scaled.h_advance(self.font.glyph_id(ch)))
             .sum();
         let band_h = (scaled.ascent() - scaled.descent()).ceil() as u32 + 4;
-        let band_w = (text_w.ceil() as u32 + 6).min(w.saturating_sub(b.x));
-        let band_y = if b.y >= band_h { b.y - band_h } else { b.y };
+        let band_w = (text_w.ceil() as u32 + 6).min(w.saturating_sub(bx));
+        let band_y = if by >= band_h { by - band_h } else { by };
         for y in band_y..(band_y + band_h).min(h) {
-            for x in b.x..(b.x + band_w).min(w) {
+            for x in bx..(bx + band_w).min(w) {
                 canvas.put_pixel(x, y, c);
             }
         }
@@ -142,7 +143,7 @@ impl Painter {
         } else {
             Rgb([255, 255, 255])
         };
-        let at = (b.x + 3, band_y + 2);
+        let at = (bx + 3, band_y + 2);
         write_text(canvas, &self.font, &text, at, size, (w, ink));
     }
 }

@@ -151,7 +151,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
         None,
         crate::faces::FaceMode::Detect,
     )?;
-    let frame = crate::frame::Gray {
+    let frame = crate::frame::GrayFrameBuf {
         width: 320,
         height: 240,
         pixels: GOLDEN_FRAME.to_vec(),

@@ -25,7 +25,7 @@ use crate::classified::classify_gray;
 use crate::classify::expand;
 use crate::engine::{Engine, EngineKind};
 use crate::faces::{Detector, FaceMode};
-use crate::frame::{to_gray, FrameFormat, Gray, Layout};
+use crate::frame::{to_gray, FrameFormat, GrayFrameBuf, Layout};
 use crate::preprocess::gray_of;
 use crate::serve::{Hub, Published};
 use crate::tracking::{Changes, FrameFace, Labeller};
@@ -202,7 +202,7 @@ impl<'m> Looper<'m> {
     }
 
     /// Classifies one frame (`file` names a recorded one) and writes its line.
-    fn frame(&mut self, gray: &Gray, file: &str, out: &mut impl Write) -> Result<()> {
+    fn frame(&mut self, gray: &GrayFrameBuf, file: &str, out: &mut impl Write) -> Result<()> {
         let t0 = Instant::now();
         let mut faces = classify_gray(&mut self.engine, &self.detector, gray)?;
         for f in &mut faces {

@@ -3,20 +3,22 @@
 //! detector (`classify_gray`): what `classify`, `camera` and the pictures share.
 
 use anyhow::Result;
+use edge_runtime::preprocess::Square;
 use edge_runtime::{Emotion, CLASS_COUNT};
 use serde::Serialize;
 
 use crate::engine::Engine;
 use crate::faces::{Detector, Source};
-use crate::frame::Gray;
-use crate::preprocess::{face_input, FaceBox};
+use crate::frame::GrayFrameBuf;
+use crate::preprocess::face_input;
 
 /// One classified face.
 #[derive(Serialize, Debug)]
 pub struct Classified {
     pub file: String,
-    #[serde(rename = "box")]
-    pub face: FaceBox,
+    /// The face's square in the image, printed as a box `{x, y, w, h}`.
+    #[serde(rename = "box", serialize_with = "square_as_box")]
+    pub face: Square,
     /// How the face square was chosen: detected, whole crop, or centre square.
     pub source: Source,
     pub label: &'static str,
@@ -30,6 +32,17 @@ pub struct Classified {
     pub scores: [f32; CLASS_COUNT],
 }
 
+/// A square as the box the JSON output has always shown: `{"x", "y", "w", "h"}` in pixels.
+fn square_as_box<S: serde::Serializer>(s: &Square, out: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut b = out.serialize_struct("box", 4)?;
+    b.serialize_field("x", &s.x)?;
+    b.serialize_field("y", &s.y)?;
+    b.serialize_field("w", &s.side)?;
+    b.serialize_field("h", &s.side)?;
+    b.end()
+}
+
 /// Classifies every face of a gray image (`file` left empty for the caller to fill).
 ///
 /// # Errors
@@ -37,7 +50,7 @@ pub struct Classified {
 pub fn classify_gray(
     engine: &mut Engine<'_>,
     detector: &Detector,
-    gray: &Gray,
+    gray: &GrayFrameBuf,
 ) -> Result<Vec<Classified>> {
     let mut out = Vec::new();
     let squares = detector.squares(gray)?;
@@ -60,7 +73,7 @@ pub fn classify_gray(
         };
         out.push(Classified {
             file: String::new(),
-            face: square.into(),
+            face: square,
             source,
             label: label.name(),
             confidence: scores[label.index()],

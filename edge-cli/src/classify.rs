@@ -277,7 +277,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
                     out,
                     "{:<width$} {:>18} {:>9} {:>4.0}%  {}",
                     c.file,
-                    format!("{},{},{},{}", b.x, b.y, b.w, b.h),
+                    format!("{},{},{},{}", b.x, b.y, b.side, b.side),
                     c.label,
                     100.0 * c.confidence,
                     top.join(", ")

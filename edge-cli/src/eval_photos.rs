@@ -9,7 +9,6 @@ use anyhow::{Context, Result};
 use edge_runtime::align::AlignRule;
 use edge_runtime::normalize::Normalize;
 use edge_runtime::pipeline;
-use edge_runtime::preprocess::GrayFrame;
 use edge_runtime::Model;
 use fer_dataset::data::{list_folders, Listing};
 use fer_dataset::metrics::Report;
@@ -53,8 +52,7 @@ fn answer(
             let Some(face) = faces.first() else {
                 return Ok(None);
             };
-            let frame = GrayFrame::new(&gray.pixels, gray.width, gray.height)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let frame = gray.view()?;
             let mut input = [0u8; edge_runtime::INPUT_PIXELS];
             match pipeline::aligned_face_input(&frame, face, rule, args.light, &mut input) {
                 Ok(()) => input,

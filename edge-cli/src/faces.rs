@@ -15,7 +15,7 @@ pub use edge_runtime::pipeline::Source;
 use edge_runtime::pipeline::{self, Scratch, Settings};
 use edge_runtime::preprocess::{GrayFrame, Square};
 
-use crate::frame::Gray;
+use crate::frame::GrayFrameBuf;
 use fer_dataset::input::Kind;
 
 /// The published face detector (OpenCV's lbpcascade_frontalface, converted), embedded.
@@ -185,9 +185,8 @@ impl Detector {
     /// # Errors
     /// None in practice (the detector was validated); kept for a corrupt frame buffer or a
     /// frame too large for the CNN detector (over 4096 pixels a side).
-    pub fn squares(&self, gray: &Gray) -> Result<Vec<(Square, Source)>> {
-        let frame =
-            GrayFrame::new(&gray.pixels, gray.width, gray.height).map_err(|e| anyhow!("{e}"))?;
+    pub fn squares(&self, gray: &GrayFrameBuf) -> Result<Vec<(Square, Source)>> {
+        let frame = gray.view()?;
         let mut squares = vec![(Square::centre(1, 1), Source::Centre); self.max_faces];
         let found = match self.kind {
             DetectorKind::Lbp => self.cascade_squares(&frame, &mut squares)?,
@@ -235,12 +234,11 @@ impl Detector {
     ///
     /// # Errors
     /// This is the LBP cascade (it finds no landmarks), or a frame too large for the CNN.
-    pub fn cnn_faces(&self, gray: &Gray) -> Result<Vec<Detection>> {
+    pub fn cnn_faces(&self, gray: &GrayFrameBuf) -> Result<Vec<Detection>> {
         if self.kind != DetectorKind::Cnn {
             anyhow::bail!("the aligned crop needs the CNN detector's landmarks (--detector cnn)");
         }
-        let frame =
-            GrayFrame::new(&gray.pixels, gray.width, gray.height).map_err(|e| anyhow!("{e}"))?;
+        let frame = gray.view()?;
         self.with_cnn(&frame, |det, factor, scratch| {
             pipeline::cnn_faces(&frame, det, factor, scratch).map(<[Detection]>::to_vec)
         })

@@ -59,12 +59,24 @@ pub struct FrameFormat {
     pub bytes_per_line: usize,
 }
 
-/// A decoded gray frame, tightly packed.
+/// A decoded gray frame, tightly packed, owning its pixels: what
+/// [`edge_runtime::preprocess::GrayFrame`] views (as `PathBuf` and `Path`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Gray {
+pub struct GrayFrameBuf {
     pub width: usize,
     pub height: usize,
     pub pixels: Vec<u8>,
+}
+
+impl GrayFrameBuf {
+    /// The frame as edge-runtime's view of it.
+    ///
+    /// # Errors
+    /// Fewer pixels than `width × height` (never for a frame built by this crate).
+    pub fn view(&self) -> Result<edge_runtime::preprocess::GrayFrame<'_>> {
+        edge_runtime::preprocess::GrayFrame::new(&self.pixels, self.width, self.height)
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    }
 }
 
 /// UVC cameras send MJPEG frames without Huffman tables (DHT segments): the decoder then must use
@@ -99,7 +111,7 @@ fn with_default_huffman_marker(jpeg: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 /// # Errors
 /// A buffer shorter than the negotiated size (a truncated frame), or a JPEG that does not decode
 /// or whose size differs from the negotiated one.
-pub fn to_gray(format: &FrameFormat, data: &[u8]) -> Result<Gray> {
+pub fn to_gray(format: &FrameFormat, data: &[u8]) -> Result<GrayFrameBuf> {
     let (w, h) = (format.width, format.height);
     if w == 0 || h == 0 {
         bail!("frame format {w}x{h} is empty");
@@ -125,7 +137,7 @@ pub fn to_gray(format: &FrameFormat, data: &[u8]) -> Result<Gray> {
                 gray.height()
             );
         }
-        return Ok(Gray {
+        return Ok(GrayFrameBuf {
             width: w,
             height: h,
             pixels: gray.into_raw(),
@@ -155,7 +167,7 @@ pub fn to_gray(format: &FrameFormat, data: &[u8]) -> Result<Gray> {
             Layout::Mjpeg => unreachable!("decoded above"),
         }
     }
-    Ok(Gray {
+    Ok(GrayFrameBuf {
         width: w,
         height: h,
         pixels,

@@ -3,47 +3,15 @@
 //! bilinear resize with anti-aliasing taps when shrinking, the light normalization.
 
 use anyhow::{anyhow, Result};
-use edge_runtime::preprocess::{GrayFrame, Square};
+use edge_runtime::preprocess::Square;
 use edge_runtime::INPUT_PIXELS;
 
-use crate::frame::Gray;
-
-/// A region of the original image, in pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct FaceBox {
-    pub x: u32,
-    pub y: u32,
-    pub w: u32,
-    pub h: u32,
-}
-
-impl From<Square> for FaceBox {
-    fn from(s: Square) -> Self {
-        let c = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
-        FaceBox {
-            x: c(s.x),
-            y: c(s.y),
-            w: c(s.side),
-            h: c(s.side),
-        }
-    }
-}
-
-impl FaceBox {
-    /// The square it was made from (boxes of classified faces are squares).
-    pub fn square(&self) -> Square {
-        Square {
-            x: self.x as usize,
-            y: self.y as usize,
-            side: self.w.min(self.h) as usize,
-        }
-    }
-}
+use crate::frame::GrayFrameBuf;
 
 /// The 8-bit gray version of a decoded image (ITU-R BT.601 luma, as the image crate computes it).
-pub fn gray_of(img: &image::DynamicImage) -> Gray {
+pub fn gray_of(img: &image::DynamicImage) -> GrayFrameBuf {
     let g = img.to_luma8();
-    Gray {
+    GrayFrameBuf {
         width: g.width() as usize,
         height: g.height() as usize,
         pixels: g.into_raw(),
@@ -54,7 +22,7 @@ pub fn gray_of(img: &image::DynamicImage) -> Gray {
 ///
 /// # Errors
 /// A square outside the image (a caller bug, reported rather than panicking).
-pub fn face_input(gray: &Gray, square: Square) -> Result<[u8; INPUT_PIXELS]> {
+pub fn face_input(gray: &GrayFrameBuf, square: Square) -> Result<[u8; INPUT_PIXELS]> {
     face_input_with(gray, square, edge_runtime::normalize::INPUT_RULE)
 }
 
@@ -63,12 +31,11 @@ pub fn face_input(gray: &Gray, square: Square) -> Result<[u8; INPUT_PIXELS]> {
 /// # Errors
 /// As [`face_input`].
 pub fn face_input_with(
-    gray: &Gray,
+    gray: &GrayFrameBuf,
     square: Square,
     rule: edge_runtime::normalize::Normalize,
 ) -> Result<[u8; INPUT_PIXELS]> {
-    let frame =
-        GrayFrame::new(&gray.pixels, gray.width, gray.height).map_err(|e| anyhow!("{e}"))?;
+    let frame = gray.view()?;
     let mut out = [0u8; INPUT_PIXELS];
     edge_runtime::pipeline::face_input_with(&frame, square, rule, &mut out)
         .map_err(|e| anyhow!("{e}"))?;
@@ -80,22 +47,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn face_box_of_a_square() {
-        assert_eq!(
-            FaceBox::from(Square::centre(640, 480)),
-            FaceBox {
-                x: 80,
-                y: 0,
-                w: 480,
-                h: 480
-            }
-        );
-    }
-
-    #[test]
     fn a_48x48_gray_image_is_only_normalized() {
         let px: Vec<u8> = (0..2304).map(|i| (i * 7 % 200) as u8).collect();
-        let g = Gray {
+        let g = GrayFrameBuf {
             width: 48,
             height: 48,
             pixels: px.clone(),

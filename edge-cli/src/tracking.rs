@@ -48,10 +48,7 @@ impl Labeller {
 
     /// The faces of the next frame with their steady labels.
     pub fn label(&mut self, faces: Vec<Classified>) -> Vec<FrameFace> {
-        let seen: Vec<_> = faces
-            .iter()
-            .map(|f| (f.face.square(), self.units(f)))
-            .collect();
+        let seen: Vec<_> = faces.iter().map(|f| (f.face, self.units(f))).collect();
         let mut followed = vec![Followed::EMPTY; faces.len()];
         let n = self
             .tracker

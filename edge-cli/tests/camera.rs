@@ -8,12 +8,12 @@ use std::process::Command;
 use edge_cli::classified::classify_gray;
 use edge_cli::engine::{Engine, EngineKind};
 use edge_cli::faces::{Detector, DetectorKind, FaceMode};
-use edge_cli::frame::{to_gray, FrameFormat, Gray, Layout};
+use edge_cli::frame::{to_gray, FrameFormat, GrayFrameBuf, Layout};
 use edge_runtime::Model;
 
 /// Real faces from the test folder, each pasted at the centre of a 160x120 frame (gray border),
 /// as a camera framing one face would see it.
-fn frames(n: usize) -> Vec<Gray> {
+fn frames(n: usize) -> Vec<GrayFrameBuf> {
     let dir = fer_test_support::fer_dir().join("test").join("surprise");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("list")
@@ -35,7 +35,7 @@ fn frames(n: usize) -> Vec<Gray> {
                     pixels[(y0 + y) * w + x0 + x] = big.get_pixel(x as u32, y as u32).0[0];
                 }
             }
-            Gray {
+            GrayFrameBuf {
                 width: w,
                 height: h,
                 pixels,
@@ -44,7 +44,7 @@ fn frames(n: usize) -> Vec<Gray> {
         .collect()
 }
 
-fn yuyv(g: &Gray) -> Vec<u8> {
+fn yuyv(g: &GrayFrameBuf) -> Vec<u8> {
     g.pixels
         .iter()
         .enumerate()
@@ -52,7 +52,7 @@ fn yuyv(g: &Gray) -> Vec<u8> {
         .collect()
 }
 
-fn jpeg(g: &Gray) -> Vec<u8> {
+fn jpeg(g: &GrayFrameBuf) -> Vec<u8> {
     let img =
         image::GrayImage::from_raw(g.width as u32, g.height as u32, g.pixels.clone()).unwrap();
     let mut out = std::io::Cursor::new(Vec::new());
