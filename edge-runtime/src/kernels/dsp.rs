@@ -417,6 +417,33 @@ macro_rules! strided_step {
     };
 }
 
+/// [`stage_strided`]'s loop, two outputs per pass, `$relu` the ReLU line (or nothing), `$args`
+/// the sums' start and end, the output, its stride, `inner` and the stage's `(m, shift, b low,
+/// b high)`.
+macro_rules! strided_loop {
+    ($relu:literal, $args:expr) => {{
+        let (src, end, o, stride, inner, (m, sh, blo, bhi)) = $args;
+        asm!(
+            "2:",
+            strided_step!($relu),
+            strided_step!($relu),
+            "cmp {src}, {end}",
+            "bne 2b",
+            src = inout(reg) src => _,
+            end = in(reg) end,
+            o = inout(reg) o => _,
+            stride = in(reg) stride,
+            inner = in(reg) inner,
+            m = in(reg) m,
+            sh = in(reg) sh,
+            blo = in(reg) blo,
+            bhi = in(reg) bhi,
+            acc = out(reg) _, lo = out(reg) _, hi = out(reg) _,
+            options(nostack),
+        )
+    }};
+}
+
 /// `out[i·stride] = stage(inner + sums[i])` (after the ReLU when `RELU`) for every sum: one
 /// output row of a depthwise channel (`inner`: its bias and the zero point's share) into its
 /// HWC map. Two outputs per pass, everything in registers: ten instructions per output with the
@@ -444,44 +471,18 @@ pub fn stage_strided<const RELU: bool>(
         // `(2·pairs − 1)·stride ≤ last·stride < out.len()` (asserted). Only the named registers
         // and the flags are written.
         unsafe {
+            let args = (
+                sums.as_ptr(),
+                sums.as_ptr().wrapping_add(2 * pairs),
+                out.as_mut_ptr(),
+                stride,
+                inner,
+                (stage.m, stage.shift, b as u32, (b >> 32) as u32),
+            );
             if RELU {
-                asm!(
-                    "2:",
-                    strided_step!("bic {acc}, {acc}, {acc}, asr #31\n"),
-                    strided_step!("bic {acc}, {acc}, {acc}, asr #31\n"),
-                    "cmp {src}, {end}",
-                    "bne 2b",
-                    src = inout(reg) sums.as_ptr() => _,
-                    end = in(reg) sums.as_ptr().wrapping_add(2 * pairs),
-                    o = inout(reg) out.as_mut_ptr() => _,
-                    stride = in(reg) stride,
-                    inner = in(reg) inner,
-                    m = in(reg) stage.m,
-                    sh = in(reg) stage.shift,
-                    blo = in(reg) b as u32,
-                    bhi = in(reg) (b >> 32) as u32,
-                    acc = out(reg) _, lo = out(reg) _, hi = out(reg) _,
-                    options(nostack),
-                );
+                strided_loop!("bic {acc}, {acc}, {acc}, asr #31\n", args);
             } else {
-                asm!(
-                    "2:",
-                    strided_step!(""),
-                    strided_step!(""),
-                    "cmp {src}, {end}",
-                    "bne 2b",
-                    src = inout(reg) sums.as_ptr() => _,
-                    end = in(reg) sums.as_ptr().wrapping_add(2 * pairs),
-                    o = inout(reg) out.as_mut_ptr() => _,
-                    stride = in(reg) stride,
-                    inner = in(reg) inner,
-                    m = in(reg) stage.m,
-                    sh = in(reg) stage.shift,
-                    blo = in(reg) b as u32,
-                    bhi = in(reg) (b >> 32) as u32,
-                    acc = out(reg) _, lo = out(reg) _, hi = out(reg) _,
-                    options(nostack),
-                );
+                strided_loop!("", args);
             }
         }
     }
