@@ -1,6 +1,7 @@
 //! Batches: assembling images on the host (with the epoch's augmentation), copying them to the
 //! device, and preparing the next training batch on a worker thread while the current step runs.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::mpsc;
 
@@ -8,7 +9,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::augment::{push_augmented, push_distorted, push_plain};
 use crate::recipe::Augment;
-use fer_dataset::data::{Sample, SIDE};
+use edge_runtime::normalize::Normalize;
+use fer_dataset::data::{Sample, PIXELS, SIDE};
 use fer_dataset::rng::Rng;
 
 /// One batch on the host: network inputs (x/255, augmented), class indices, and which samples
@@ -20,44 +22,69 @@ pub struct HostBatch {
     pub samples: Vec<usize>,
 }
 
+/// The raw faces (no light rule) a camera-degrading recipe starts from, in the order of the
+/// samples, and the light rule applied after the degradations.
+#[derive(Clone, Copy)]
+pub struct RawFaces<'a> {
+    pub samples: &'a [Sample],
+    pub rule: Normalize,
+}
+
 impl HostBatch {
-    /// Assembles the samples `idx` of `samples`, augmented when `augment` is given.
+    /// Assembles the samples `idx` of `samples`, augmented when `augment` is given. With
+    /// `augment.camera` and `raw`, each face is the raw one degraded like a camera frame
+    /// ([`crate::camera`]) and then normalized by the light rule, before the other
+    /// augmentation.
     pub fn assemble(
         samples: &[Sample],
         idx: &[usize],
         augment: Option<(Augment, &mut Rng)>,
+        raw: Option<RawFaces<'_>>,
     ) -> Self {
         let mut pixels = Vec::with_capacity(idx.len() * SIDE * SIDE);
-        match augment {
-            Some((
-                Augment {
-                    flip,
-                    distort: Some(d),
-                    ..
-                },
-                rng,
-            )) => {
-                for &i in idx {
-                    push_distorted(&samples[i].pixels, flip, &d, rng, &mut pixels);
-                }
+        let faces: Vec<Cow<'_, [u8; PIXELS]>> = match (&augment, raw) {
+            (
+                Some((
+                    Augment {
+                        camera: Some(_), ..
+                    },
+                    _,
+                )),
+                Some(_),
+            ) => Vec::new(),
+            _ => idx
+                .iter()
+                .map(|&i| Cow::Borrowed(&*samples[i].pixels))
+                .collect(),
+        };
+        let faces = match (augment, raw) {
+            (
+                Some((
+                    aug @ Augment {
+                        camera: Some(c), ..
+                    },
+                    rng,
+                )),
+                Some(raw),
+            ) => {
+                let degraded: Vec<Cow<'_, [u8; PIXELS]>> = idx
+                    .iter()
+                    .map(|&i| {
+                        let mut px: [u8; PIXELS] = *raw.samples[i].pixels;
+                        crate::camera::degrade(&mut px, &c, rng);
+                        raw.rule.apply(&mut px, SIDE, SIDE);
+                        Cow::Owned(px)
+                    })
+                    .collect();
+                push_all(&degraded, Some((aug, rng)), &mut pixels);
+                degraded
             }
-            Some((aug, rng)) if aug.is_active() => {
-                for &i in idx {
-                    push_augmented(
-                        &samples[i].pixels,
-                        aug.flip,
-                        aug.max_shift,
-                        rng,
-                        &mut pixels,
-                    );
-                }
+            (augment, _) => {
+                push_all(&faces, augment, &mut pixels);
+                faces
             }
-            _ => {
-                for &i in idx {
-                    push_plain(&samples[i].pixels, &mut pixels);
-                }
-            }
-        }
+        };
+        debug_assert_eq!(faces.len(), idx.len());
         let labels = idx
             .iter()
             .map(|&i| samples[i].label.index() as i64)
@@ -79,6 +106,38 @@ impl HostBatch {
     }
 }
 
+/// Appends the network inputs of `faces` to `out`: distorted, shifted or plain per `augment`.
+fn push_all(
+    faces: &[Cow<'_, [u8; PIXELS]>],
+    augment: Option<(Augment, &mut Rng)>,
+    out: &mut Vec<f32>,
+) {
+    match augment {
+        Some((
+            Augment {
+                flip,
+                distort: Some(d),
+                ..
+            },
+            rng,
+        )) => {
+            for f in faces {
+                push_distorted(f, flip, &d, rng, out);
+            }
+        }
+        Some((aug, rng)) if aug.flip || aug.max_shift > 0 => {
+            for f in faces {
+                push_augmented(f, aug.flip, aug.max_shift, rng, out);
+            }
+        }
+        _ => {
+            for f in faces {
+                push_plain(f, out);
+            }
+        }
+    }
+}
+
 /// Builds the `[n, 1, 48, 48]` input (x/255, augmented when `augment` is given) and the targets.
 pub fn make_batch(
     samples: &[Sample],
@@ -86,7 +145,7 @@ pub fn make_batch(
     augment: Option<(Augment, &mut Rng)>,
     device: &Device,
 ) -> (Tensor<4>, Tensor<1, Int>) {
-    HostBatch::assemble(samples, idx, augment).to_device(device)
+    HostBatch::assemble(samples, idx, augment, None).to_device(device)
 }
 
 /// What the training batches of one epoch are made of.
@@ -100,6 +159,8 @@ pub struct EpochBatches<'a> {
     /// is the same whichever thread makes it and wherever a resumed epoch starts.
     pub seed: u64,
     pub epoch: usize,
+    /// The raw faces camera degradations start from (recipes with `camera`).
+    pub raw: Option<RawFaces<'a>>,
 }
 
 impl EpochBatches<'_> {
@@ -108,7 +169,7 @@ impl EpochBatches<'_> {
         let end = ((b + 1) * self.batch_size).min(self.order.len());
         let idx = &self.order[b * self.batch_size..end];
         let mut rng = Rng::derive(self.seed, &[2, self.epoch as u64, b as u64]);
-        HostBatch::assemble(self.samples, idx, Some((self.augment, &mut rng)))
+        HostBatch::assemble(self.samples, idx, Some((self.augment, &mut rng)), self.raw)
     }
 
     /// Runs `consume` over batches `range`, each assembled on a worker thread while the one
@@ -169,6 +230,7 @@ mod tests {
             augment: crate::recipe::Recipe::v2().augment_at(0),
             seed: 42,
             epoch: 3,
+            raw: None,
         };
         let got: Vec<(usize, HostBatch)> = epoch.prefetched(1..5, |it| it.collect());
         assert_eq!(
@@ -189,5 +251,51 @@ mod tests {
         // Stopping after one batch does not hang.
         let first = epoch.prefetched(0..5, |it| it.next().map(|(b, _)| b));
         assert_eq!(first, Some(0));
+    }
+
+    #[test]
+    fn camera_degradations_start_from_the_raw_faces_and_end_with_the_light_rule() {
+        use edge_runtime::normalize::Normalize;
+        let raw = samples(6);
+        let mut ruled = raw.clone();
+        for s in &mut ruled {
+            Normalize::Equalize.apply(&mut s.pixels[..], SIDE, SIDE);
+        }
+        let camera = crate::recipe::Camera {
+            blur_p: 1.0,
+            lowres_p: 0.0,
+            lowres_side: (20, 40),
+            noise: 0.0,
+            jpeg_p: 0.0,
+            jpeg_quality: (30, 90),
+        };
+        let augment = Augment {
+            flip: false,
+            max_shift: 0,
+            distort: None,
+            camera: Some(camera),
+        };
+        let faces = RawFaces {
+            samples: &raw,
+            rule: Normalize::Equalize,
+        };
+        let idx = [4, 1, 2];
+        let got = HostBatch::assemble(&ruled, &idx, Some((augment, &mut Rng::new(3))), Some(faces));
+        let mut want = Vec::new();
+        for &i in &idx {
+            let mut px = *raw[i].pixels;
+            crate::camera::blur(&mut px);
+            Normalize::Equalize.apply(&mut px, SIDE, SIDE);
+            crate::augment::push_plain(&px, &mut want);
+        }
+        assert_eq!(got.pixels, want);
+        assert_eq!(got.samples, idx);
+        // Without the raw faces (evaluation batches) the ruled faces are taken as they are.
+        let plain = HostBatch::assemble(&ruled, &idx, None, None);
+        let mut want = Vec::new();
+        for &i in &idx {
+            crate::augment::push_plain(&ruled[i].pixels, &mut want);
+        }
+        assert_eq!(plain.pixels, want);
     }
 }

@@ -13,8 +13,9 @@ use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 use edge_runtime::format::QParams;
 use edge_runtime::labels::CLASS_COUNT;
+use edge_runtime::normalize::Normalize;
 
-use crate::batches::EpochBatches;
+use crate::batches::{EpochBatches, RawFaces};
 use crate::checkpoint::{Checkpoint, TrainState};
 use crate::distill::{batch_targets, soft_loss, SoftTargets};
 use crate::evaluate::{evaluate, evaluate_quant_sim};
@@ -47,6 +48,9 @@ pub struct RunOptions {
     /// The teachers' soft targets of the training samples, in their order, when the recipe
     /// distills (see [`crate::distill`]).
     pub soft_targets: Option<Arc<SoftTargets>>,
+    /// The training samples' raw faces (no light rule), in their order, and the rule, when the
+    /// recipe degrades faces like a camera (`camera`): the degradations act before the rule.
+    pub raw_train: Option<Arc<(Vec<Sample>, Normalize)>>,
 }
 
 /// Trains `recipe` on `train`, validating on `validation` after each epoch, checkpointing into
@@ -197,6 +201,10 @@ impl Epoch<'_> {
             augment: recipe.augment_at(epoch),
             seed: recipe.seed,
             epoch,
+            raw: opts.raw_train.as_deref().map(|(samples, rule)| RawFaces {
+                samples,
+                rule: *rule,
+            }),
         };
         let stepped = epoch_batches.prefetched(state.batch..batches, |ready| -> Result<_> {
             // The model and optimizer move in and out: the optimizer updates weights that

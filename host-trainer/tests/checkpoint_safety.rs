@@ -21,6 +21,7 @@ fn options(resume: bool) -> RunOptions {
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
         soft_targets: None,
+        raw_train: None,
     }
 }
 

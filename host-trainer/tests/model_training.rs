@@ -28,6 +28,7 @@ fn fresh_run(stop: bool) -> RunOptions {
         progress: false,
         stop: Arc::new(AtomicBool::new(stop)),
         soft_targets: None,
+        raw_train: None,
     }
 }
 
@@ -370,6 +371,7 @@ fn a_non_finite_loss_stops_the_run_before_the_weights_change() {
         progress: false,
         stop: Arc::new(AtomicBool::new(false)),
         soft_targets: None,
+        raw_train: None,
     };
     let e = training::train(&recipe, train, val, &device, &ckpt, &opts)
         .err()

@@ -124,7 +124,7 @@ pub fn run(data_dir: &Path, args: &TeachArgs) -> Result<()> {
         &args.out,
         seed,
         args.skip_bad,
-        edge_runtime::normalize::INPUT_RULE,
+        (edge_runtime::normalize::INPUT_RULE, false),
     )?;
     let student = Manifest::read(&args.out.join("split.json"))?;
     for t in &teachers {

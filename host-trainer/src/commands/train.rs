@@ -102,13 +102,15 @@ pub fn split_seed(out: &Path, explicit: Option<u64>, fallback: u64) -> Result<u6
     Ok(fallback)
 }
 
-/// Loads the data set and makes (or checks) the split manifest in `out`.
+/// Loads the data set and makes (or checks) the split manifest in `out`: the faces normalized by
+/// `rule`, or with `raw` as the data set has them (the caller applies `rule` after its camera
+/// degradations).
 pub fn load_split(
     data_dir: &Path,
     out: &Path,
     seed: u64,
     skip_bad: bool,
-    rule: Normalize,
+    (rule, raw): (Normalize, bool),
 ) -> Result<split::Split> {
     let started = std::time::Instant::now();
     let bad = if skip_bad {
@@ -116,7 +118,7 @@ pub fn load_split(
     } else {
         BadImages::Fail
     };
-    let ds = data::load_with(data_dir, bad, rule)?;
+    let ds = data::load_with(data_dir, bad, if raw { Normalize::None } else { rule })?;
     say!(
         "loaded {} images from {} ({}) in {:.1} s; {} converted to 48x48 gray; {} skipped; \
          light normalization: {}",
@@ -443,7 +445,16 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         args.seed.unwrap_or(PUBLISHED_SPLIT_SEED),
     )?;
     let rule = recipe.normalize().map_err(|e| anyhow::anyhow!(e))?;
-    let mut split = load_split(&data_dir, &args.out, split_seed, args.skip_bad, rule)?;
+    // Camera degradations act on the raw faces before the light rule: the faces are read raw
+    // and the rule applied below, the training faces kept raw beside.
+    let camera = stages.iter().any(|s| s.recipe.camera.is_some());
+    let mut split = load_split(
+        &data_dir,
+        &args.out,
+        split_seed,
+        args.skip_bad,
+        (rule, camera),
+    )?;
     for stage in &stages {
         // A base run's folder gets the split too: `report --out <out>/base` works there.
         keep_manifest(&stage.out, &Manifest::read(&args.out.join("split.json"))?)?;
@@ -457,6 +468,22 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
         fer_dataset::rng::Rng::derive(seed, &[4]).shuffle(&mut split.validation);
         split.validation.truncate(n);
     }
+    let raw_train = camera.then(|| {
+        let raw = split.train.clone();
+        for s in split
+            .train
+            .iter_mut()
+            .chain(&mut split.validation)
+            .chain(&mut split.test)
+        {
+            rule.apply(&mut s.pixels[..], data::SIDE, data::SIDE);
+        }
+        say!(
+            "camera degradations on the raw training faces, then the light rule ({}) per batch",
+            rule.name()
+        );
+        Arc::new((raw, rule))
+    });
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -501,6 +528,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
             progress: !args.quiet,
             stop: stop.clone(),
             soft_targets: soft_targets(&stage.recipe, &args.out, &split.train)?,
+            raw_train: raw_train.clone().filter(|_| stage.recipe.camera.is_some()),
         };
         if !train_stage(stage, &split, &device, &opts)? {
             return Ok(ExitCode::from(130));

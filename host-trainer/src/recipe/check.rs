@@ -123,6 +123,24 @@ impl Recipe {
             within("distort.erase_area.0", d.erase_area.0, 0.0, 1.0)?;
             within("distort.erase_area.1", d.erase_area.1, d.erase_area.0, 1.0)?;
         }
+        if let Some(c) = &self.camera {
+            within("camera.blur_p", c.blur_p, 0.0, 1.0)?;
+            within("camera.lowres_p", c.lowres_p, 0.0, 1.0)?;
+            within("camera.noise", c.noise, 0.0, 64.0)?;
+            within("camera.jpeg_p", c.jpeg_p, 0.0, 1.0)?;
+            let (lo, hi) = c.lowres_side;
+            if !(8 <= lo && lo <= hi && hi <= 47) {
+                return Err(format!(
+                    "camera.lowres_side ({lo}, {hi}): expected 8 <= low <= high <= 47 pixels"
+                ));
+            }
+            let (lo, hi) = c.jpeg_quality;
+            if !(5 <= lo && lo <= hi && hi <= 100) {
+                return Err(format!(
+                    "camera.jpeg_quality ({lo}, {hi}): expected 5 <= low <= high <= 100"
+                ));
+            }
+        }
         if let Some(d) = &self.distill {
             within("distill.weight", d.weight, 0.0, 1.0)?;
             within("distill.temperature", d.temperature, 0.5, 20.0)?;

@@ -22,7 +22,7 @@ use crate::model::DropoutRates;
 use edge_runtime::normalize::{Normalize, INPUT_RULE};
 
 pub use optimizer::Optimizer;
-pub use parts::{Distill, QuantAware};
+pub use parts::{Camera, Distill, QuantAware};
 pub use schedule::Schedule;
 
 /// What early stopping watches.
@@ -63,12 +63,14 @@ pub struct Augment {
     pub max_shift: usize,
     /// Random rotation, zoom, translation, jitter and erasing (instead of `max_shift`).
     pub distort: Option<Distort>,
+    /// Camera-like degradations of the raw face before the light rule.
+    pub camera: Option<Camera>,
 }
 
 impl Augment {
     /// Whether this changes any image.
     pub fn is_active(&self) -> bool {
-        self.flip || self.max_shift > 0 || self.distort.is_some()
+        self.flip || self.max_shift > 0 || self.distort.is_some() || self.camera.is_some()
     }
 }
 
@@ -134,6 +136,11 @@ pub struct Recipe {
     /// `quantize` apply the published one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_rule: Option<String>,
+    /// Camera-like degradations of the raw training faces before the light rule (blur, small
+    /// faces, sensor noise, JPEG; see [`crate::camera`]), in the epochs that distort (as
+    /// `distort`); `None`: the faces as FER-2013 has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<Camera>,
     /// A second run that starts from this one's result (a fine-tune, e.g. quantization-aware):
     /// the run itself trains in `<out>/base/`, then this recipe from its weights in `<out>`,
     /// under this recipe's name (see `commands::train`). `None`: one run.
@@ -206,6 +213,7 @@ impl Recipe {
             flip: self.flip,
             max_shift: if shifting { self.max_shift } else { 0 },
             distort: self.distort.filter(|_| shifting),
+            camera: self.camera.filter(|_| shifting),
         }
     }
 }
@@ -251,9 +259,28 @@ mod tests {
                 flip: true,
                 max_shift: 0,
                 distort: None,
+                camera: None,
             }
         );
         assert!(!Recipe::paper().augment_at(0).is_active());
+        // Camera degradations go with the distortions: off in the last, clean epochs.
+        let mut cam = Recipe::v3();
+        cam.camera = Some(Camera {
+            blur_p: 0.3,
+            lowres_p: 0.0,
+            lowres_side: (20, 40),
+            noise: 0.0,
+            jpeg_p: 0.0,
+            jpeg_quality: (30, 90),
+        });
+        assert!(cam.check().is_ok());
+        assert_eq!(cam.augment_at(0).camera, cam.camera);
+        assert_eq!(cam.augment_at(110).camera, None);
+        cam.camera.as_mut().unwrap().jpeg_quality = (90, 30);
+        assert!(cam.check().unwrap_err().contains("camera.jpeg_quality"));
+        cam.camera.as_mut().unwrap().jpeg_quality = (30, 90);
+        cam.camera.as_mut().unwrap().blur_p = 1.5;
+        assert!(cam.check().unwrap_err().contains("camera.blur_p is 1.5"));
     }
 
     #[test]

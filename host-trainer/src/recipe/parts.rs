@@ -17,6 +17,40 @@ pub struct Distill {
     pub temperature: f64,
 }
 
+/// Camera-like degradations of the raw training faces (`camera` in a recipe), applied before the
+/// light rule, per image (see [`crate::camera`]): what a camera frame does to a face that
+/// FER-2013's web images mostly do not. Each is drawn independently; a field at 0 is off.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Camera {
+    /// Probability of a lens/focus blur: a 3x3 binomial filter (`[1 2 1]²/16`).
+    #[serde(default)]
+    pub blur_p: f64,
+    /// Probability of a small face: the face shrunk to a side in `lowres_side` (box filter) and
+    /// resized back to 48 (bilinear), as a distant face the detector's crop enlarges.
+    #[serde(default)]
+    pub lowres_p: f64,
+    #[serde(default = "Camera::lowres_default")]
+    pub lowres_side: (usize, usize),
+    /// Sensor noise: Gaussian, its standard deviation drawn in `[0, noise]` gray levels.
+    #[serde(default)]
+    pub noise: f64,
+    /// Probability of a JPEG round trip at a quality drawn in `jpeg_quality`.
+    #[serde(default)]
+    pub jpeg_p: f64,
+    #[serde(default = "Camera::jpeg_default")]
+    pub jpeg_quality: (u8, u8),
+}
+
+impl Camera {
+    fn lowres_default() -> (usize, usize) {
+        (20, 40)
+    }
+    fn jpeg_default() -> (u8, u8) {
+        (30, 90)
+    }
+}
+
 /// The `quant_aware` part of a recipe.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -34,6 +34,7 @@ impl Recipe {
             distill: None,
             quant_aware: None,
             input_rule: None,
+            camera: None,
             finish: None,
         }
     }
