@@ -26,7 +26,7 @@ use crate::classify::expand;
 use crate::engine::{Engine, EngineKind};
 use crate::faces::{Detector, FaceMode};
 use crate::frame::{to_gray, FrameFormat, GrayFrameBuf, Layout};
-use crate::preprocess::gray_of;
+use crate::input::gray_of;
 use crate::serve::{Hub, Published};
 use crate::tracking::{Changes, FrameFace, Labeller};
 

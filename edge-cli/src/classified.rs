@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::faces::{Detector, Source};
 use crate::frame::GrayFrameBuf;
-use crate::preprocess::face_input;
+use crate::input::face_input;
 
 /// One classified face.
 #[derive(Serialize, Debug)]

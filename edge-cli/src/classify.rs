@@ -11,7 +11,7 @@ use edge_runtime::Model;
 use crate::classified::{classify_gray, Classified};
 use crate::engine::{Engine, EngineKind};
 use crate::faces::{Detector, FaceMode};
-use crate::preprocess::gray_of;
+use crate::input::gray_of;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {

@@ -15,7 +15,7 @@ use fer_dataset::metrics::Report;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::faces::{Detector, FaceMode};
-use crate::preprocess::{face_input_with, gray_of};
+use crate::input::{face_input_with, gray_of};
 
 /// What an end-to-end evaluation runs with.
 pub struct Photos<'a> {

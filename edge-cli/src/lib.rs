@@ -12,9 +12,9 @@ pub mod eval;
 pub mod eval_photos;
 pub mod faces;
 pub mod frame;
-pub mod model;
+pub mod input;
+pub mod model_file;
 pub mod output;
-pub mod preprocess;
 #[cfg(target_os = "linux")]
 pub mod serve;
 pub mod tracking;
@@ -72,8 +72,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Eval(_) => {}
     }
-    let bytes = model::load_bytes(cli.model.as_deref())?;
-    let model = model::parse(&bytes, cli.model.as_deref())?;
+    let bytes = model_file::load_bytes(cli.model.as_deref())?;
+    let model = model_file::parse(&bytes, cli.model.as_deref())?;
     match cli.command {
         Command::Classify(args) => classify::run(&model, &args),
         Command::Eval(args) => eval::run(&model, &args),

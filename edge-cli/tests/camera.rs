@@ -64,7 +64,7 @@ fn jpeg(g: &GrayFrameBuf) -> Vec<u8> {
 
 #[test]
 fn recorded_yuyv_and_mjpeg_frames_classify_like_the_images() {
-    let model = Model::from_bytes(edge_cli::model::EMBEDDED).expect("model");
+    let model = Model::from_bytes(edge_cli::model_file::EMBEDDED).expect("model");
     let mut engine = Engine::new(&model, EngineKind::Int8, None).expect("engine");
     // The centre square isolates the frame-decoding path (the detector has its own checks).
     let detector = Detector::new(DetectorKind::Lbp, None, FaceMode::Centre).expect("detector");

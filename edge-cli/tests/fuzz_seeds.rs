@@ -8,7 +8,7 @@ use std::path::Path;
 use edge_cli::classified::classify_gray;
 use edge_cli::engine::{Engine, EngineKind};
 use edge_cli::faces::{Detector, DetectorKind, FaceMode};
-use edge_cli::preprocess::gray_of;
+use edge_cli::input::gray_of;
 
 /// 96x96 pixels of the golden frame (320x240 gray) around its face, at (96, 56).
 fn face_region() -> image::GrayImage {
@@ -22,7 +22,7 @@ fn face_region() -> image::GrayImage {
 fn image_fuzz_seeds_decode_and_show_a_face() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/image_pipeline");
     let region = image::DynamicImage::ImageLuma8(face_region());
-    let model = edge_runtime::Model::from_bytes(edge_cli::model::EMBEDDED).expect("model");
+    let model = edge_runtime::Model::from_bytes(edge_cli::model_file::EMBEDDED).expect("model");
     let detector = Detector::new(DetectorKind::Lbp, None, FaceMode::Auto).expect("cascade");
     for (name, format) in [
         ("face.png", image::ImageFormat::Png),

@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 
 fn model() -> &'static Model<'static> {
     static MODEL: OnceLock<Model<'static>> = OnceLock::new();
-    MODEL.get_or_init(|| Model::from_bytes(edge_cli::model::EMBEDDED).expect("published model"))
+    MODEL.get_or_init(|| Model::from_bytes(edge_cli::model_file::EMBEDDED).expect("published model"))
 }
 
 fn detector() -> &'static Detector {
@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(img) = fer_dataset::input::decode_image(data, "fuzz input") else {
         return;
     };
-    let gray = edge_cli::preprocess::gray_of(&img);
+    let gray = edge_cli::input::gray_of(&img);
     let mut engine = Engine::new(model(), EngineKind::Int8, None).expect("int8 engine");
     if let Ok(faces) = classify_gray(&mut engine, detector(), &gray) {
         for f in faces {
