@@ -1,7 +1,7 @@
 //! Quantization-aware fine-tuning: the float forward pass rounded as the int8 model rounds.
 //!
 //! A recipe with `quant_aware` set trains through [`Net::forward_quant_sim`] (the rounding
-//! itself: [`crate::int8_grid`]): every weight is rounded to its channel's int8 grid (symmetric, `max|w| / 127`, as [`crate::quantize`] does)
+//! itself: [`crate::int8_grid`]): every weight is rounded to its channel's int8 grid (symmetric, `max|w| / 127`, as [`crate::quantizer`] does)
 //! and every quantized layer's output to its activation grid (per tensor, from a calibration of
 //! the current weights at the start of each epoch), so the network learns weights whose int8
 //! twin answers like they do. Gradients pass the rounding unchanged (the straight-through
@@ -12,7 +12,7 @@ use burn::tensor::Device;
 use edge_runtime::format::QParams;
 
 use crate::model::Net;
-use crate::quantize::{calibration_samples, Calibration};
+use crate::quantizer::{calibration_samples, Calibration};
 use crate::recipe::QuantAware;
 use fer_dataset::data::Sample;
 

@@ -27,7 +27,7 @@ pub mod artifacts;
 pub mod network;
 pub mod onnx;
 pub mod plots;
-pub mod quantize;
+pub mod quantizer;
 // The command line and its commands.
 pub mod cli;
 pub mod commands;

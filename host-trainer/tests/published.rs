@@ -16,7 +16,7 @@ use host_trainer::artifacts::{load_model, onnx_doc};
 use host_trainer::commands::quantize::calibration_images;
 use host_trainer::network::NetworkParams;
 use host_trainer::onnx::{float, qdq};
-use host_trainer::quantize::{quantize, Calibration};
+use host_trainer::quantizer::{quantize, Calibration};
 use prost::Message;
 
 fn published(name: &str) -> Vec<u8> {
@@ -111,7 +111,7 @@ fn the_quant_aware_forward_pass_predicts_like_the_int8_model() {
         .take(3000)
         .collect();
     let samples = fer_dataset::data::load_ids(&fer_test_support::fer_dir(), &ids).expect("images");
-    let int8_pred = host_trainer::quantize::int8_predictions(&int8, &samples).expect("int8 runs");
+    let int8_pred = host_trainer::quantizer::int8_predictions(&int8, &samples).expect("int8 runs");
     let (mut sim_pred, mut float_pred) = (Vec::new(), Vec::new());
     let idx: Vec<usize> = (0..samples.len()).collect();
     for chunk in idx.chunks(100) {
@@ -158,7 +158,7 @@ fn training_and_the_quantize_step_calibrate_on_the_same_images() {
     let data = fer_test_support::fer_dir();
     let loaded = fer_dataset::data::load(&data, fer_dataset::data::BadImages::Fail).expect("data");
     let split = fer_dataset::split::stratified(loaded.samples, manifest.seed);
-    let in_training: Vec<&str> = host_trainer::quantize::calibration_samples(&split.train)
+    let in_training: Vec<&str> = host_trainer::quantizer::calibration_samples(&split.train)
         .iter()
         .map(|s| s.id.as_str())
         .collect();
@@ -166,7 +166,7 @@ fn training_and_the_quantize_step_calibrate_on_the_same_images() {
     let in_quantize: Vec<&str> = images.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(
         in_training.len(),
-        host_trainer::quantize::CALIBRATION_IMAGES
+        host_trainer::quantizer::CALIBRATION_IMAGES
     );
     assert_eq!(in_training, in_quantize);
 }

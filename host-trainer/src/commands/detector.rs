@@ -15,7 +15,7 @@ use fer_dataset::split::Manifest;
 use crate::cli::DetectorArgs;
 use crate::detector::float;
 use crate::detector::graph::Graph;
-use crate::detector::quantize::{quantize, Ranges};
+use crate::detector::int8::{quantize, Ranges};
 
 /// Seeds of the calibration frames and of the check frames (different faces and places).
 const CALIBRATION_SEED: u64 = 0xca1b;

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::fsutil::{write_atomic, write_json};
 use crate::int8_grid::RangeMethod;
 use crate::network::NetworkParams;
-use crate::quantize::{int8_predictions, quantize, Calibration};
+use crate::quantizer::{int8_predictions, quantize, Calibration};
 use edge_runtime::normalize::Normalize;
 use fer_dataset::data;
 use fer_dataset::split::Manifest;
@@ -28,7 +28,7 @@ pub struct QuantizeArgs {
     pub force: bool,
 }
 
-pub use crate::quantize::CALIBRATION_IMAGES;
+pub use crate::quantizer::CALIBRATION_IMAGES;
 
 #[derive(Serialize)]
 struct MethodResult {
@@ -127,7 +127,7 @@ pub fn run(data_dir: &Path, out: &Path, name: &str, min_agreement: f64, force: b
     let network = NetworkParams::read(&net)?;
     let share = |hits: usize| hits as f64 / val.len().max(1) as f64;
     let mut results = Vec::new();
-    let mut best: Option<((f64, f64), RangeMethod, crate::quantize::Quantized)> = None;
+    let mut best: Option<((f64, f64), RangeMethod, crate::quantizer::Quantized)> = None;
     for method in METHODS {
         let q = quantize(&network, &calibration.qparams(method))?;
         let pred = int8_predictions(&q.file, &val)?;

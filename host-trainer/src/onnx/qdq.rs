@@ -11,7 +11,7 @@ use super::proto::{
     TypeProto, INT8,
 };
 use crate::network::{layout, NetworkParams};
-use crate::quantize::QuantLayer;
+use crate::quantizer::QuantLayer;
 use fer_dataset::data::SIDE;
 
 /// The per-channel scales of a layer's int32 bias: `s_in · s_w[c]`.

@@ -1,5 +1,5 @@
 //! The float detector graph to edge-runtime's int8 detector file, with the expression model's
-//! scheme (`crate::quantize`): weights int8 symmetric per output channel, activations int8
+//! scheme (`crate::quantizer`): weights int8 symmetric per output channel, activations int8
 //! asymmetric per tensor from ranges calibrated on real frames, int32 biases, one output stage
 //! per channel. Max pools and upsamplings keep their input's grid; an add takes its two inputs
 //! to a common fixed point and one stage rounds the sum onto its output's grid. The heads get
@@ -16,7 +16,7 @@ use edge_runtime::requant::Stage;
 use super::float::Map;
 use super::graph::{Graph, HeadKind, Op};
 use crate::int8_grid::qparams_for;
-use crate::quantize::{quantize_rows, stage_for};
+use crate::quantizer::{quantize_rows, stage_for};
 
 /// Per tensor, the smallest and largest value seen over calibration frames.
 #[derive(Clone, Debug, PartialEq)]
