@@ -42,7 +42,12 @@ fn landmarks_of_fer_faces_in_frames() {
         let (dx, dy) = (f64::from(le[0] - re[0]), f64::from(le[1] - re[1]));
         let e = dx.hypot(dy);
         let s = gs as f64;
-        rows.push([(mx - gx as f64) / s, (my - gy as f64) / s, e / s, dy.atan2(dx).to_degrees()]);
+        rows.push([
+            (mx - gx as f64) / s,
+            (my - gy as f64) / s,
+            e / s,
+            dy.atan2(dx).to_degrees(),
+        ]);
     }
     let n = rows.len() as f64;
     let mean = |k: usize| rows.iter().map(|r| r[k]).sum::<f64>() / n;

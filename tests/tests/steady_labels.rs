@@ -52,7 +52,7 @@ fn fer_pairs() -> Vec<(image::GrayImage, image::GrayImage)> {
 }
 
 /// Pairs of photos of one person with two expressions from a dev set of real photos in class
-/// folders named `Person_Name_0001.jpg` (the LFW-based set of dataset/devsets): for each person
+/// folders named `Person_Name_0001.jpg` (the LFW-based set of fer-dataset/devsets): for each person
 /// found in several classes, the first photo of each class, in class order, taken two by two.
 fn same_person_pairs(root: &std::path::Path) -> Vec<(image::GrayImage, image::GrayImage)> {
     let mut by_person: std::collections::BTreeMap<String, Vec<std::path::PathBuf>> =
@@ -307,7 +307,7 @@ fn smoothing_keeps_a_still_face_steady_and_follows_a_real_change() {
 }
 
 /// The same measurement on one person changing expression: photos of one person with two
-/// expressions from the dev set of real photos (dataset/devsets, built locally; its photos are
+/// expressions from the dev set of real photos (fer-dataset/devsets, built locally; its photos are
 /// not redistributed, so this runs only when `STEADY_DEVSET` names the built folder).
 #[test]
 fn one_person_changing_expression_in_the_dev_set() {

@@ -3,10 +3,10 @@
 # source repository into OUT/<class>/, after checking its SHA-256, so the set is the same
 # everywhere. Nothing is downloaded here and nothing is written outside OUT.
 #
-#   dataset/devsets/build.sh LIST SOURCE_IMAGES_FOLDER OUT
-#   e.g. dataset/devsets/build.sh dataset/devsets/muxspace_lfw.csv facial_expressions/images ../devsets/muxspace_lfw
+#   fer-dataset/devsets/build.sh LIST SOURCE_IMAGES_FOLDER OUT
+#   e.g. fer-dataset/devsets/build.sh fer-dataset/devsets/muxspace_lfw.csv facial_expressions/images ../devsets/muxspace_lfw
 #
-# LIST is a CSV with the header `label,file,sha256` (see dataset/devsets/README.md).
+# LIST is a CSV with the header `label,file,sha256` (see fer-dataset/devsets/README.md).
 set -euo pipefail
 if [ $# -ne 3 ]; then
     echo "usage: $0 LIST SOURCE_IMAGES_FOLDER OUT" >&2
