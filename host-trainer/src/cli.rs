@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand};
 
 use crate::artifacts::model_name;
+use crate::commands::detector::DetectorArgs;
 use crate::commands::quantize::QuantizeArgs;
 use crate::commands::report::ReportArgs;
 use crate::commands::train::TrainArgs;
@@ -83,40 +84,6 @@ pub struct CascadeArgs {
     #[arg(long, default_value = "models/face_lbp.cascade")]
     pub out: PathBuf,
     /// Replace the cascade file if it exists.
-    #[arg(long)]
-    pub force: bool,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct DetectorArgs {
-    /// The detector's ONNX file.
-    #[arg(long, default_value = "models/face_yunet_s.onnx")]
-    pub onnx: PathBuf,
-    /// FER-2013 (folder or fer2013.csv): the training faces of the calibration frames.
-    #[arg(long, env = "FER2013_DIR")]
-    pub data: Option<PathBuf>,
-    /// The split manifest whose training part the faces come from.
-    #[arg(long, default_value = "models/split.json")]
-    pub manifest: PathBuf,
-    /// The texture photos of the frames' backgrounds (brick, grass, gravel; 512x512).
-    #[arg(long, default_value = "tests/data/photos")]
-    pub textures: PathBuf,
-    /// Width of the calibration and check frames (a multiple of 32).
-    #[arg(long, default_value_t = 160)]
-    pub width: usize,
-    /// Height of the calibration and check frames (a multiple of 32).
-    #[arg(long, default_value_t = 128)]
-    pub height: usize,
-    /// Calibration frames.
-    #[arg(long, default_value_t = 200)]
-    pub frames: usize,
-    /// Frames of the int8-against-float check.
-    #[arg(long, default_value_t = 100)]
-    pub check_frames: usize,
-    /// The detector file to write.
-    #[arg(long, default_value = "models/face_yunet_s.det")]
-    pub out: PathBuf,
-    /// Replace the detector file if it exists.
     #[arg(long)]
     pub force: bool,
 }

@@ -2,7 +2,7 @@
 //! what the converter makes from the committed ONNX file and the data set, and its faces are the
 //! float graph's.
 
-use host_trainer::cli::DetectorArgs;
+use host_trainer::commands::detector::DetectorArgs;
 use host_trainer::commands::detector::convert;
 
 #[test]

@@ -123,9 +123,10 @@ fn pointwise_quads(cases: &mut Cases) -> Result<usize, Mismatch> {
         let rows: [&[i8]; 4] = core::array::from_fn(|r| &input[r * cin..][..cin]);
         fill_rows(rows, zero, &mut patch.0);
         let params = (&bias[..], &high[..]);
-        // Int8 weights in even cases, pre-widened ones in odd cases.
+        // Int8 weights in even cases, pre-widened ones (`widen_words`, checked through the sums
+        // against the int8 weights) in odd cases.
         let ws = &w.0[..M * cin];
-        widen_into(ws, &mut wide.0[..2 * M * cin]);
+        super::dsp::widen_words(ws, &mut wide.0[..2 * M * cin]);
         let wd = &wide.0[..2 * M * cin];
         match (relu, case % 4 < 2) {
             (true, true) => {

@@ -3,21 +3,9 @@
 //! companion blob of these; the kernels and their conformance tests use the layout from here.
 
 /// `w` (whole groups of four int8 weights) widened into `out` (twice as long): each group
-/// `w0 w1 w2 w3` as int16 `w0 w2 w1 w3`. On the M7 two `SXTB16` per group
-/// (`kernels::dsp::widen_words`, the same bytes: the conformance suite multiplies what it
-/// writes against the int8 weights).
+/// `w0 w1 w2 w3` as int16 `w0 w2 w1 w3`. (On the M7 the detector's pointwise layers widen with
+/// `kernels::dsp::widen_words`, two `SXTB16` per group, the same bytes.)
 pub fn widen_into(w: &[u8], out: &mut [u8]) {
-    #[cfg(all(feature = "dsp", target_arch = "arm"))]
-    {
-        super::dsp::widen_words(w, out);
-    }
-    #[cfg(not(all(feature = "dsp", target_arch = "arm")))]
-    widen_plain(w, out);
-}
-
-/// [`widen_into`] by its definition.
-#[cfg_attr(all(feature = "dsp", target_arch = "arm"), allow(dead_code))]
-fn widen_plain(w: &[u8], out: &mut [u8]) {
     for (g, o) in w.as_chunks::<4>().0.iter().zip(out.as_chunks_mut::<8>().0) {
         for (k, &j) in [0usize, 2, 1, 3].iter().enumerate() {
             o[2 * k..2 * k + 2].copy_from_slice(&i16::from(g[j] as i8).to_le_bytes());

@@ -2,9 +2,10 @@
 //! into edge-runtime's int8 detector file, calibrated on camera-like frames of real FER-2013
 //! training faces, and checked against the float graph on other such frames.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Context, Result};
+use clap::Args;
 use edge_runtime::detect::cnn::decode::{decode, DecodeParams, Detection};
 use edge_runtime::detect::cnn::file::CnnDetector;
 use edge_runtime::normalize::Normalize;
@@ -12,10 +13,44 @@ use fer_dataset::composite::{no_face, one_face, Composite, Rng};
 use fer_dataset::data::{load_ids_with, Sample};
 use fer_dataset::split::Manifest;
 
-use crate::cli::DetectorArgs;
 use crate::detector::float;
 use crate::detector::graph::Graph;
 use crate::detector::int8::{quantize, Ranges};
+
+/// `host-trainer detector`: what to convert, what to calibrate on, where to write.
+#[derive(Args, Debug, Clone)]
+pub struct DetectorArgs {
+    /// The detector's ONNX file.
+    #[arg(long, default_value = "models/face_yunet_s.onnx")]
+    pub onnx: PathBuf,
+    /// FER-2013 (folder or fer2013.csv): the training faces of the calibration frames.
+    #[arg(long, env = "FER2013_DIR")]
+    pub data: Option<PathBuf>,
+    /// The split manifest whose training part the faces come from.
+    #[arg(long, default_value = "models/split.json")]
+    pub manifest: PathBuf,
+    /// The texture photos of the frames' backgrounds (brick, grass, gravel; 512x512).
+    #[arg(long, default_value = "tests/data/photos")]
+    pub textures: PathBuf,
+    /// Width of the calibration and check frames (a multiple of 32).
+    #[arg(long, default_value_t = 160)]
+    pub width: usize,
+    /// Height of the calibration and check frames (a multiple of 32).
+    #[arg(long, default_value_t = 128)]
+    pub height: usize,
+    /// Calibration frames.
+    #[arg(long, default_value_t = 200)]
+    pub frames: usize,
+    /// Frames of the int8-against-float check.
+    #[arg(long, default_value_t = 100)]
+    pub check_frames: usize,
+    /// The detector file to write.
+    #[arg(long, default_value = "models/face_yunet_s.det")]
+    pub out: PathBuf,
+    /// Replace the detector file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
 
 /// Seeds of the calibration frames and of the check frames (different faces and places).
 const CALIBRATION_SEED: u64 = 0xca1b;

@@ -274,7 +274,7 @@ pub fn pointwise(
         #[cfg(all(feature = "dsp", target_arch = "arm"))]
         let wide = (cin <= WIDE_CIN && pixels >= WIDE_PIXELS).then(|| {
             let wide = &mut widened.0[..2 * m * cin];
-            crate::kernels::widened::widen_into(weights, wide);
+            crate::kernels::dsp::widen_words(weights, wide);
             &*wide
         });
         let mut first = 0;
