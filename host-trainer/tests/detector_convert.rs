@@ -2,8 +2,8 @@
 //! what the converter makes from the committed ONNX file and the data set, and its faces are the
 //! float graph's.
 
-use host_trainer::commands::detector::DetectorArgs;
 use host_trainer::commands::detector::convert;
+use host_trainer::commands::detector::DetectorArgs;
 
 #[test]
 fn the_committed_detector_is_the_converters_and_finds_the_float_graphs_faces() {
