@@ -132,12 +132,6 @@ impl HighStage {
         (hi >> self.shift).clamp(-128, 127) as i8
     }
 
-    /// The layer's output with the ReLU chosen at run time (equal to [`Stage::output`]).
-    #[inline(always)]
-    pub fn output_with(&self, acc: i32, relu: bool) -> i8 {
-        self.apply(if relu { acc.max(0) } else { acc })
-    }
-
     /// The layer's output: the ReLU on the accumulator when `RELU`, then the stage (equal to
     /// [`Stage::output`]).
     #[inline(always)]

@@ -263,11 +263,7 @@ mod tests {
         }
         let camera = crate::recipe::Camera {
             blur_p: 1.0,
-            lowres_p: 0.0,
-            lowres_side: (20, 40),
-            noise: 0.0,
-            jpeg_p: 0.0,
-            jpeg_quality: (30, 90),
+            ..crate::recipe::Camera::OFF
         };
         let augment = Augment {
             flip: false,

@@ -183,14 +183,7 @@ mod tests {
 
     #[test]
     fn degrade_draws_each_effect_with_its_probability() {
-        let none = Camera {
-            blur_p: 0.0,
-            lowres_p: 0.0,
-            lowres_side: (20, 40),
-            noise: 0.0,
-            jpeg_p: 0.0,
-            jpeg_quality: (30, 90),
-        };
+        let none = Camera::OFF;
         let f = face();
         let mut same = f;
         degrade(&mut same, &none, &mut Rng::new(1));

@@ -184,7 +184,7 @@ fn windows(cases: &mut Cases) -> Result<usize, Mismatch> {
             let k: [i32; 9] = core::array::from_fn(|_| i32::from(cases.next() as i8));
             let bias = (cases.next() % 2_000_000) as i32 - 1_000_000;
             let (stage, high) = high_stage(cases);
-            *ch = WindowChannel::new(k, bias, high);
+            *ch = WindowChannel::new(pack_taps(k), bias, high);
             let acc = (0..9).fold(bias, |a, t| a + k[t] * window[t]);
             *want = stage.output(acc, case % 2 == 0);
         }

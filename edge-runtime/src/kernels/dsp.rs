@@ -5,7 +5,6 @@
 
 use core::arch::asm;
 
-use super::taps::pack_taps;
 use crate::requant::HighStage;
 
 /// One weight word's part of the quad loop with int8 weights, as assembly text: sign-extend the
@@ -221,12 +220,24 @@ pub fn pointwise_quad<const RELU: bool, const WIDE: bool>(
     }
 }
 
-/// One output stage step of [`stage4`] as assembly text: the ReLU line `$relu` on `$a`, the
-/// stage's `b` as the 64-bit start, `+ a · m` (`SMLAL`), the high word shifted and saturated.
+/// The ReLU of the register named `$r` as assembly text (`relu`: `r & !(r >> 31)`), or nothing
+/// (`plain`): the one difference between a kernel's two variants.
+macro_rules! relu_text {
+    (relu, $r:literal) => {
+        concat!("bic {", $r, "}, {", $r, "}, {", $r, "}, asr #31\n")
+    };
+    (plain, $r:literal) => {
+        ""
+    };
+}
+
+/// One output stage step of [`stage4`] as assembly text: the ReLU (`$kind`: `relu` or `plain`)
+/// on `$a`, the stage's `b` as the 64-bit start, `+ a · m` (`SMLAL`), the high word shifted and
+/// saturated.
 macro_rules! stage_step {
-    ($a:literal, $relu:literal) => {
+    ($kind:ident, $a:literal) => {
         concat!(
-            $relu,
+            relu_text!($kind, $a),
             "ldrd {lo}, {hi}, [{st}, #8]\n",
             "smlal {lo}, {hi}, {",
             $a,
@@ -237,23 +248,30 @@ macro_rules! stage_step {
     };
 }
 
-/// The four stage steps and their stores as assembly text, `$r0`..`$r3` the ReLU lines.
-macro_rules! stage4_text {
-    ($r0:literal, $r1:literal, $r2:literal, $r3:literal) => {
-        concat!(
+/// The four stage steps and their stores of [`stage4`] as one `asm!`, `$kind` `relu` or
+/// `plain`, `$args` the four sums, the stage, the output and its stride.
+macro_rules! stage4_asm {
+    ($kind:ident, $args:expr) => {{
+        let ([a0, a1, a2, a3], st, o, stride) = $args;
+        asm!(
             "ldr {m}, [{st}]\n",
             "ldr {sh}, [{st}, #4]\n",
-            stage_step!("a0", $r0),
+            stage_step!($kind, "a0"),
             "strb {hi}, [{o}]\n",
-            stage_step!("a1", $r1),
+            stage_step!($kind, "a1"),
             "strb {hi}, [{o}, {stride}]\n",
             "add {o}, {o}, {stride}, lsl #1\n",
-            stage_step!("a2", $r2),
+            stage_step!($kind, "a2"),
             "strb {hi}, [{o}]\n",
-            stage_step!("a3", $r3),
+            stage_step!($kind, "a3"),
             "strb {hi}, [{o}, {stride}]\n",
+            a0 = inout(reg) a0 => _, a1 = inout(reg) a1 => _, a2 = inout(reg) a2 => _,
+            a3 = inout(reg) a3 => _,
+            st = in(reg) st, o = inout(reg) o => _, stride = in(reg) stride,
+            m = out(reg) _, sh = out(reg) _, lo = out(reg) _, hi = out(reg) _,
+            options(nostack, preserves_flags),
         )
-    };
+    }};
 }
 
 /// `o[r·stride] = stage(acc[r])` for the four sums of a quad (after the ReLU when `RELU`): per
@@ -264,47 +282,29 @@ macro_rules! stage4_text {
 /// `o`, `o + stride`, `o + 2·stride` and `o + 3·stride` must be writable bytes.
 #[inline(always)]
 unsafe fn stage4<const RELU: bool>(acc: [i32; 4], st: &HighStage, o: *mut i8, stride: usize) {
-    let [a0, a1, a2, a3] = acc;
     // SAFETY: the four stores are the bytes the caller vouches for; the loads read the three
     // fields of `st` (a `repr(C)` struct: `m` at 0, `shift` at 4, `b` at 8, 8-aligned, so the
     // LDRD is allowed). Only the named registers are written; no flags, no stack.
     unsafe {
         if RELU {
-            asm!(
-                stage4_text!(
-                    "bic {a0}, {a0}, {a0}, asr #31\n",
-                    "bic {a1}, {a1}, {a1}, asr #31\n",
-                    "bic {a2}, {a2}, {a2}, asr #31\n",
-                    "bic {a3}, {a3}, {a3}, asr #31\n"
-                ),
-                a0 = inout(reg) a0 => _, a1 = inout(reg) a1 => _, a2 = inout(reg) a2 => _,
-                a3 = inout(reg) a3 => _,
-                st = in(reg) st, o = inout(reg) o => _, stride = in(reg) stride,
-                m = out(reg) _, sh = out(reg) _, lo = out(reg) _, hi = out(reg) _,
-                options(nostack, preserves_flags),
-            );
+            stage4_asm!(relu, (acc, st, o, stride));
         } else {
-            asm!(
-                stage4_text!("", "", "", ""),
-                a0 = in(reg) a0, a1 = in(reg) a1, a2 = in(reg) a2, a3 = in(reg) a3,
-                st = in(reg) st, o = inout(reg) o => _, stride = in(reg) stride,
-                m = out(reg) _, sh = out(reg) _, lo = out(reg) _, hi = out(reg) _,
-                options(nostack, preserves_flags),
-            );
+            stage4_asm!(plain, (acc, st, o, stride));
         }
     }
 }
 
 /// One output channel of a 3x3 convolution over a one-channel input, as [`window_outputs`]
-/// reads it: the kernel packed by [`pack_taps`](super::taps::pack_taps), the bias, and the [`HighStage`] (`m`, `shift`,
-/// `b` low word, `b` high word): ten words, so one pointer walks the channels.
+/// reads it: the kernel packed by [`pack_taps`](super::taps::pack_taps), the bias, and the
+/// [`HighStage`] (`m`, `shift`, `b` low word, `b` high word): ten words, so one pointer walks
+/// the channels.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]
 pub struct WindowChannel([u32; 10]);
 
 impl WindowChannel {
-    pub fn new(kernel: [i32; 9], bias: i32, stage: HighStage) -> Self {
-        let k = pack_taps(kernel);
+    /// The channel of the kernel `k` (packed by [`pack_taps`](super::taps::pack_taps)).
+    pub fn new(k: [u32; 5], bias: i32, stage: HighStage) -> Self {
         let b = stage.b as u64;
         WindowChannel([
             k[0],
@@ -321,11 +321,12 @@ impl WindowChannel {
     }
 }
 
-/// The channel loop of [`window_outputs`] as assembly text, with `$relu` the line applied to the
-/// sum before the stage (a ReLU, or nothing).
+/// The channel loop of [`window_outputs`] as one `asm!`, `$kind` `relu` or `plain` (the ReLU of
+/// the sum before the stage), `$args` the window, the channels, the output and its end.
 macro_rules! window_loop {
-    ($relu:literal) => {
-        concat!(
+    ($kind:ident, $args:expr) => {{
+        let ([w0, w1, w2, w3, w4], pp, o, e) = $args;
+        asm!(
             "2:\n",
             "ldrd {t0}, {t1}, [{pp}]\n",
             "ldr {acc}, [{pp}, #20]\n",
@@ -336,7 +337,7 @@ macro_rules! window_loop {
             "smlad {acc}, {w3}, {t1}, {acc}\n",
             "ldr {t0}, [{pp}, #16]\n",
             "smlad {acc}, {w4}, {t0}, {acc}\n",
-            $relu,
+            relu_text!($kind, "acc"),
             "ldrd {t0}, {t1}, [{pp}, #32]\n",
             "ldr {t2}, [{pp}, #24]\n",
             "smlal {t0}, {t1}, {acc}, {t2}\n",
@@ -347,8 +348,15 @@ macro_rules! window_loop {
             "strb {t1}, [{o}], #1\n",
             "cmp {o}, {e}\n",
             "bne 2b\n",
+            w0 = in(reg) w0, w1 = in(reg) w1, w2 = in(reg) w2, w3 = in(reg) w3,
+            w4 = in(reg) w4,
+            pp = inout(reg) pp => _,
+            o = inout(reg) o => _,
+            e = in(reg) e,
+            acc = out(reg) _, t0 = out(reg) _, t1 = out(reg) _, t2 = out(reg) _,
+            options(nostack),
         )
-    };
+    }};
 }
 
 /// One 3x3 window (packed by [`pack_taps`](super::taps::pack_taps)) through a block of output channels: `out[j] =`
@@ -366,46 +374,33 @@ pub fn window_outputs<const RELU: bool>(
     if n == 0 {
         return;
     }
-    let [w0, w1, w2, w3, w4] = window;
     // SAFETY: the loop runs `n` ≥ 1 times; pass `j` reads the ten words of `channels[j]` (at
     // `pp`, word-aligned as `WindowChannel` is, so LDRD is allowed) and writes the byte
     // `out[j]`, then advances `pp` by one channel and `o` by one byte: `j < n ≤` both lengths.
     // Only the named registers and the flags are written (SMLAD may set the sticky Q flag,
     // which nothing reads; a valid file's sums never overflow).
     unsafe {
+        let args = (
+            window,
+            channels.as_ptr(),
+            out.as_mut_ptr(),
+            out.as_mut_ptr().wrapping_add(n),
+        );
         if RELU {
-            asm!(
-                window_loop!("bic {acc}, {acc}, {acc}, asr #31\n"),
-                w0 = in(reg) w0, w1 = in(reg) w1, w2 = in(reg) w2, w3 = in(reg) w3,
-                w4 = in(reg) w4,
-                pp = inout(reg) channels.as_ptr() => _,
-                o = inout(reg) out.as_mut_ptr() => _,
-                e = in(reg) out.as_mut_ptr().wrapping_add(n),
-                acc = out(reg) _, t0 = out(reg) _, t1 = out(reg) _, t2 = out(reg) _,
-                options(nostack),
-            );
+            window_loop!(relu, args);
         } else {
-            asm!(
-                window_loop!(""),
-                w0 = in(reg) w0, w1 = in(reg) w1, w2 = in(reg) w2, w3 = in(reg) w3,
-                w4 = in(reg) w4,
-                pp = inout(reg) channels.as_ptr() => _,
-                o = inout(reg) out.as_mut_ptr() => _,
-                e = in(reg) out.as_mut_ptr().wrapping_add(n),
-                acc = out(reg) _, t0 = out(reg) _, t1 = out(reg) _, t2 = out(reg) _,
-                options(nostack),
-            );
+            window_loop!(plain, args);
         }
     }
 }
 
-/// One output of [`stage_strided`]'s loop as assembly text, `$relu` the ReLU line (or nothing).
+/// One output of [`stage_strided`]'s loop as assembly text, `$kind` `relu` or `plain`.
 macro_rules! strided_step {
-    ($relu:literal) => {
+    ($kind:ident) => {
         concat!(
             "ldr {acc}, [{src}], #4\n",
             "add {acc}, {acc}, {inner}\n",
-            $relu,
+            relu_text!($kind, "acc"),
             "mov {lo}, {blo}\n",
             "mov {hi}, {bhi}\n",
             "smlal {lo}, {hi}, {acc}, {m}\n",
@@ -417,16 +412,16 @@ macro_rules! strided_step {
     };
 }
 
-/// [`stage_strided`]'s loop, two outputs per pass, `$relu` the ReLU line (or nothing), `$args`
+/// [`stage_strided`]'s loop, two outputs per pass, `$kind` `relu` or `plain`, `$args`
 /// the sums' start and end, the output, its stride, `inner` and the stage's `(m, shift, b low,
 /// b high)`.
 macro_rules! strided_loop {
-    ($relu:literal, $args:expr) => {{
+    ($kind:ident, $args:expr) => {{
         let (src, end, o, stride, inner, (m, sh, blo, bhi)) = $args;
         asm!(
             "2:",
-            strided_step!($relu),
-            strided_step!($relu),
+            strided_step!($kind),
+            strided_step!($kind),
             "cmp {src}, {end}",
             "bne 2b",
             src = inout(reg) src => _,
@@ -480,9 +475,9 @@ pub fn stage_strided<const RELU: bool>(
                 (stage.m, stage.shift, b as u32, (b >> 32) as u32),
             );
             if RELU {
-                strided_loop!("bic {acc}, {acc}, {acc}, asr #31\n", args);
+                strided_loop!(relu, args);
             } else {
-                strided_loop!("", args);
+                strided_loop!(plain, args);
             }
         }
     }

@@ -267,11 +267,7 @@ mod tests {
         let mut cam = Recipe::v3();
         cam.camera = Some(Camera {
             blur_p: 0.3,
-            lowres_p: 0.0,
-            lowres_side: (20, 40),
-            noise: 0.0,
-            jpeg_p: 0.0,
-            jpeg_quality: (30, 90),
+            ..Camera::OFF
         });
         assert!(cam.check().is_ok());
         assert_eq!(cam.augment_at(0).camera, cam.camera);

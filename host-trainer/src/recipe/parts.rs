@@ -43,11 +43,21 @@ pub struct Camera {
 }
 
 impl Camera {
+    /// Every degradation off, the ranges at their defaults (what a `camera` part of `{}` reads).
+    pub const OFF: Camera = Camera {
+        blur_p: 0.0,
+        lowres_p: 0.0,
+        lowres_side: (20, 40),
+        noise: 0.0,
+        jpeg_p: 0.0,
+        jpeg_quality: (30, 90),
+    };
+
     fn lowres_default() -> (usize, usize) {
-        (20, 40)
+        Self::OFF.lowres_side
     }
     fn jpeg_default() -> (u8, u8) {
-        (30, 90)
+        Self::OFF.jpeg_quality
     }
 }
 

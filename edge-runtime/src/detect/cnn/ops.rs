@@ -77,23 +77,22 @@ pub fn stem(pixels: &[u8], h: usize, w: usize, p: &ConvParams<'_>, out: &mut [i8
             bias[j] = i32_at(p.bias, co);
             stages[j] = stage_at(p.stages, co);
         }
-        let (k, bias, stages) = (&k[..n], &bias[..n], &stages[..n]);
+        let kernels: [[u32; 5]; BLOCK] = core::array::from_fn(|j| pack_taps(k[j]));
+        let (kernels, bias, stages) = (&kernels[..n], &bias[..n], &stages[..n]);
         #[cfg(all(feature = "dsp", target_arch = "arm"))]
         if stem_dsp(
             pixels,
             (h, w),
-            (k, bias, stages),
+            (kernels, bias, stages),
             p.relu,
             (first, cout),
             out,
         ) {
             continue;
         }
-        let kernels: [[u32; 5]; BLOCK] =
-            core::array::from_fn(|j| pack_taps(k.get(j).copied().unwrap_or([0; 9])));
         stem_windows(pixels, (h, w), cout, out, |window, px| {
             let px = &mut px[first..first + n];
-            for (((q, &k), &b), st) in px.iter_mut().zip(&kernels).zip(bias).zip(stages) {
+            for (((q, &k), &b), st) in px.iter_mut().zip(kernels).zip(bias).zip(stages) {
                 *q = st.output(b + packed_dot(window, k), p.relu);
             }
         });
@@ -163,27 +162,27 @@ fn stem_windows(
     }
 }
 
-/// [`stem`]'s block of channels `first..first + k.len()` on the M7: each window's outputs from
+/// [`stem`]'s block of channels `first..first + kernels.len()` on the M7: each window's outputs from
 /// five `SMLAD`s per channel and the stage in one loop (`kernels::dsp::window_outputs`). False
 /// (nothing done) when a stage's shift is below 32.
 #[cfg(all(feature = "dsp", target_arch = "arm"))]
 fn stem_dsp(
     pixels: &[u8],
     (h, w): (usize, usize),
-    (k, bias, stages): (&[[i32; 9]], &[i32], &[Stage]),
+    (kernels, bias, stages): (&[[u32; 5]], &[i32], &[Stage]),
     relu: bool,
     (first, cout): (usize, usize),
     out: &mut [i8],
 ) -> bool {
     use crate::kernels::dsp::{window_outputs, WindowChannel};
     const BLOCK: usize = 32;
-    let n = k.len();
+    let n = kernels.len();
     let mut channels = [WindowChannel::default(); BLOCK];
     for j in 0..n {
         let Some(hs) = stages[j].high() else {
             return false;
         };
-        channels[j] = WindowChannel::new(k[j], bias[j], hs);
+        channels[j] = WindowChannel::new(kernels[j], bias[j], hs);
     }
     let channels = &channels[..n];
     stem_windows(pixels, (h, w), cout, out, |window, px| {
@@ -269,14 +268,18 @@ pub fn pointwise(
         };
         // The block's weights widened once to int16 (on the stack: at most 64 input channels),
         // so the quad loop reads them ready to multiply.
+        // Zeroed only when used.
         #[cfg(all(feature = "dsp", target_arch = "arm"))]
-        let mut widened = Widened([0; 2 * BLOCK * WIDE_CIN]);
+        let mut widened: Widened;
         #[cfg(all(feature = "dsp", target_arch = "arm"))]
-        let wide = (cin <= WIDE_CIN && pixels >= WIDE_PIXELS).then(|| {
+        let wide = if cin <= WIDE_CIN && pixels >= WIDE_PIXELS {
+            widened = Widened([0; 2 * BLOCK * WIDE_CIN]);
             let wide = &mut widened.0[..2 * m * cin];
             crate::kernels::dsp::widen_words(weights, wide);
-            &*wide
-        });
+            Some(&*wide)
+        } else {
+            None
+        };
         let mut first = 0;
         while first < pixels {
             // The last quad repeats its last pixel; those results are not stored.
@@ -353,7 +356,11 @@ fn pointwise_few_dsp(
     for (x, o) in input.chunks_exact(cin).zip(out.chunks_exact_mut(cout)) {
         for (j, (o, w)) in o.iter_mut().zip(p.weights.chunks_exact(cin)).enumerate() {
             let acc = inner[j] + dot(x, w);
-            *o = high[j].output_with(acc, p.relu);
+            *o = if p.relu {
+                high[j].output::<true>(acc)
+            } else {
+                high[j].output::<false>(acc)
+            };
         }
     }
     true
