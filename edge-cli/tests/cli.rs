@@ -203,7 +203,7 @@ fn tract_engine_agrees_with_int8_on_real_faces() {
 
 #[test]
 fn faces_are_found_in_a_real_photo_and_a_photo_without_one_is_named() {
-    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let photos = fer_test_support::photos_dir();
     let astronaut = photos.join("astronaut.jpg").display().to_string();
     let grass = photos.join("grass.jpg").display().to_string();
     let out = cli(&[
@@ -240,7 +240,7 @@ fn faces_are_found_in_a_real_photo_and_a_photo_without_one_is_named() {
 /// false face), nothing in the grass; a cascade file given with it is refused by name.
 #[test]
 fn the_cnn_detector_finds_the_face_in_a_real_photo() {
-    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let photos = fer_test_support::photos_dir();
     let astronaut = photos.join("astronaut.jpg").display().to_string();
     let grass = photos.join("grass.jpg").display().to_string();
     let out = cli(&[
@@ -452,7 +452,7 @@ fn bench_refuses_counts_out_of_range() {
 /// The number of faces classified per image is a setting, and reaching it is said, not silent.
 #[test]
 fn the_face_limit_is_a_setting_and_reaching_it_is_said() {
-    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let photos = fer_test_support::photos_dir();
     let astronaut = photos.join("astronaut.jpg").display().to_string();
     let out = cli(&["classify", "--json", "--max-faces", "1", &astronaut]);
     let err = text(&out.stderr);
@@ -601,7 +601,7 @@ fn a_very_deep_folder_tree_is_searched_to_a_stated_depth() {
 /// `eval --faces detect`: photos through the detector; an image without a face counts as wrong.
 #[test]
 fn eval_through_the_detector_counts_photos_without_a_face_as_wrong() {
-    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let photos = fer_test_support::photos_dir();
     let dir = tempfile::tempdir().expect("tmp");
     // One real portrait (filed as happy) and, in every class, a photo of grass (no face).
     for class in [
@@ -746,7 +746,7 @@ fn with_exif_orientation(jpeg: &[u8], value: u8) -> Vec<u8> {
 
 #[test]
 fn a_phone_photo_stored_sideways_is_turned_upright_by_its_exif_orientation() {
-    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let photos = fer_test_support::photos_dir();
     let upright = photos.join("astronaut.jpg");
     let img = image::open(&upright).expect("decode");
     // Stored turned a quarter left, as a phone held upright stores it; EXIF 6 says "turn right".
@@ -899,7 +899,7 @@ fn a_qdq_onnx_given_to_tract_is_refused_once_not_blamed_on_each_image() {
 
 #[test]
 fn annotate_writes_a_picture_per_input_with_the_box_where_the_face_was_found() {
-    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let photos = fer_test_support::photos_dir();
     let astronaut = photos.join("astronaut.jpg");
     let grass = photos.join("grass.jpg");
     let dir = tempfile::tempdir().expect("tmp");
@@ -975,7 +975,7 @@ fn annotate_writes_a_picture_per_input_with_the_box_where_the_face_was_found() {
 
 #[test]
 fn a_contact_sheet_holds_every_input_as_a_named_thumbnail_and_replaces_nothing() {
-    let photos = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/photos");
+    let photos = fer_test_support::photos_dir();
     let inputs: Vec<String> = ["astronaut.jpg", "grass.jpg", "brick.jpg"]
         .iter()
         .map(|n| photos.join(n).display().to_string())

@@ -24,7 +24,7 @@ pub use crate::rng::Rng;
 /// with sensor noise. Kinds past these crop a real texture photo ([`textures`]).
 pub const SYNTHETIC: usize = 5;
 
-/// The real texture photos of `dir` (the project's `tests/data/photos`: brick, grass, gravel;
+/// The real texture photos of `dir` (the project's `fer-checks/data/photos`: brick, grass, gravel;
 /// CC0), 512x512 gray each.
 pub fn textures(dir: &Path) -> Result<Vec<Vec<u8>>> {
     ["brick", "grass", "gravel"]

@@ -12,7 +12,7 @@ fn the_committed_detector_is_the_converters_and_finds_the_float_graphs_faces() {
         onnx: models.join("face_yunet_s.onnx"),
         data: None,
         manifest: models.join("split.json"),
-        textures: models.join("../tests/data/photos"),
+        textures: fer_test_support::photos_dir(),
         width: 160,
         height: 128,
         frames: 200,

@@ -30,7 +30,7 @@ pub struct DetectorArgs {
     #[arg(long, default_value = "models/split.json")]
     pub manifest: PathBuf,
     /// The texture photos of the frames' backgrounds (brick, grass, gravel; 512x512).
-    #[arg(long, default_value = "tests/data/photos")]
+    #[arg(long, default_value = "fer-checks/data/photos")]
     pub textures: PathBuf,
     /// Width of the calibration and check frames (a multiple of 32).
     #[arg(long, default_value_t = 160)]

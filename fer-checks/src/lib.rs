@@ -7,15 +7,14 @@ use anyhow::Result;
 use edge_runtime::CLASS_COUNT;
 use fer_dataset::data::{Sample, PIXELS, SIDE};
 use fer_dataset::split::Manifest;
-pub use fer_test_support::{fer_dir, models_dir, tract_plan};
+pub use fer_test_support::{fer_dir, models_dir, photos_dir, tract_plan};
 use tract_onnx::prelude::*;
 
 pub mod sequence;
 
-/// The real texture photos of `tests/data/photos` (CC0) for composite frames' backgrounds.
+/// The real texture photos of `fer-checks/data/photos` (CC0) for composite frames' backgrounds.
 pub fn textures() -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/photos");
-    fer_dataset::composite::textures(&dir).unwrap_or_else(|e| panic!("{e:#}"))
+    fer_dataset::composite::textures(&photos_dir()).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The test split named by the published manifest, loaded from the data set.
@@ -80,11 +79,11 @@ pub fn float_scores(onnx: &[u8], samples: &[Sample], batch: usize) -> Result<Vec
 const _: () = assert!(PIXELS == 2304);
 
 /// The detector's golden frame: scikit-image's public-domain astronaut portrait
-/// (`tests/data/photos/astronaut.jpg`, 512x512 gray) resized to 320x320 and cropped to its middle
-/// 320x240 rows: a QVGA camera frame with one face. The QEMU firmware embeds the committed copy,
+/// (`fer-checks/data/photos/astronaut.jpg`, 512x512 gray) resized to 320x320 and cropped to its
+/// middle 320x240 rows: a QVGA camera frame with one face. The QEMU firmware embeds the committed copy,
 /// `models/golden/detect_frame.gray`.
 pub fn detect_frame() -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/photos/astronaut.jpg");
+    let path = photos_dir().join("astronaut.jpg");
     let img = image::open(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .to_luma8();

@@ -38,7 +38,13 @@ pub fn fer_dir() -> PathBuf {
 pub fn models_dir() -> PathBuf {
     std::env::var_os("MODELS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models"))
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"))
+}
+
+/// The project's real test photos (`fer-checks/data/photos`: a portrait and three textures,
+/// public domain; their README says where they come from).
+pub fn photos_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fer-checks/data/photos")
 }
 
 /// The first `n` images (sorted by name) of each class of `split` ("train" or "test").

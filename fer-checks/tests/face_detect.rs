@@ -317,7 +317,7 @@ fn the_cnn_detector_beside_the_cascade_on_composite_frames() {
 fn the_astronaut_portrait_has_her_face_found() {
     let cascade_file = artifact("face_lbp.cascade");
     let cascade = Cascade::from_bytes(&cascade_file).expect("cascade");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/photos/astronaut.jpg");
+    let path = fer_checks::photos_dir().join("astronaut.jpg");
     let img = image::open(&path).expect("astronaut.jpg").to_luma8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let faces = detect_faces(&cascade, img.as_raw(), (w, h));
