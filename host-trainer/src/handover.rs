@@ -1,6 +1,7 @@
 //! The hand-over of a training run between sessions or machines: one compressed file that holds
 //! what `--resume` needs (each checkpoint's `state.json`, weights and optimizer state, best and
-//! averaged weights, the epochs an average can still use, the split manifests), small enough to
+//! averaged weights, the epochs an average can still use, the split manifests, a distilling
+//! run's teacher targets), small enough to
 //! commit once per session (docs/training.md, "Checkpoints").
 //!
 //! Float weights barely compress (8%), so the hand-over rounds them before compressing, to a
@@ -115,8 +116,9 @@ fn round_burnpack(bytes: Vec<u8>, bits: u32, name: &str) -> Result<Vec<u8>> {
     Ok(out.to_vec())
 }
 
-/// The files of a run folder a hand-over carries, relative to it, sorted: `split.json` files and
-/// every checkpoint folder's state, weights and optimizer state; epoch weights only when the
+/// The files of a run folder a hand-over carries, relative to it, sorted: `split.json` files, the
+/// teachers' soft targets of a distilling run (`teacher-targets.json`, which its `--resume`
+/// reads), and every checkpoint folder's state, weights and optimizer state; epoch weights only when the
 /// recipe's final average can still use them (the last `average_last` epochs).
 fn run_files(run: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
@@ -175,7 +177,7 @@ fn collect(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<String>) -> Res
                     || name.starts_with("optimizer-") && name.ends_with(".bpk")
                     || epoch_number(&name).is_some_and(|n| n > first_kept)
             }
-            None => name == "split.json",
+            None => name == "split.json" || name == crate::distill::TARGETS_FILE,
         };
         if wanted {
             out.push(rel);
@@ -276,7 +278,7 @@ fn safe_relative(rel: &str) -> Result<PathBuf> {
 /// # Errors
 /// Not a hand-over, a damaged one, an unsafe path, or a file that is already there.
 pub fn unpack(file: &Path, run: &Path) -> Result<usize> {
-    let size = fer_dataset::input::check(file, fer_dataset::input::Kind::Weights)?;
+    let size = fer_dataset::safe_read::check(file, fer_dataset::safe_read::Kind::Weights)?;
     let raw =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let mut input = std::io::BufReader::new(flate2::read::GzDecoder::new(raw.take(size)));
@@ -375,6 +377,29 @@ mod tests {
         assert!(round_mantissa(f32::NAN, 7).is_nan());
         assert_eq!(round_mantissa(f32::INFINITY, 7), f32::INFINITY);
         assert!(round_mantissa(f32::MAX, 7).is_finite());
+    }
+
+    #[test]
+    fn outside_checkpoints_the_split_and_teacher_targets_are_carried() {
+        let dir = std::env::temp_dir().join(format!("fer-handover-files-{}", std::process::id()));
+        let sub = dir.join("base");
+        std::fs::create_dir_all(&sub).expect("mkdir");
+        for f in [
+            "split.json",
+            "teacher-targets.json",
+            "notes.txt",
+            "base/split.json",
+        ] {
+            std::fs::write(dir.join(f), b"{}").expect("write");
+        }
+        let mut files = Vec::new();
+        collect(&dir, "", 0, &mut files).expect("lists");
+        files.sort();
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert_eq!(
+            files,
+            ["base/split.json", "split.json", "teacher-targets.json"]
+        );
     }
 
     #[test]
