@@ -157,7 +157,7 @@ pub fn write_png(path: &Path, canvas: &RgbImage) -> Result<()> {
     canvas
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .with_context(|| format!("cannot encode {}", path.display()))?;
-    fer_dataset::output::write_atomic(path, &png)
+    fer_dataset::atomic_write::write_atomic(path, &png)
 }
 
 /// Draws `text` in `ink` on `canvas` from `(x, top)`, `size` pixels high, clipped to the canvas

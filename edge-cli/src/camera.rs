@@ -24,9 +24,9 @@ use crate::annotate::Painter;
 use crate::classified::classify_gray;
 use crate::classify::expand;
 use crate::engine::{Engine, EngineKind};
+use crate::face_input::gray_of;
 use crate::faces::{Detector, FaceMode};
 use crate::frame::{to_gray, FrameFormat, GrayFrameBuf, Layout};
-use crate::input::gray_of;
 use crate::serve::{Hub, Published};
 use crate::tracking::{Changes, FrameFace, Labeller};
 
@@ -303,9 +303,9 @@ fn replay(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
             std::thread::sleep(next.saturating_duration_since(Instant::now()));
             next = Instant::now().max(next) + pace;
         }
-        let shown = fer_dataset::input::shown_path(path);
+        let shown = fer_dataset::safe_read::shown_path(path);
         // The reader names the file escaped, as `shown`.
-        let frame = fer_dataset::input::read_image(path)
+        let frame = fer_dataset::safe_read::read_image(path)
             .and_then(|img| looper.frame(&gray_of(&img), &shown, &mut out));
         if let Err(e) = frame {
             return looper.stopped(e.context("--replay"));

@@ -8,9 +8,9 @@ use edge_runtime::{Emotion, CLASS_COUNT};
 use serde::Serialize;
 
 use crate::engine::Engine;
+use crate::face_input::face_input;
 use crate::faces::{Detector, Source};
 use crate::frame::GrayFrameBuf;
-use crate::input::face_input;
 
 /// One classified face.
 #[derive(Serialize, Debug)]

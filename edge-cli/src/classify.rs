@@ -10,8 +10,8 @@ use edge_runtime::Model;
 
 use crate::classified::{classify_gray, Classified};
 use crate::engine::{Engine, EngineKind};
+use crate::face_input::gray_of;
 use crate::faces::{Detector, FaceMode};
-use crate::input::gray_of;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -75,7 +75,7 @@ pub(crate) fn expand(inputs: &[PathBuf], errors: &mut Vec<String>) -> Vec<PathBu
             if out.len() == before {
                 errors.push(format!(
                     "{}: folder holds no images ({})",
-                    fer_dataset::input::shown_path(p),
+                    fer_dataset::safe_read::shown_path(p),
                     IMAGE_EXTENSIONS.join(", ")
                 ));
             }
@@ -101,7 +101,7 @@ impl Walk {
         if depth > MAX_FOLDER_DEPTH {
             errors.push(format!(
                 "{}: more than {MAX_FOLDER_DEPTH} folders deep below the input; not searched",
-                fer_dataset::input::shown_path(dir)
+                fer_dataset::safe_read::shown_path(dir)
             ));
             return;
         }
@@ -114,7 +114,7 @@ impl Walk {
             Err(e) => {
                 errors.push(format!(
                     "{}: cannot resolve folder: {e}",
-                    fer_dataset::input::shown_path(dir)
+                    fer_dataset::safe_read::shown_path(dir)
                 ));
                 return;
             }
@@ -124,7 +124,7 @@ impl Walk {
             Err(e) => {
                 errors.push(format!(
                     "{}: cannot list folder: {e}",
-                    fer_dataset::input::shown_path(dir)
+                    fer_dataset::safe_read::shown_path(dir)
                 ));
                 return;
             }
@@ -158,7 +158,10 @@ pub fn classify_file(
 ) -> Result<Vec<Classified>> {
     let (_, faces) = read_and_classify(engine, detector, path)?;
     if faces.is_empty() {
-        anyhow::bail!("{}: no face found", fer_dataset::input::shown_path(path));
+        anyhow::bail!(
+            "{}: no face found",
+            fer_dataset::safe_read::shown_path(path)
+        );
     }
     Ok(faces)
 }
@@ -173,9 +176,9 @@ pub fn read_and_classify(
     detector: &Detector,
     path: &Path,
 ) -> Result<(image::DynamicImage, Vec<Classified>)> {
-    let shown = fer_dataset::input::shown_path(path);
+    let shown = fer_dataset::safe_read::shown_path(path);
     // The reader names the file escaped, as `shown`.
-    let img = fer_dataset::input::read_image(path)?;
+    let img = fer_dataset::safe_read::read_image(path)?;
     let faces = classify_gray(engine, detector, &gray_of(&img))
         .with_context(|| format!("{shown}: inference failed"))?
         .into_iter()
@@ -206,7 +209,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
     let mut out = stdout.lock();
     let width = files
         .iter()
-        .map(|f| fer_dataset::input::shown_path(f).chars().count())
+        .map(|f| fer_dataset::safe_read::shown_path(f).chars().count())
         .max()
         .unwrap_or(4)
         .max(4);
@@ -243,8 +246,8 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
                     }
                     if let Some(s) = sheet.as_mut() {
                         let name = f.file_name().map_or_else(
-                            || fer_dataset::input::shown_path(f),
-                            |n| fer_dataset::input::shown_bytes(n.as_encoded_bytes(), 40),
+                            || fer_dataset::safe_read::shown_path(f),
+                            |n| fer_dataset::safe_read::shown_bytes(n.as_encoded_bytes(), 40),
                         );
                         s.add(&picture, &name);
                     }
@@ -252,7 +255,7 @@ pub fn run(model: &Model<'_>, args: &Args) -> Result<ExitCode> {
                 if faces.is_empty() {
                     errors.push(format!(
                         "{}: no face found",
-                        fer_dataset::input::shown_path(f)
+                        fer_dataset::safe_read::shown_path(f)
                     ));
                     continue;
                 }

@@ -14,8 +14,8 @@ use fer_dataset::data::{list_folders, Listing};
 use fer_dataset::metrics::Report;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::face_input::{face_input_with, gray_of};
 use crate::faces::{Detector, FaceMode};
-use crate::input::{face_input_with, gray_of};
 
 /// What an end-to-end evaluation runs with.
 pub struct Photos<'a> {
@@ -43,7 +43,7 @@ fn answer(
     arena: &mut [i8],
     path: &Path,
 ) -> Result<Option<usize>> {
-    let img = fer_dataset::input::read_image(path)?;
+    let img = fer_dataset::safe_read::read_image(path)?;
     let gray = gray_of(&img);
     let input = match args.align {
         Some(rule) => {

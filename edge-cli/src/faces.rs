@@ -16,7 +16,7 @@ use edge_runtime::pipeline::{self, Scratch, Settings};
 use edge_runtime::preprocess::{GrayFrame, Square};
 
 use crate::frame::GrayFrameBuf;
-use fer_dataset::input::Kind;
+use fer_dataset::safe_read::Kind;
 
 /// The published face detector (OpenCV's lbpcascade_frontalface, converted), embedded.
 pub static EMBEDDED_CASCADE: &[u8] = include_bytes!("../../models/face_lbp.cascade");
@@ -89,7 +89,9 @@ impl Detector {
     pub fn new(kind: DetectorKind, path: Option<&Path>, mode: FaceMode) -> Result<Self> {
         let bytes: Cow<'static, [u8]> = match (kind, path) {
             (DetectorKind::Lbp, None) => Cow::Borrowed(EMBEDDED_CASCADE),
-            (DetectorKind::Lbp, Some(p)) => Cow::Owned(fer_dataset::input::read(p, Kind::Cascade)?),
+            (DetectorKind::Lbp, Some(p)) => {
+                Cow::Owned(fer_dataset::safe_read::read(p, Kind::Cascade)?)
+            }
             (DetectorKind::Cnn, None) => Cow::Borrowed(EMBEDDED_CNN),
             (DetectorKind::Cnn, Some(p)) => anyhow::bail!(
                 "--cascade {} is an LBP cascade file: it goes with --detector lbp",

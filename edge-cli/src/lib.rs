@@ -10,9 +10,9 @@ pub mod classify;
 pub mod engine;
 pub mod eval;
 pub mod eval_photos;
+pub mod face_input;
 pub mod faces;
 pub mod frame;
-pub mod input;
 pub mod model_file;
 pub mod output;
 #[cfg(target_os = "linux")]

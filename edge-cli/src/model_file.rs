@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Result;
 use edge_runtime::Model;
-use fer_dataset::input::Kind;
+use fer_dataset::safe_read::Kind;
 
 /// The published int8 model, embedded in the binary.
 pub static EMBEDDED: &[u8] = include_bytes!("../../models/fer_cnn.int8.bin");
@@ -17,7 +17,7 @@ pub static EMBEDDED: &[u8] = include_bytes!("../../models/fer_cnn.int8.bin");
 pub fn load_bytes(path: Option<&Path>) -> Result<Cow<'static, [u8]>> {
     match path {
         None => Ok(Cow::Borrowed(EMBEDDED)),
-        Some(p) => Ok(Cow::Owned(fer_dataset::input::read(p, Kind::Model)?)),
+        Some(p) => Ok(Cow::Owned(fer_dataset::safe_read::read(p, Kind::Model)?)),
     }
 }
 

@@ -16,7 +16,7 @@ pub static EMBEDDED_ONNX: &[u8] = include_bytes!("../../models/fer_cnn.onnx");
 pub fn load(path: Option<&std::path::Path>) -> Result<std::sync::Arc<TypedRunnableModel>> {
     match path {
         Some(p) => {
-            let bytes = fer_dataset::input::read(p, fer_dataset::input::Kind::Onnx)?;
+            let bytes = fer_dataset::safe_read::read(p, fer_dataset::safe_read::Kind::Onnx)?;
             plan(&bytes).with_context(|| format!("--onnx {}", p.display()))
         }
         None => plan(EMBEDDED_ONNX).context("the embedded float ONNX"),

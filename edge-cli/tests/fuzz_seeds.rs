@@ -7,8 +7,8 @@ use std::path::Path;
 
 use edge_cli::classified::classify_gray;
 use edge_cli::engine::{Engine, EngineKind};
+use edge_cli::face_input::gray_of;
 use edge_cli::faces::{Detector, DetectorKind, FaceMode};
-use edge_cli::input::gray_of;
 
 /// 96x96 pixels of the golden frame (320x240 gray) around its face, at (96, 56).
 fn face_region() -> image::GrayImage {
@@ -43,7 +43,7 @@ fn image_fuzz_seeds_decode_and_show_a_face() {
             img.save_with_format(&path, format).expect("write seed");
         }
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let img = fer_dataset::input::decode_image(&bytes, name).expect("decodes");
+        let img = fer_dataset::safe_read::decode_image(&bytes, name).expect("decodes");
         assert_eq!((img.width(), img.height()), (96, 96), "{name}");
         let mut engine = Engine::new(&model, EngineKind::Int8, None).expect("engine");
         let faces = classify_gray(&mut engine, &detector, &gray_of(&img)).expect("classifies");

@@ -31,11 +31,11 @@ pub fn textures(dir: &Path) -> Result<Vec<Vec<u8>>> {
         .iter()
         .map(|n| {
             let path = dir.join(format!("{n}.jpg"));
-            let img = crate::input::read_image(&path)?.to_luma8();
+            let img = crate::safe_read::read_image(&path)?.to_luma8();
             ensure!(
                 img.dimensions() == (512, 512),
                 "{}: a texture must be 512x512, is {}x{}",
-                crate::input::shown_path(&path),
+                crate::safe_read::shown_path(&path),
                 img.width(),
                 img.height()
             );

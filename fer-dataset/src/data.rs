@@ -272,7 +272,7 @@ fn decode_all(
 /// Reads one image file as the model's 48x48 gray input, normalized by `rule`; the flag says
 /// whether it had to be converted.
 pub fn decode_file(path: &Path, rule: Normalize) -> Result<(Box<[u8; PIXELS]>, bool)> {
-    to_gray48_with(crate::input::read_image(path)?, rule)
+    to_gray48_with(crate::safe_read::read_image(path)?, rule)
         .with_context(|| path.display().to_string())
 }
 
@@ -313,7 +313,7 @@ pub fn to_gray48_with(
 /// 2304 space-separated values. Rows with Usage `PrivateTest` are held out like the folder layout
 /// holds them out (see the data README); `Training` and `PublicTest` are merged.
 fn load_csv(path: &Path, rule: Normalize) -> Result<Dataset> {
-    let text = crate::input::read_to_string(path, crate::input::Kind::Csv)?;
+    let text = crate::safe_read::read_to_string(path, crate::safe_read::Kind::Csv)?;
     let name = path
         .file_name()
         .map_or_else(|| "csv".into(), |n| n.to_string_lossy().to_string());
@@ -360,7 +360,7 @@ fn load_csv(path: &Path, rule: Normalize) -> Result<Dataset> {
                 other => bail!(
                     "{}:{lineno}: Usage is '{}', expected Training, PublicTest or PrivateTest",
                     path.display(),
-                    crate::input::shown_field(other)
+                    crate::safe_read::shown_field(other)
                 ),
             }
         }
@@ -372,7 +372,7 @@ fn load_csv(path: &Path, rule: Normalize) -> Result<Dataset> {
                 format!(
                     "{}:{lineno}: emotion is '{}', expected an integer 0-6",
                     path.display(),
-                    crate::input::shown_field(fields[ce])
+                    crate::safe_read::shown_field(fields[ce])
                 )
             })?;
         let mut pixels = Box::new([0u8; PIXELS]);
@@ -383,7 +383,7 @@ fn load_csv(path: &Path, rule: Normalize) -> Result<Dataset> {
                     "{}:{lineno}: pixel {} is '{}', expected an integer 0-255",
                     path.display(),
                     n + 1,
-                    crate::input::shown_field(value)
+                    crate::safe_read::shown_field(value)
                 )
             })?;
             if n < PIXELS {
@@ -560,13 +560,13 @@ pub fn for_each_with(
     for p in &not_files {
         refuse_or_skip(format!(
             "{}: named like an image but not a regular file",
-            crate::input::shown_path(p)
+            crate::safe_read::shown_path(p)
         ))?;
     }
     for (file, label) in &files {
         match decode_file(file, rule) {
             Ok((pixels, _)) => f(Sample {
-                id: crate::input::shown_path(file.strip_prefix(path).unwrap_or(file)),
+                id: crate::safe_read::shown_path(file.strip_prefix(path).unwrap_or(file)),
                 label: *label,
                 pixels,
             })?,

@@ -3,11 +3,11 @@
 //! classification report. Shared by host-trainer (training), edge-cli (evaluation on a Pi) and
 //! the cross-crate checks.
 
+pub mod atomic_write;
 pub mod composite;
 pub mod data;
-pub mod input;
 pub mod jpeg;
 pub mod metrics;
-pub mod output;
 pub mod rng;
+pub mod safe_read;
 pub mod split;

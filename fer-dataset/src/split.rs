@@ -127,7 +127,7 @@ impl Manifest {
     /// Unreadable file, bad JSON, other labels or source, an unknown label or a repeated file
     /// (named with its entry).
     pub fn read(path: &Path) -> Result<Self> {
-        let text = crate::input::read_to_string(path, crate::input::Kind::Json)
+        let text = crate::safe_read::read_to_string(path, crate::safe_read::Kind::Json)
             .with_context(|| format!("cannot read split manifest {}", path.display()))?;
         let m: Manifest = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a valid split manifest", path.display()))?;

@@ -24,7 +24,7 @@ fn detector() -> &'static Detector {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(img) = fer_dataset::input::decode_image(data, "fuzz input") else {
+    let Ok(img) = fer_dataset::safe_read::decode_image(data, "fuzz input") else {
         return;
     };
     let gray = edge_cli::input::gray_of(&img);

@@ -10,7 +10,7 @@ fuzz_target!(|data: &[u8]| {
     let verdict = fer_dataset::jpeg::check_whole(data, 8192);
     assert_eq!(verdict, fer_dataset::jpeg::check_whole(data, 8192));
     let looks_jpeg = data.starts_with(&[0xFF, 0xD8, 0xFF]);
-    if let Ok(img) = fer_dataset::input::decode_image(data, "fuzz input") {
+    if let Ok(img) = fer_dataset::safe_read::decode_image(data, "fuzz input") {
         assert!(img.width() > 0 && img.height() > 0);
         assert!(img.width() <= 8192 && img.height() <= 8192);
         if looks_jpeg {

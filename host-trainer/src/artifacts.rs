@@ -60,7 +60,7 @@ pub fn load_model(
     let state: TrainState = read_json(&history_path)
         .with_context(|| format!("{} is not a training history", history_path.display()))?;
     let weights = artifact(out, name, ".bpk");
-    fer_dataset::input::check(&weights, fer_dataset::input::Kind::Weights)?;
+    fer_dataset::safe_read::check(&weights, fer_dataset::safe_read::Kind::Weights)?;
     let net = Net::new(device, state.recipe.dropout)
         .try_load_file(&weights)
         .with_context(|| format!("cannot load model weights {}", weights.display()))?;

@@ -54,7 +54,7 @@ pub fn mean_weights(paths: &[PathBuf], device: &Device) -> Result<Net> {
         bail!("no weights to average");
     };
     let load = |path: &PathBuf| {
-        fer_dataset::input::check(path, fer_dataset::input::Kind::Weights)?;
+        fer_dataset::safe_read::check(path, fer_dataset::safe_read::Kind::Weights)?;
         Net::new(device, DropoutRates::default())
             .try_load_file(path)
             .with_context(|| format!("cannot load weights {} to average", path.display()))

@@ -33,7 +33,7 @@ pub struct RawFaces<'a> {
 impl HostBatch {
     /// Assembles the samples `idx` of `samples`, augmented when `augment` is given. With
     /// `augment.camera` and `raw`, each face is the raw one degraded like a camera frame
-    /// ([`crate::camera`]) and then normalized by the light rule, before the other
+    /// ([`crate::camera_like`]) and then normalized by the light rule, before the other
     /// augmentation.
     pub fn assemble(
         samples: &[Sample],
@@ -71,7 +71,7 @@ impl HostBatch {
                     .iter()
                     .map(|&i| {
                         let mut px: [u8; PIXELS] = *raw.samples[i].pixels;
-                        crate::camera::degrade(&mut px, &c, rng);
+                        crate::camera_like::degrade(&mut px, &c, rng);
                         raw.rule.apply(&mut px, SIDE, SIDE);
                         Cow::Owned(px)
                     })
@@ -280,7 +280,7 @@ mod tests {
         let mut want = Vec::new();
         for &i in &idx {
             let mut px = *raw[i].pixels;
-            crate::camera::blur(&mut px);
+            crate::camera_like::blur(&mut px);
             Normalize::Equalize.apply(&mut px, SIDE, SIDE);
             crate::augment::push_plain(&px, &mut want);
         }

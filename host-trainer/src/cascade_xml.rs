@@ -193,7 +193,8 @@ pub fn parse(xml: &str) -> Result<CascadeSpec> {
 /// # Errors
 /// Unreadable input, anything [`parse`] refuses, or a cascade edge-runtime's validator refuses.
 pub fn convert(xml: &Path, out: &Path) -> Result<String> {
-    let text = fer_dataset::input::read_to_string(xml, fer_dataset::input::Kind::CascadeXml)?;
+    let text =
+        fer_dataset::safe_read::read_to_string(xml, fer_dataset::safe_read::Kind::CascadeXml)?;
     let spec = parse(&text).with_context(|| format!("{}", xml.display()))?;
     let bytes = spec
         .encode()

@@ -14,7 +14,7 @@ use crate::fsutil::{read_json, write_json};
 use crate::history::EpochStats;
 use crate::model::Net;
 use crate::recipe::Recipe;
-use fer_dataset::input::{check, Kind};
+use fer_dataset::safe_read::{check, Kind};
 
 /// Everything besides the weights that a resumed run needs. Saved as `state.json`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

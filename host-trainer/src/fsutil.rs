@@ -5,12 +5,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-/// Writes `bytes` to `path` atomically ([`fer_dataset::output::write_atomic`]).
+/// Writes `bytes` to `path` atomically ([`fer_dataset::atomic_write::write_atomic`]).
 ///
 /// # Errors
 /// The folder cannot be created or the file written.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    fer_dataset::output::write_atomic(path, bytes)
+    fer_dataset::atomic_write::write_atomic(path, bytes)
 }
 
 /// Refuses to replace files that are already there unless `force` (`--force`): a command that
@@ -79,7 +79,7 @@ pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
 
 /// Reads and parses a JSON file, naming it in any error.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = fer_dataset::input::read_to_string(path, fer_dataset::input::Kind::Json)?;
+    let text = fer_dataset::safe_read::read_to_string(path, fer_dataset::safe_read::Kind::Json)?;
     serde_json::from_str(&text).with_context(|| {
         format!(
             "{} is not valid JSON of the expected shape ({})",

@@ -19,7 +19,7 @@ pub mod training;
 // What a step eats: augmented batches assembled beside the step, and evaluation.
 pub mod augment;
 pub mod batches;
-pub mod camera;
+pub mod camera_like;
 pub mod evaluate;
 pub mod fast_ops;
 // What a finished run writes: reports, plots, ONNX, int8.

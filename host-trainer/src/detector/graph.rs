@@ -105,7 +105,7 @@ pub struct Graph {
 impl Graph {
     /// Reads the ONNX file at `path`.
     pub fn from_onnx_file(path: &Path) -> Result<Graph> {
-        let bytes = fer_dataset::input::read(path, fer_dataset::input::Kind::Onnx)?;
+        let bytes = fer_dataset::safe_read::read(path, fer_dataset::safe_read::Kind::Onnx)?;
         let proto = pb::ModelProto::decode(bytes.as_slice())
             .map_err(|e| anyhow!("{}: not an ONNX model ({e})", path.display()))?;
         Graph::from_onnx(&proto).with_context(|| format!("{}", path.display()))

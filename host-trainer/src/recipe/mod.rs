@@ -137,7 +137,7 @@ pub struct Recipe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_rule: Option<String>,
     /// Camera-like degradations of the raw training faces before the light rule (blur, small
-    /// faces, sensor noise, JPEG; see [`crate::camera`]), in the epochs that distort (as
+    /// faces, sensor noise, JPEG; see [`crate::camera_like`]), in the epochs that distort (as
     /// `distort`); `None`: the faces as FER-2013 has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub camera: Option<Camera>,

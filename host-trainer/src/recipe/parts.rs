@@ -18,7 +18,7 @@ pub struct Distill {
 }
 
 /// Camera-like degradations of the raw training faces (`camera` in a recipe), applied before the
-/// light rule, per image (see [`crate::camera`]): what a camera frame does to a face that
+/// light rule, per image (see [`crate::camera_like`]): what a camera frame does to a face that
 /// FER-2013's web images mostly do not. Each is drawn independently; a field at 0 is off.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
