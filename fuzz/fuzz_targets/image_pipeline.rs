@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(img) = fer_dataset::safe_read::decode_image(data, "fuzz input") else {
         return;
     };
-    let gray = edge_cli::input::gray_of(&img);
+    let gray = edge_cli::face_input::gray_of(&img);
     let mut engine = Engine::new(model(), EngineKind::Int8, None).expect("int8 engine");
     if let Ok(faces) = classify_gray(&mut engine, detector(), &gray) {
         for f in faces {
