@@ -32,7 +32,14 @@ fn check(bytes: &[u8], pixels: &[u8]) {
             min_size: 0,
             ..DetectParams::default()
         };
-        let stats = detect(&cascade, &frame, &params, &mut scratch, &mut hits, &mut faces);
+        let stats = detect(
+            &cascade,
+            &frame,
+            &params,
+            &mut scratch,
+            &mut hits,
+            &mut faces,
+        );
         assert!(stats.faces <= faces.len());
     }
 }

@@ -29,7 +29,8 @@ fn check(bytes: &[u8]) {
         }
         let frame: Vec<u8> = (0..w * h).map(|i| (i * 7 % 251) as u8).collect();
         let mut arena = vec![0i8; plan.arena_len()];
-        det.run(&plan, &frame, &mut arena).expect("a planned frame runs");
+        det.run(&plan, &frame, &mut arena)
+            .expect("a planned frame runs");
         let mut out = [Detection::EMPTY; 8];
         let n = decode(&det, &plan, &arena, &DecodeParams::default(), &mut out);
         assert!(n <= out.len());

@@ -15,12 +15,15 @@ use libfuzzer_sys::fuzz_target;
 
 fn model() -> &'static Model<'static> {
     static MODEL: OnceLock<Model<'static>> = OnceLock::new();
-    MODEL.get_or_init(|| Model::from_bytes(edge_cli::model_file::EMBEDDED).expect("published model"))
+    MODEL
+        .get_or_init(|| Model::from_bytes(edge_cli::model_file::EMBEDDED).expect("published model"))
 }
 
 fn detector() -> &'static Detector {
     static DETECTOR: OnceLock<Detector> = OnceLock::new();
-    DETECTOR.get_or_init(|| Detector::new(DetectorKind::Lbp, None, FaceMode::Auto).expect("embedded cascade"))
+    DETECTOR.get_or_init(|| {
+        Detector::new(DetectorKind::Lbp, None, FaceMode::Auto).expect("embedded cascade")
+    })
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(img.width() > 0 && img.height() > 0);
         assert!(img.width() <= 8192 && img.height() <= 8192);
         if looks_jpeg {
-            assert!(verdict.is_ok(), "decoded a JPEG the check refused: {verdict:?}");
+            assert!(
+                verdict.is_ok(),
+                "decoded a JPEG the check refused: {verdict:?}"
+            );
         }
     }
 });

@@ -15,7 +15,9 @@ fn check(bytes: &[u8]) {
         if model.macs() <= 20_000_000 && model.arena_size() <= 1 << 20 {
             let mut arena = vec![0i8; model.arena_size()];
             let face = [128u8; INPUT_PIXELS];
-            let logits = model.run(&face, &mut arena).expect("a validated model runs");
+            let logits = model
+                .run(&face, &mut arena)
+                .expect("a validated model runs");
             let _ = logits.argmax();
             // Its pre-widened weights (edge_runtime::wide) are accepted and change nothing.
             let wide = edge_runtime::wide::companion(bytes).expect("companion of a valid model");
