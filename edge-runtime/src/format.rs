@@ -78,7 +78,7 @@ pub struct LayerDesc {
     pub output: QParams,
     /// int8 weights.
     pub weights: Blob,
-    /// int32 bias per output channel, at scale s_in · s_w[c].
+    /// int32 bias per output channel, at scale `s_in · s_w[c]`.
     pub bias: Blob,
     /// One [`Stage`] per output channel.
     pub stages: Blob,

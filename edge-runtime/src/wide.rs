@@ -5,7 +5,7 @@
 //! are identical with or without it, and [`Model::with_wide`] checks it value by value against
 //! the model, so a companion made from another model, or corrupted, is refused at load.
 //!
-//! The firmware's build script makes it from the model file ([`write`]) and links it into flash
+//! The firmware's build script makes it from the model file ([`write`](fn@write)) and links it into flash
 //! next to the model; hosts have no use for it (their SIMD kernels widen in registers).
 //!
 //! Layout (little-endian):

@@ -64,7 +64,7 @@ impl Block {
         }
     }
 
-    /// The block in float: [`Pass::Float`] through [`Block::forward_pass`].
+    /// The block in float: [`Pass::Float`] through `Block::forward_pass`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         self.forward_pass(x, &mut Pass::Float, 0)
     }

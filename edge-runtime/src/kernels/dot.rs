@@ -1,7 +1,7 @@
 //! Dot products of int8 vectors: the inner loop of every layer.
 
 /// Which kernels run on this machine, for benchmark reports (x86-64: AVX2 when the CPU has it
-/// and the run-time check is available, see [`super::simd::has_avx2`]).
+/// and the run-time check is available, see `kernels::simd::has_avx2`).
 pub fn kernel_name() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     if super::simd::has_avx2() {
@@ -27,8 +27,8 @@ pub fn kernel_name() -> &'static str {
 /// every layer a valid model has.
 ///
 /// With the `dsp` feature on an Arm target this is the SIMD version (two `SMLAD` per four
-/// products, [`super::dsp`]); on x86-64 and aarch64 the SSE2 / NEON version (16 products a
-/// step, [`super::simd`]); everywhere else the plain loop
+/// products, `kernels::dsp`); on x86-64 and aarch64 the SSE2 / NEON version (16 products a
+/// step, `kernels::simd`); everywhere else the plain loop
 /// ([`super::reference::dot_reference`]).
 #[inline]
 pub fn dot(a: &[i8], b: &[u8]) -> i32 {

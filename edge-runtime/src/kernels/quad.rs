@@ -9,8 +9,8 @@ use super::reference::quad_dot_exact;
 /// `[Σ_i row_r[i] · w[i]]` for the four rows of `patch` (a quad's patch for `cin` input
 /// channels) and the channel's `9·cin` weights `w` (int8 bytes).
 ///
-/// Whole groups of eight values go through the `SMLAD` version ([`super::dsp`]) with the `dsp`
-/// feature on Arm, the SSE2 / NEON version ([`super::simd`]) on x86-64 and aarch64, the plain
+/// Whole groups of eight values go through the `SMLAD` version (`kernels::dsp`) with the `dsp`
+/// feature on Arm, the SSE2 / NEON version (`kernels::simd`) on x86-64 and aarch64, the plain
 /// loop elsewhere; the rest (the first layer's `9·1`) through the plain loop.
 #[inline]
 pub fn quad_dot(patch: &[i8], cin: usize, w: &[u8]) -> [i32; 4] {

@@ -105,7 +105,7 @@ fn window(input: &[i8], s: &ConvShape, oy: usize, ox: usize) -> [[i32; 4]; 4] {
 
 /// Runs a pooled layer with `s.cin == 1`: arguments as the general `conv3x3` (no scratch).
 /// On x86-64 and aarch64 hosts the products run across 32 channels at a time
-/// ([`super::simd::single_block`]); elsewhere as described in the module docs.
+/// (`kernels::simd::single_block`); elsewhere as described in the module docs.
 pub fn conv3x3(
     input: &[i8],
     weights: &[u8],

@@ -11,7 +11,7 @@ pub const VER: u8 = 0x0B;
 pub const COM3: u8 = 0x0C;
 /// COM4: bits 7:6 PLL multiplier (01 = x4), bits 5:4 AEC window (00 = full).
 pub const COM4: u8 = 0x0D;
-/// CLKRC: internal clock = PLL output / ((CLKRC[5:0] + 1) · 2).
+/// CLKRC: internal clock = PLL output / ((CLKRC\[5:0\] + 1) · 2).
 pub const CLKRC: u8 = 0x11;
 /// COM7: bit 7 register reset, bit 6 QVGA, bits 1:0 output format (00 = YUV).
 pub const COM7: u8 = 0x12;

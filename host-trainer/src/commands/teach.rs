@@ -19,7 +19,7 @@ pub struct TeachArgs {
     /// FER-2013, as for `train`. Defaults to the FER2013_DIR environment variable.
     #[arg(long, env = "FER2013_DIR")]
     pub data: Option<PathBuf>,
-    /// The distilling run's output folder: the targets go to <out>/teacher-targets.json; its
+    /// The distilling run's output folder: the targets go to OUT/teacher-targets.json; its
     /// split.json is made here when missing, and must be every teacher's split.
     #[arg(long)]
     pub out: PathBuf,
@@ -30,7 +30,7 @@ pub struct TeachArgs {
     /// Softmax temperature of the targets (the recipe's `distill.temperature`).
     #[arg(long, default_value_t = 4.0)]
     pub temperature: f64,
-    /// Seed of the split [default: the seed of <out>/split.json when the folder has one, else
+    /// Seed of the split [default: the seed of OUT/split.json when the folder has one, else
     /// 42]; the teachers must have been trained on the same split.
     #[arg(long, alias = "seed")]
     pub split_seed: Option<u64>,

@@ -50,10 +50,10 @@ pub struct TrainArgs {
     pub monitor: Option<Monitor>,
     /// Seed of the shuffling, augmentation, Dropout and initialization [default: the recipe's:
     /// 7 for `default`, 42 for the other presets, a `--recipe` file's `seed`]; also of the split
-    /// when given, unless --split-seed or <out>/split.json says otherwise.
+    /// when given, unless --split-seed or OUT/split.json says otherwise.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Seed of the train/validation/test split [default: the seed of <out>/split.json when the
+    /// Seed of the train/validation/test split [default: the seed of OUT/split.json when the
     /// folder has one, else --seed's, else 42: the published split]. A run with another --seed
     /// on the published split (seed spread, teachers for distillation): `--seed 7 --split-seed 42`.
     #[arg(long)]
@@ -65,7 +65,7 @@ pub struct TrainArgs {
     /// Use only this many validation images.
     #[arg(long)]
     pub limit_val: Option<usize>,
-    /// Continue the run whose checkpoint is in <out>/checkpoint-<preset>.
+    /// Continue the run whose checkpoint is in OUT/checkpoint-PRESET.
     #[arg(long)]
     pub resume: bool,
     /// Start a new run from these weights (a `.bpk` written by host-trainer, e.g.

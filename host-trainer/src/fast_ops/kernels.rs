@@ -169,7 +169,7 @@ pub fn relu_backward_in_place(grad: &mut [f32], output: &[f32]) {
 const MASK_CHUNK: usize = 1 << 14;
 
 /// A dropout mask of `len` elements: `1 / keep` with probability `keep`, else 0. Each chunk of
-/// [`MASK_CHUNK`] elements runs SplitMix64 from `seed` and the chunk's index; an element is kept
+/// `MASK_CHUNK` elements runs SplitMix64 from `seed` and the chunk's index; an element is kept
 /// when the top 32 bits of its draw fall below `keep · 2³²`.
 pub fn dropout_mask(len: usize, keep: f64, seed: u64) -> Vec<f32> {
     let scale = (1.0 / keep) as f32;
