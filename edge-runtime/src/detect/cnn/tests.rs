@@ -537,6 +537,21 @@ mod file {
         let mut b = good.clone();
         b[PREAMBLE + 8 + 8 * 4] = 9;
         assert_eq!(err(&reseal(b)), DetectorError::BadLayer { layer: 0 });
+        // A padding byte before a layer's parameters that is not 0: refused as that layer's.
+        let s = spec();
+        let mut at = 8 + 4 * s.tensors.len() + 6 * s.layers.len() + 4 * s.heads.len();
+        let mut pads = Vec::new();
+        for (k, layer) in s.layers.iter().enumerate() {
+            pads.extend((at..at.next_multiple_of(4)).map(|p| (p, k as u16)));
+            at = at.next_multiple_of(4) + layer.params.len();
+        }
+        assert!(!pads.is_empty(), "the test file has padding bytes");
+        for (p, layer) in pads {
+            let mut b = good.clone();
+            assert_eq!(b[PREAMBLE + p], 0, "byte {p} is padding");
+            b[PREAMBLE + p] = 0x80;
+            assert_eq!(err(&reseal(b)), DetectorError::BadLayer { layer });
+        }
     }
 
     #[test]
