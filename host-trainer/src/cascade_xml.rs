@@ -199,7 +199,7 @@ pub fn convert(xml: &Path, out: &Path) -> Result<String> {
     let bytes = spec
         .encode()
         .map_err(|e| anyhow!("{}: {e}", xml.display()))?;
-    crate::fsutil::write_atomic(out, &bytes)?;
+    fer_dataset::atomic_write::write_atomic(out, &bytes)?;
     let weak: usize = spec.stages.iter().map(|(_, w)| w.len()).sum();
     Ok(format!(
         "{}: {}x{} window, {} stages, {weak} weak classifiers, {} features -> {} ({} bytes)",

@@ -1,17 +1,10 @@
-//! Writing output files without ever leaving a half-written one behind.
+//! Run-folder rules of host-trainer: JSON files written atomically (`fer_dataset::atomic_write`),
+//! overwrite checks, the run-folder lock, and how a given path is recorded.
 
 use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-
-/// Writes `bytes` to `path` atomically ([`fer_dataset::atomic_write::write_atomic`]).
-///
-/// # Errors
-/// The folder cannot be created or the file written.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    fer_dataset::atomic_write::write_atomic(path, bytes)
-}
 
 /// Refuses to replace files that are already there unless `force` (`--force`): a command that
 /// writes several files checks them all before its first step, so nothing the user had is
@@ -74,7 +67,7 @@ pub fn lock_run_folder(dir: &Path) -> Result<fs::File> {
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');
-    write_atomic(path, text.as_bytes())
+    fer_dataset::atomic_write::write_atomic(path, text.as_bytes())
 }
 
 /// Reads and parses a JSON file, naming it in any error.
@@ -90,34 +83,6 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
                 .unwrap_or("value")
         )
     })
-}
-
-/// Removes the temporary files [`write_atomic`] leaves in `dir` when a process is killed
-/// mid-write (`.<name>.tmp<pid>` of a process that no longer runs). Returns how many.
-pub fn remove_stale_temp_files(dir: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let Some(pid) = name
-            .strip_prefix('.')
-            .and_then(|n| n.rsplit_once(".tmp"))
-            .and_then(|(_, pid)| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
-        if !alive
-            && entry.file_type().is_ok_and(|t| t.is_file())
-            && fs::remove_file(entry.path()).is_ok()
-        {
-            removed += 1;
-        }
-    }
-    removed
 }
 
 /// How a file given on the command line is recorded in a file the run writes (a teacher in the
@@ -165,22 +130,6 @@ pub fn relative_to(arg: &Path, base: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_temp_files_of_dead_writers_are_removed() {
-        let dir = tempfile::tempdir().expect("tmp");
-        // No process has pid 4294967295; this one is alive.
-        let dead = dir.path().join(".fer_cnn.bpk.tmp4294967295");
-        let ours = dir
-            .path()
-            .join(format!(".state.json.tmp{}", std::process::id()));
-        let keep = dir.path().join("fer_cnn.tmp.bpk");
-        for p in [&dead, &ours, &keep] {
-            fs::write(p, b"x").expect("write");
-        }
-        assert_eq!(remove_stale_temp_files(dir.path()), 1);
-        assert!(!dead.exists() && ours.exists() && keep.exists());
-    }
 
     #[test]
     fn paths_are_recorded_relative_to_the_folder_of_the_recording_file() {

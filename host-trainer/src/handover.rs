@@ -253,7 +253,7 @@ pub fn pack(run: &Path, out: &Path, force: bool) -> Result<(usize, u64)> {
         gz.write_all(b)?;
     }
     let packed = gz.finish()?;
-    crate::fsutil::write_atomic(out, &packed)?;
+    fer_dataset::atomic_write::write_atomic(out, &packed)?;
     Ok((files.len(), packed.len() as u64))
 }
 
@@ -349,7 +349,7 @@ pub fn unpack(file: &Path, run: &Path) -> Result<usize> {
         if bytes.len() as u64 != e.len || edge_runtime::crc32::crc32(bytes) != e.crc32 {
             return Err(bad(&format!("{} does not match {key}", e.path)));
         }
-        crate::fsutil::write_atomic(target, bytes)?;
+        fer_dataset::atomic_write::write_atomic(target, bytes)?;
     }
     Ok(plan.len())
 }

@@ -212,7 +212,7 @@ pub fn convert(data: &Path, args: &DetectorArgs) -> Result<Converted> {
 pub fn run(data: &Path, args: &DetectorArgs) -> Result<String> {
     crate::fsutil::check_overwrite(std::slice::from_ref(&args.out), args.force)?;
     let c = convert(data, args)?;
-    crate::fsutil::write_atomic(&args.out, &c.file)?;
+    fer_dataset::atomic_write::write_atomic(&args.out, &c.file)?;
     let a = &c.agreement;
     Ok(format!(
         "{}: {} layers, {} parameters -> {} ({} bytes), calibrated on {} frames of {}x{}\n\

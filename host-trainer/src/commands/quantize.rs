@@ -7,11 +7,12 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::fsutil::{write_atomic, write_json};
+use crate::fsutil::write_json;
 use crate::int8_grid::RangeMethod;
 use crate::network::NetworkParams;
 use crate::quantizer::{int8_predictions, quantize, Calibration};
 use edge_runtime::normalize::Normalize;
+use fer_dataset::atomic_write::write_atomic;
 use fer_dataset::data;
 use fer_dataset::split::Manifest;
 

@@ -10,8 +10,8 @@ use crate::artifacts::load_model;
 use crate::distill::{
     accuracy, mean, scores, Target, TeacherSummary, TeacherTargets, TARGETS_FILE,
 };
-use crate::fsutil::write_atomic;
 use edge_runtime::labels::CLASS_COUNT;
+use fer_dataset::atomic_write::write_atomic;
 use fer_dataset::split::Manifest;
 
 #[derive(Args, Debug, Clone)]

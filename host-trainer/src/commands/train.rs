@@ -430,7 +430,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode> {
     for stage in &stages {
         check_writable(&stage.out)?;
         for dir in [&stage.out, &stage.ckpt.dir] {
-            let n = crate::fsutil::remove_stale_temp_files(dir);
+            let n = fer_dataset::atomic_write::remove_stale_temp_files(dir);
             if n > 0 {
                 say!(
                     "removed {n} temporary file(s) an interrupted write left in {}",
