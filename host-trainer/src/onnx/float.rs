@@ -1,5 +1,6 @@
 //! The float ONNX of the trained network: input `input` f32 `[N,1,48,48]` = pixel/255, output
-//! `scores` f32 `[N,7]` (softmax), metadata `labels` = the class names in output order.
+//! `scores` f32 `[N,7]` (softmax), metadata `labels` = the class names in output order and
+//! `input_rule` = the light rule every face gets first (see `proto::model`).
 
 use edge_runtime::labels::CLASS_COUNT;
 use prost::Message;
