@@ -100,8 +100,14 @@ pub fn train(
             recipe.name
         ),
     };
+    // The class-balanced loss's weights, from the training split's class counts.
+    let mut counts = [0usize; CLASS_COUNT];
+    for s in train {
+        counts[s.label.index()] += 1;
+    }
     let loss_fn = CrossEntropyLossConfig::new()
         .with_smoothing((recipe.label_smoothing > 0.0).then_some(recipe.label_smoothing as f32))
+        .with_weights(crate::recipe::class_weights(&counts, recipe.class_balance))
         .init(&ad);
     // Quantization-aware: the grids the last epoch ended with, which are those of the next
     // epoch's starting weights.

@@ -424,6 +424,53 @@ fn an_sgd_recipe_trains_and_resumes() {
     }
 }
 
+/// A class-balanced recipe (`class_balance`) trains on an imbalanced split, and its loss is the
+/// weighted one: the same run with the classes weighed alike records another training loss.
+#[test]
+fn a_class_balanced_recipe_weights_its_loss() {
+    let samples = real_samples(8);
+    // Every class but the first cut to 2 faces: 8 against 2 (weights 1 and 4 at balance 1).
+    let mut kept = [0usize; 7];
+    let train: Vec<_> = samples
+        .iter()
+        .filter(|s| {
+            let i = s.label.index();
+            kept[i] += 1;
+            i == 0 || kept[i] <= 2
+        })
+        .cloned()
+        .collect();
+    let val = &samples[..14];
+    let loss_with = |balance: f64| {
+        let out = temp();
+        let ckpt = Checkpoint::new(&out.path().join("ckpt"));
+        let mut recipe = Recipe::v2();
+        recipe.name = "balanced".into();
+        recipe.epochs = 1;
+        recipe.batch_size = 10;
+        recipe.average_last = 0;
+        recipe.label_smoothing = 0.1;
+        recipe.class_balance = balance;
+        assert_eq!(recipe.check(), Ok(()));
+        let device = host_trainer::device();
+        match training::train(&recipe, &train, val, &device, &ckpt, &fresh_run(false))
+            .expect("one epoch")
+        {
+            Outcome::Finished(_, s) => {
+                assert_eq!(s.recipe.class_balance, balance);
+                s.history[0].train_loss
+            }
+            Outcome::Interrupted(_) => panic!("should have finished"),
+        }
+    };
+    let (alike, balanced) = (loss_with(0.0), loss_with(1.0));
+    assert!(alike.is_finite() && balanced.is_finite());
+    assert!(
+        (alike - balanced).abs() > 1e-4,
+        "the weights changed nothing: {alike} and {balanced}"
+    );
+}
+
 #[test]
 fn a_distilling_recipe_follows_its_teacher_and_needs_its_targets() {
     let samples = real_samples(6);

@@ -102,6 +102,7 @@ impl Recipe {
             within("optimizer.weight_decay", weight_decay, 0.0, 1.0)?;
         }
         within("label_smoothing", self.label_smoothing, 0.0, 0.99)?;
+        within("class_balance", self.class_balance, 0.0, 1.0)?;
         within("dropout.block", self.dropout.block, 0.0, 0.99)?;
         within("dropout.head", self.dropout.head, 0.0, 0.99)?;
         if let Some(head) = self.last_cycle_head_dropout {
@@ -228,6 +229,9 @@ mod tests {
             weight_decay: 5e-4,
         };
         assert!(r.check().unwrap_err().contains("optimizer.momentum is 1.5"));
+        let mut r = Recipe::v2();
+        r.class_balance = 1.5;
+        assert!(r.check().unwrap_err().contains("class_balance is 1.5"));
         let mut r = Recipe::v2();
         r.schedule = plateau(1.5, 5, 0.01);
         assert!(r.check().unwrap_err().contains("schedule.factor is 1.5"));

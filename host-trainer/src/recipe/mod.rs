@@ -101,6 +101,12 @@ pub struct Recipe {
     /// Label smoothing of the cross-entropy loss (0: none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub label_smoothing: f64,
+    /// Class-balanced loss: each training face's cross-entropy weighted by `n_c^(−class_balance)`
+    /// of its class's count in the training split (0: every face alike; 1: inverse frequency;
+    /// 0.5: inverse square root), the weights' mean over the batch normalizing the loss (see
+    /// [`class_weights`]). The distillation term is not weighted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub class_balance: f64,
     /// Dropout rates at the start of the run.
     pub dropout: DropoutRates,
     /// The rate of the two Dropouts after Flatten in the last learning-rate cycle (the epochs
@@ -150,6 +156,24 @@ pub struct Recipe {
 
 fn is_zero(x: &f64) -> bool {
     *x == 0.0
+}
+
+/// The per-class weights of the class-balanced loss (`Recipe::class_balance` = `beta`) for a
+/// training split of `counts` faces per class: `n_c^(−beta)`, scaled so that the largest class
+/// weighs 1; a class without faces weighs as the smallest present one (it never occurs in a
+/// batch). `None` when `beta` is 0.
+pub fn class_weights(counts: &[usize], beta: f64) -> Option<Vec<f32>> {
+    if beta == 0.0 {
+        return None;
+    }
+    let smallest = counts.iter().copied().filter(|&n| n > 0).min().unwrap_or(1);
+    let largest = counts.iter().copied().max().unwrap_or(1).max(1);
+    Some(
+        counts
+            .iter()
+            .map(|&n| ((largest as f64 / n.max(smallest) as f64).powf(beta)) as f32)
+            .collect(),
+    )
 }
 
 impl Recipe {
@@ -220,6 +244,38 @@ impl Recipe {
 
 #[cfg(test)]
 mod tests {
+    use super::class_weights;
+
+    #[test]
+    fn class_weights_follow_the_counts_to_the_power_asked() {
+        assert_eq!(class_weights(&[100, 10, 25], 0.0), None);
+        assert_eq!(
+            class_weights(&[100, 10, 25], 1.0),
+            Some(vec![1.0, 10.0, 4.0])
+        );
+        assert_eq!(class_weights(&[100, 25, 4], 0.5), Some(vec![1.0, 2.0, 5.0]));
+        // A class without faces weighs as the smallest present one.
+        assert_eq!(
+            class_weights(&[100, 0, 10], 1.0),
+            Some(vec![1.0, 10.0, 10.0])
+        );
+    }
+
+    /// A recipe without the field reads as 0 and is written without it (histories of earlier
+    /// runs stay byte for byte the same).
+    #[test]
+    fn class_balance_is_optional_and_left_out_at_zero() {
+        let r = super::Recipe::default_recipe();
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains("class_balance"));
+        let mut balanced = r.clone();
+        balanced.class_balance = 0.5;
+        let text = serde_json::to_string(&balanced).unwrap();
+        assert!(text.contains("\"class_balance\":0.5"));
+        let back: super::Recipe = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, balanced);
+    }
+
     use super::schedule::tests::without_restarts;
     use super::*;
 

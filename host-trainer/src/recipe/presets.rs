@@ -24,6 +24,7 @@ impl Recipe {
             distort: None,
             shift_epochs: None,
             label_smoothing: 0.0,
+            class_balance: 0.0,
             dropout: DropoutRates::default(),
             last_cycle_head_dropout: None,
             head_dropout_from: None,
@@ -119,6 +120,7 @@ impl Recipe {
             }),
             shift_epochs: Some(110),
             label_smoothing: 0.1,
+            class_balance: 0.0,
             dropout: DropoutRates {
                 block: 0.25,
                 head: 0.1,
