@@ -181,7 +181,7 @@ fn measure(
 
 /// The CNN detector (YuNet-s int8, `models/face_yunet_s.det`) beside the LBP cascade on the same
 /// frames: on the whole QVGA frame (padded to 320x256) and on the frame halved (160x128, what
-/// the board would run), at the default score (0.81) and at 0.5.
+/// the board would run), at the default score (0.5).
 #[test]
 fn the_cnn_detector_beside_the_cascade_on_composite_frames() {
     let cascade_file = artifact("face_lbp.cascade");
