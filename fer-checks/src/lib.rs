@@ -10,7 +10,10 @@ use fer_dataset::split::Manifest;
 pub use fer_test_support::{fer_dir, models_dir, photos_dir, tract_plan};
 use tract_onnx::prelude::*;
 
+pub mod published;
 pub mod sequence;
+
+pub use published::Published;
 
 /// The real texture photos of `fer-checks/data/photos` (CC0) for composite frames' backgrounds.
 pub fn textures() -> Vec<Vec<u8>> {
@@ -101,20 +104,33 @@ pub const FACE_SETTINGS: edge_runtime::pipeline::Settings =
         .with_mode(edge_runtime::pipeline::FaceMode::Detect)
         .with_min_face(40);
 
-/// Faces the detector finds in a gray frame with [`FACE_SETTINGS`] (at most 16, largest first).
+/// Faces the detector finds in a gray frame with [`FACE_SETTINGS`], largest first.
 pub fn detect_faces(
+    cascade: &edge_runtime::detect::Cascade<'_>,
+    pixels: &[u8],
+    size: (usize, usize),
+) -> Vec<edge_runtime::detect::Face> {
+    detect_faces_with(&FACE_SETTINGS, cascade, pixels, size)
+}
+
+/// Faces the detector finds in a gray frame with `settings`' search (minimum size, steps,
+/// neighbours), largest first. The buffers hold every hit and face of the frames the checks use
+/// (asserted), so the result does not depend on their sizes.
+pub fn detect_faces_with(
+    settings: &edge_runtime::pipeline::Settings,
     cascade: &edge_runtime::detect::Cascade<'_>,
     pixels: &[u8],
     (w, h): (usize, usize),
 ) -> Vec<edge_runtime::detect::Face> {
     use edge_runtime::detect::{detect, Face};
     let frame = edge_runtime::preprocess::GrayFrame::new(pixels, w, h).expect("frame");
-    let p = FACE_SETTINGS.detect_params(w, h);
-    let mut scratch = vec![0u32; FACE_SETTINGS.integral_len(cascade, w, h)];
-    let mut hits = vec![Face::EMPTY; 2048];
-    let mut out = vec![Face::EMPTY; 16];
+    let p = settings.detect_params(w, h);
+    let mut scratch = vec![0u32; settings.integral_len(cascade, w, h)];
+    let mut hits = vec![Face::EMPTY; 4096];
+    let mut out = vec![Face::EMPTY; 64];
     let st = detect(cascade, &frame, &p, &mut scratch, &mut hits, &mut out);
     assert_eq!(st.skipped_levels, 0, "the scratch fits every level");
+    assert_eq!(st.dropped, 0, "the buffers hold every hit and face");
     out[..st.faces].to_vec()
 }
 

@@ -5,13 +5,12 @@
 //! detector + classifier against the classifier on the ground-truth crops.
 
 use edge_runtime::detect::cnn::decode::{DecodeParams, ONE};
-use edge_runtime::detect::cnn::file::CnnDetector;
 use edge_runtime::detect::{detect, scratch_len, Cascade, DetectParams, Face};
 use edge_runtime::pipeline::{self, Settings};
 use edge_runtime::preprocess::GrayFrame;
 use edge_runtime::Model;
 use fer_checks::textures;
-use fer_checks::{artifact, cnn_faces, detect_faces, test_split, FACE_SETTINGS};
+use fer_checks::{cnn_faces, detect_faces, test_split, Published, FACE_SETTINGS};
 use fer_dataset::composite::{no_face, one_face, Rng};
 
 const W: usize = 320;
@@ -26,10 +25,8 @@ fn faces_in(c: &Cascade<'_>, px: &[u8]) -> Vec<Face> {
 
 #[test]
 fn detector_recall_false_positives_and_expression_accuracy_on_composite_frames() {
-    let cascade_file = artifact("face_lbp.cascade");
-    let cascade = Cascade::from_bytes(&cascade_file).expect("cascade");
-    let model_file = artifact("fer_cnn.int8.bin");
-    let model = Model::from_bytes(&model_file).expect("model");
+    let files = Published::read();
+    let (cascade, model) = (files.cascade(), files.model());
     let frames = frames(&test_split(), &model);
     // FACE_MARGIN=<percent> measures another margin (how the pipeline's 10% was chosen).
     let st = measure(&frames, &model, FACE_SETTINGS.margin_percent, |px| {
@@ -184,10 +181,8 @@ fn measure(
 /// the board would run), at the default score (0.5).
 #[test]
 fn the_cnn_detector_beside_the_cascade_on_composite_frames() {
-    let cascade_file = artifact("face_lbp.cascade");
-    let cascade = Cascade::from_bytes(&cascade_file).expect("cascade");
-    let det_file = artifact("face_yunet_s.det");
-    let det = CnnDetector::from_bytes(&det_file).expect("detector");
+    let files = Published::read();
+    let (cascade, det, model) = (files.cascade(), files.detector(), files.model());
     // CNN_SWEEP=1: the score threshold's sweep, on frames of validation faces (the default is
     // chosen there, never on the test split).
     let sweeping = std::env::var_os("CNN_SWEEP").is_some();
@@ -196,8 +191,6 @@ fn the_cnn_detector_beside_the_cascade_on_composite_frames() {
     } else {
         test_split()
     };
-    let model_file = artifact("fer_cnn.int8.bin");
-    let model = Model::from_bytes(&model_file).expect("model");
     let frames = frames(&samples, &model);
     let lbp = measure(&frames, &model, FACE_SETTINGS.margin_percent, |px| {
         faces_in(&cascade, px)
@@ -266,8 +259,8 @@ fn the_cnn_detector_beside_the_cascade_on_composite_frames() {
 /// it, (173, 66, 98, 98).
 #[test]
 fn the_astronaut_portrait_has_her_face_found() {
-    let cascade_file = artifact("face_lbp.cascade");
-    let cascade = Cascade::from_bytes(&cascade_file).expect("cascade");
+    let files = Published::read();
+    let cascade = files.cascade();
     let path = fer_checks::photos_dir().join("astronaut.jpg");
     let img = image::open(&path).expect("astronaut.jpg").to_luma8();
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -287,8 +280,7 @@ fn the_astronaut_portrait_has_her_face_found() {
     assert!(faces.len() <= 2, "{faces:?}");
     // The CNN detector on the whole 512x512 photo: one face, on hers (its box is the face
     // itself, tighter than the cascade's).
-    let det_file = artifact("face_yunet_s.det");
-    let det = CnnDetector::from_bytes(&det_file).expect("detector");
+    let det = files.detector();
     let cnn = cnn_faces(&det, img.as_raw(), (w, h), 1, &DecodeParams::default());
     eprintln!("astronaut, CNN: {cnn:?}");
     assert_eq!(cnn.len(), 1, "{cnn:?}");
@@ -298,8 +290,8 @@ fn the_astronaut_portrait_has_her_face_found() {
 /// Frames of every awkward size: no panic, and nothing found in frames below the window.
 #[test]
 fn frames_of_any_size_are_safe() {
-    let cascade_file = artifact("face_lbp.cascade");
-    let cascade = Cascade::from_bytes(&cascade_file).expect("cascade");
+    let files = Published::read();
+    let cascade = files.cascade();
     for (w, h) in [
         (0, 0),
         (1, 1),

@@ -16,11 +16,9 @@
 use std::path::{Path, PathBuf};
 
 use edge_runtime::detect::cnn::decode::{DecodeParams, ONE};
-use edge_runtime::detect::cnn::file::CnnDetector;
-use edge_runtime::detect::{detect, Cascade, Face};
+use edge_runtime::detect::Face;
 use edge_runtime::pipeline::{cnn_factor, Settings, CNN_MAX_SIDE};
-use edge_runtime::preprocess::GrayFrame;
-use fer_checks::{artifact, cnn_faces};
+use fer_checks::{cnn_faces, detect_faces_with, Published};
 
 struct Photo {
     name: String,
@@ -124,21 +122,9 @@ fn both_detectors_on_real_photos_with_boxes() {
         .map(PathBuf::from)
         .expect("DETECT_PHOTOS must name the built dev set (fer-dataset/devsets/README.md)");
     let photos = photos(&dir);
-    let cascade_file = artifact("face_lbp.cascade");
-    let cascade = Cascade::from_bytes(&cascade_file).expect("cascade");
-    let det_file = artifact("face_yunet_s.det");
-    let det = CnnDetector::from_bytes(&det_file).expect("detector");
-    let settings = Settings::DEFAULT;
-    let lbp = |p: &Photo| {
-        let (w, h) = p.size;
-        let frame = GrayFrame::new(&p.pixels, w, h).expect("frame");
-        let params = settings.detect_params(w, h);
-        let mut scratch = vec![0u32; settings.integral_len(&cascade, w, h)];
-        let mut hits = vec![Face::EMPTY; 4096];
-        let mut out = vec![Face::EMPTY; 64];
-        let st = detect(&cascade, &frame, &params, &mut scratch, &mut hits, &mut out);
-        out[..st.faces].to_vec()
-    };
+    let files = Published::read();
+    let (cascade, det) = (files.cascade(), files.detector());
+    let lbp = |p: &Photo| detect_faces_with(&Settings::DEFAULT, &cascade, &p.pixels, p.size);
     // The CNN on the photo shrunk so that its longer side is at most `max_side`.
     let cnn = |max_side: usize| {
         let det = &det;

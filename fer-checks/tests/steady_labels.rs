@@ -5,14 +5,14 @@
 //! (`Steady::DEFAULT`) and the delay to follow the change; `STEADY_GRID=1` prints the grid the
 //! default was chosen from (docs/steady-labels.md).
 
-use edge_runtime::detect::{Cascade, Face};
+use edge_runtime::detect::Face;
 use edge_runtime::pipeline::{self, Scratch, Source};
 use edge_runtime::preprocess::{GrayFrame, Square};
 use edge_runtime::steady::{Followed, Steady, Tracker};
-use edge_runtime::{Emotion, Model, CLASS_COUNT};
+use edge_runtime::{Emotion, CLASS_COUNT};
 use fer_checks::sequence::still_face_changing_once;
 use fer_checks::textures;
-use fer_checks::{artifact, validation_faces, FACE_SETTINGS};
+use fer_checks::{validation_faces, Published, FACE_SETTINGS};
 use fer_dataset::composite::Rng;
 
 /// Frames per face in a sequence: 3 s at the 15 fps the per-second figures assume.
@@ -101,10 +101,8 @@ fn same_person_pairs(root: &std::path::Path) -> Vec<(image::GrayImage, image::Gr
 /// Each pair as a recorded sequence, through the whole pipeline: each frame's faces with their
 /// squares and int8 logits. Returns them with the model's output scale.
 fn record(pairs: &[(image::GrayImage, image::GrayImage)]) -> (Vec<Recorded>, f32) {
-    let model_file = artifact("fer_cnn.int8.bin");
-    let model = Model::from_bytes(&model_file).expect("model");
-    let cascade_file = artifact("face_lbp.cascade");
-    let cascade = Cascade::from_bytes(&cascade_file).expect("cascade");
+    let files = Published::read();
+    let (model, cascade) = (files.model(), files.cascade());
     let textures = textures();
     let mut rng = Rng::new(38);
     let mut arena = vec![0i8; model.arena_size()];

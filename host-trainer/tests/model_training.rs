@@ -387,6 +387,17 @@ fn a_non_finite_loss_stops_the_run_before_the_weights_change() {
     );
 }
 
+/// The `v2` recipe cut to one epoch of batches of 10 without weight averaging: the base of the
+/// tests that check one setting.
+fn short_recipe(name: &str) -> Recipe {
+    let mut recipe = Recipe::v2();
+    recipe.name = name.into();
+    recipe.epochs = 1;
+    recipe.batch_size = 10;
+    recipe.average_last = 0;
+    recipe
+}
+
 /// A recipe with SGD (Nesterov momentum, weight decay) trains, checkpoints its optimizer state
 /// and resumes from it.
 #[test]
@@ -395,11 +406,7 @@ fn an_sgd_recipe_trains_and_resumes() {
     let (train, val) = samples.split_at(35);
     let out = temp();
     let ckpt = Checkpoint::new(&out.path().join("ckpt"));
-    let mut recipe = Recipe::v2();
-    recipe.name = "sgd".into();
-    recipe.epochs = 1;
-    recipe.batch_size = 10;
-    recipe.average_last = 0;
+    let mut recipe = short_recipe("sgd");
     recipe.learning_rate = 0.01;
     recipe.optimizer = host_trainer::recipe::Optimizer::Sgd {
         momentum: 0.9,
@@ -444,11 +451,7 @@ fn a_class_balanced_recipe_weights_its_loss() {
     let loss_with = |balance: f64| {
         let out = temp();
         let ckpt = Checkpoint::new(&out.path().join("ckpt"));
-        let mut recipe = Recipe::v2();
-        recipe.name = "balanced".into();
-        recipe.epochs = 1;
-        recipe.batch_size = 10;
-        recipe.average_last = 0;
+        let mut recipe = short_recipe("balanced");
         recipe.label_smoothing = 0.1;
         recipe.class_balance = balance;
         assert_eq!(recipe.check(), Ok(()));
