@@ -3,8 +3,6 @@
 //! classified like any user's file. `WRITE_FUZZ_SEED=1 cargo test -p edge-cli --test
 //! fuzz_seeds` rewrites them.
 
-use std::path::Path;
-
 use edge_cli::classified::classify_gray;
 use edge_cli::engine::{Engine, EngineKind};
 use edge_cli::face_input::gray_of;
@@ -20,7 +18,7 @@ fn face_region() -> image::GrayImage {
 
 #[test]
 fn image_fuzz_seeds_decode_and_show_a_face() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/image_pipeline");
+    let dir = fer_test_support::workspace_dir().join("fuzz/seeds/image_pipeline");
     let region = image::DynamicImage::ImageLuma8(face_region());
     let model = edge_runtime::Model::from_bytes(edge_cli::model_file::EMBEDDED).expect("model");
     let detector = Detector::new(DetectorKind::Lbp, None, FaceMode::Auto).expect("cascade");

@@ -88,6 +88,15 @@ fn stage_strategy() -> impl Strategy<Value = Stage> {
         })
 }
 
+/// This package's folder: `CARGO_MANIFEST_DIR` as cargo sets it when it runs the tests, else the
+/// compiled-in one (read at run time: a target folder shared by two checkouts reuses a test
+/// binary built in the other one, whose path would be compiled in).
+pub(crate) fn package_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
+
 fn bytes_i8(v: &[i8]) -> Vec<u8> {
     v.iter().map(|&x| x as u8).collect()
 }
@@ -383,7 +392,7 @@ fn host_simd_dot_is_the_reference_bit_for_bit() {
 /// `WRITE_FUZZ_SEED=1 cargo test -p edge-runtime` rewrites them.
 #[test]
 fn fuzz_seeds_are_the_small_models() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/model_parser");
+    let dir = package_dir().join("../fuzz/seeds/model_parser");
     for (name, model) in [
         ("tiny.bin", tiny_model()),
         ("eight_channels.bin", model_with_channels(8)),

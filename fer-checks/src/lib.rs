@@ -1,7 +1,7 @@
 //! Shared helpers of the cross-crate checks: the test split and published artifacts, the float
 //! ONNX run by tract, the detector's golden frame, and building the firmware.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use edge_runtime::CLASS_COUNT;
@@ -240,8 +240,8 @@ pub fn pipeline_largest_face(
 
 /// A firmware board folder (`qemu`, `openmv-h7`) of the separate `firmware/` Cargo project.
 pub fn firmware_dir(board: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../firmware")
+    fer_test_support::workspace_dir()
+        .join("firmware")
         .join(board)
 }
 
@@ -249,7 +249,7 @@ pub fn firmware_dir(board: &str) -> PathBuf {
 pub fn firmware_target() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .unwrap_or_else(|| fer_test_support::workspace_dir().join("target"))
         .join("firmware")
 }
 

@@ -208,7 +208,7 @@ fn candidates_on_validation_faces_in_frames_and_the_dev_set() {
         .split(',')
         .map(str::to_string)
         .collect();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = fer_test_support::workspace_dir();
     let files: Vec<Vec<u8>> = paths
         .iter()
         .map(|p| {

@@ -29,7 +29,7 @@ struct Photo {
 
 /// The listed photos with their boxes, read from the built folder `dir`.
 fn photos(dir: &Path) -> Vec<Photo> {
-    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fer-dataset/devsets/dlib_faces.csv");
+    let list = fer_test_support::workspace_dir().join("fer-dataset/devsets/dlib_faces.csv");
     let text = std::fs::read_to_string(&list).expect("the list");
     let mut lines = text.lines();
     assert_eq!(

@@ -5,10 +5,7 @@
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the repository root")
-        .to_path_buf()
+    fer_test_support::workspace_dir()
 }
 
 /// Every `.md` file below `dir`, skipping build output, fuzzing corpora and hidden folders.

@@ -2,7 +2,7 @@
 //! set and the published models are, the first images of each class, and tract plans of an ONNX
 //! model. Tests need the real data: without it they fail with instructions, never pass vacuously.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use edge_runtime::format::INPUT_SIDE;
@@ -34,17 +34,33 @@ pub fn fer_dir() -> PathBuf {
     dir
 }
 
+/// The folder of the package whose tests are running: `CARGO_MANIFEST_DIR` as cargo sets it when
+/// it runs a test, else (a test binary started by hand) this crate's folder. Read at run time, not
+/// compiled in: a target folder shared by two checkouts (`.ci/run` keeps one outside the clone)
+/// reuses a test binary built in the other checkout when the sources have not changed since, and a
+/// compiled-in path would make it read the other checkout's files.
+pub fn package_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
+/// The workspace's root: the parent of every package's folder ([`package_dir`]).
+pub fn workspace_dir() -> PathBuf {
+    package_dir().join("..")
+}
+
 /// The published artifacts: `MODELS_DIR`, or the workspace's `models/`.
 pub fn models_dir() -> PathBuf {
     std::env::var_os("MODELS_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"))
+        .unwrap_or_else(|| workspace_dir().join("models"))
 }
 
 /// The project's real test photos (`fer-checks/data/photos`: a portrait and three textures,
 /// public domain; their README says where they come from).
 pub fn photos_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fer-checks/data/photos")
+    workspace_dir().join("fer-checks/data/photos")
 }
 
 /// The first `n` images (sorted by name) of each class of `split` ("train" or "test").

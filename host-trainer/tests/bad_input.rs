@@ -204,7 +204,7 @@ fn a_recipe_file_is_checked_field_by_field_before_the_data_is_read() {
     let dir = temp();
     let data = dir.path().join("no-data");
     let out = dir.path().join("out");
-    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let shipped = fer_test_support::package_dir().join("recipes");
     let text = std::fs::read_to_string(shipped.join("v2-no-erasing.json")).expect("shipped recipe");
     let run = |name: &str, text: &str| {
         let path = dir.path().join(name);

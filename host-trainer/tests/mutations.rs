@@ -39,7 +39,7 @@ fn mutate(text: &[u8], rng: &mut Rng) -> Vec<u8> {
 }
 
 fn shipped_recipes() -> Vec<Vec<u8>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+    let dir = fer_test_support::package_dir().join("recipes");
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .expect("recipes")
         .map(|e| e.expect("entry").path())

@@ -252,7 +252,7 @@ mod tests {
     /// after its file.
     #[test]
     fn the_shipped_recipe_files_are_valid() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+        let dir = fer_test_support::package_dir().join("recipes");
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).expect("recipes/") {
             let path = entry.expect("entry").path();

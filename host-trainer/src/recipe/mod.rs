@@ -455,10 +455,8 @@ mod tests {
     fn older_checkpoints_read_without_the_new_fields() {
         // The first published run's state (its history file) predates `distort` and
         // `label_smoothing`.
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../models/candidates/v1-default/fer_cnn.history.json"
-        );
+        let path =
+            fer_test_support::models_dir().join("candidates/v1-default/fer_cnn.history.json");
         let text = std::fs::read_to_string(path).expect("published run's history");
         let state: serde_json::Value = serde_json::from_str(&text).expect("json");
         let recipe: Recipe = serde_json::from_value(state["recipe"].clone()).expect("recipe");

@@ -210,7 +210,7 @@ mod tests {
     use super::*;
 
     fn shipped(name: &str) -> Recipe {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        let path = fer_test_support::package_dir()
             .join("recipes")
             .join(format!("{name}.json"));
         crate::fsutil::read_json(&path).expect("a shipped recipe file")
@@ -235,11 +235,9 @@ mod tests {
         );
         finish.name = "v3-qat3".into();
         assert_eq!(finish, shipped("v3-qat3"));
-        let published: crate::checkpoint::TrainState = crate::fsutil::read_json(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../models/fer_cnn.history.json"),
-        )
-        .expect("the published history");
+        let published: crate::checkpoint::TrainState =
+            crate::fsutil::read_json(&fer_test_support::models_dir().join("fer_cnn.history.json"))
+                .expect("the published history");
         assert_eq!(published.recipe, finish);
     }
 }

@@ -47,7 +47,7 @@ pub fn temp() -> tempfile::TempDir {
 
 /// A recipe shipped in `host-trainer/recipes/`, as JSON to edit.
 pub fn shipped(name: &str) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let path = fer_test_support::package_dir()
         .join("recipes")
         .join(format!("{name}.json"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("shipped recipe")).expect("json")

@@ -427,8 +427,7 @@ mod file {
     /// `WRITE_FUZZ_SEED=1 cargo test -p edge-runtime` rewrites it.
     #[test]
     fn the_fuzz_seed_is_the_tiny_detector() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/cnn_detector");
+        let dir = crate::tests::package_dir().join("../fuzz/seeds/cnn_detector");
         let path = dir.join("tiny.det");
         let bytes = spec().encode().expect("valid");
         if std::env::var_os("WRITE_FUZZ_SEED").is_some() {
