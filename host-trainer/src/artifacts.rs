@@ -20,7 +20,8 @@ pub struct ModelArgs {
     /// Folder holding the model and `split.json`.
     #[arg(long, default_value = "models")]
     pub out: PathBuf,
-    /// Which preset's model: `default`, `paper`, `v1`, `v2` or `v3`.
+    /// Which model: a preset's (`default`, `paper`, `v1`, `v2`, `v3`) or a recipe's by its `name`
+    /// (its files are `fer_cnn_<name>.*`; a run's first part is in `<run>/base`).
     #[arg(long, default_value = "default")]
     pub preset: String,
 }
